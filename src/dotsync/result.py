@@ -1,0 +1,64 @@
+"""The typed outcome of one export run, returned by :func:`dotsync.run_export`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # every member confirmed by DotDigital, no row rejected
+    PARTIAL = "partial"  # succeeded, but some rows were rejected or suppressed (see counts)
+    FAILED = "failed"  # stopped by an error; the next run resumes where it stopped
+    INTERRUPTED = "interrupted"  # stopped by a signal at a checkpoint; the next run resumes
+    DRY_RUN = "dry_run"  # planned only, nothing written
+
+
+class RunCounts(BaseModel):
+    """What a run did, in numbers. Every field is a count of profiles (not of API calls)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    profiles_in_segments: int = 0  # distinct profiles in the selected segments
+    segment_sizes: dict[str, int] = Field(default_factory=dict)
+    valid: int = 0  # mapped and validated, eligible to be members
+    rejected: int = 0  # rows refused by validation before anything was sent
+    rejected_by_reason: dict[str, int] = Field(default_factory=dict)
+    entered: int = 0  # planned: new members
+    changed: int = 0  # planned: values differ from what DotDigital last confirmed
+    unchanged: int = 0  # planned: nothing to send
+    left: int = 0  # planned: no longer in any selected segment (or their e-mail changed)
+    sent: int = 0  # contacts sent in imports
+    created: int = 0  # DotDigital created a new contact
+    updated: int = 0  # DotDigital updated an existing contact
+    suppressed: int = 0  # not added: unsubscribed, bounced, complained or suppressed
+    failed: int = 0  # refused by DotDigital for another reason (see rejected rows)
+    removed: int = 0  # taken out of the address book (on_segment_exit = remove)
+    unsubscribed: int = 0  # unsubscribed from the address book (on_segment_exit = unsubscribe)
+    bytes_uploaded: int = 0
+    imports: int = 0
+    api_calls: int = 0
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: int
+    export: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    counts: RunCounts = Field(default_factory=RunCounts)
+    error: str | None = None
+    rejects_file: Path | None = None
+    resumed_imports: int = 0  # imports of an interrupted run that this run polled to their end
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,27 @@
+"""Shared fixtures. Emulator fixtures live in ``support/emulator_fixtures.py``, the OpenAPI checker
+in ``support/openapi_check.py``; both are plugins loaded here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+pytest_plugins = ["support.emulator_fixtures", "support.openapi_fixtures"]
+
+PG_URL = os.environ.get("DOTSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(autouse=True)
+def _clean_dotsync_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees DOTSYNC_* variables of the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith("DOTSYNC_") and name != "DOTSYNC_TEST_PG_URL":
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A SQLAlchemy URL of the real PostgreSQL server (127.0.0.1:5432, trust auth, db ``test``)."""
+    yield PG_URL
