@@ -42,6 +42,9 @@ class RunCounts(BaseModel):
     bytes_uploaded: int = 0
     imports: int = 0
     api_calls: int = 0
+    api_calls_by_endpoint: dict[str, int] = Field(default_factory=dict)  # "PUT /contacts/v3/import"
+    rate_limited_by_endpoint: dict[str, int] = Field(default_factory=dict)  # 429 / APIUSAGE replies
+    retries: int = 0  # calls repeated after a transient error or a rate limit
 
 
 class RunResult(BaseModel):
