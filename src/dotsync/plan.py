@@ -1,0 +1,80 @@
+"""Pure planning: the members now (validated, in DuckDB) against the state (what DotDigital last
+confirmed) gives who enters, who changed, and who left. No network, no disk: DuckDB tables in,
+DuckDB tables and counts out.
+
+Inputs (tables or registered Arrow views in ``duck``):
+- ``members_raw(key, ...)``: every profile in a selected segment, valid or not;
+- ``members_valid(key, email, email_hash, digest, f_<FIELD>...)``;
+- ``state_members(key, contact_id, email_hash, digest)``.
+
+Outputs:
+- ``to_send``: ``members_valid`` columns plus ``kind`` ('enter' | 'change');
+- ``to_leave(key, contact_id, reason)``: reason 'left' (in no selected segment any more) or
+  'email_changed' (the old contact leaves, the new e-mail enters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class PlanCounts:
+    entered: int
+    changed: int
+    unchanged: int
+    left: int
+    email_changed: int
+
+    @property
+    def to_send(self) -> int:
+        return self.entered + self.changed
+
+
+def make_plan(duck: duckdb.DuckDBPyConnection, *, full: bool) -> PlanCounts:
+    """Create ``to_send`` and ``to_leave``. ``full`` resends every valid member."""
+    resend_all = "true" if full else "false"
+    duck.execute(
+        f"""
+        create or replace temp table to_send as
+        select v.*, case when s.key is null then 'enter' else 'change' end as kind
+        from members_valid v left join state_members s using (key)
+        where {resend_all} or s.key is null or s.digest <> v.digest
+        """
+    )
+    # A profile whose row is now rejected (bad e-mail, ...) is still in its segment: we leave its
+    # previous contact alone rather than remove someone the segment still holds.
+    duck.execute(
+        """
+        create or replace temp table to_leave as
+        select s.key, s.contact_id, 'left' as reason
+        from state_members s anti join members_raw r using (key)
+        union all
+        select s.key, s.contact_id, 'email_changed' as reason
+        from state_members s join members_valid v using (key)
+        where s.email_hash <> v.email_hash
+        """
+    )
+    row = duck.execute(
+        """
+        select
+          (select count(*) from to_send where kind = 'enter'),
+          (select count(*) from to_send where kind = 'change'),
+          (select count(*) from members_valid) - (select count(*) from to_send),
+          (select count(*) from to_leave where reason = 'left'),
+          (select count(*) from to_leave where reason = 'email_changed')
+        """
+    ).fetchone()
+    assert row is not None
+    entered, changed, unchanged, left, email_changed = (int(x) for x in row)
+    return PlanCounts(entered, changed, unchanged, left, email_changed)
+
+
+def sample(duck: duckdb.DuckDBPyConnection, table: str, limit: int = 5) -> list[tuple[str, str]]:
+    """A few (key, kind-or-reason) pairs for a dry run, ordered by key for repeatability."""
+    column = "kind" if table == "to_send" else "reason"
+    return [(str(k), str(v)) for k, v in duck.execute(
+        f"select key, {column} from {table} order by key limit {int(limit)}"
+    ).fetchall()]

@@ -1,0 +1,101 @@
+"""Tables of the state store. It holds hashes, ids and counts, never personal values: a member is
+its profile key, its DotDigital contact id, the SHA-256 of its normalised e-mail and the digest of
+the values DotDigital last confirmed."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# One row per (export, address book, profile key) that DotDigital confirmed as a member.
+members = Table(
+    "members",
+    metadata,
+    Column("export", String(200), primary_key=True),
+    Column("address_book_id", BigInteger, primary_key=True),
+    Column("key", String(500), primary_key=True),
+    Column("contact_id", BigInteger, nullable=False),
+    Column("email_hash", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("run_id", Integer, nullable=False),  # the run that last confirmed it
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("export", String(200), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("full", Boolean, nullable=False, default=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("counts", Text),  # RunCounts as JSON
+    Column("error", Text),
+    Column("rejects_file", Text),
+    Column("resumed_imports", Integer, nullable=False, default=0),
+    Column("host", String(200)),
+    Column("pid", Integer),
+)
+
+# A batch of contacts: prepared (its member file written), then submitted (import id known), then
+# committed (members written to state) or failed. The import id is saved as soon as the 202 arrives,
+# so a restarted run polls it instead of sending the same contacts again.
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("export", String(200), nullable=False),
+    Column("address_book_id", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("import_id", String(64)),
+    Column("batch_file", Text, nullable=False),  # keys, e-mail hashes and digests (Parquet)
+    Column("contacts", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("submitted_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("error", Text),
+)
+Index("ix_imports_export_status", imports.c.export, imports.c.status)
+
+# A bulk removal from the address book: contact ids to take out, then the deletion request's id.
+removals = Table(
+    "removals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("export", String(200), nullable=False),
+    Column("address_book_id", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("deletion_id", String(64)),
+    Column("contact_ids", Text, nullable=False),  # JSON list of ints
+    Column("submitted_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+# Cooperative locks: one run per export, one per DotDigital account (limits are per account).
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(400), primary_key=True),
+    Column("run_id", Integer),
+    Column("export", String(200), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,466 @@
+"""The state store: SQLite by default, PostgreSQL (or any SQLAlchemy database) for a team.
+
+Each public method is one transaction: one checkpoint of a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pyarrow as pa
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dotsync.errors import RunInProgressError
+from dotsync.result import RunCounts, RunResult, RunStatus
+from dotsync.state.schema import imports, locks, members, metadata, removals, runs
+
+MEMBER_FETCH_ROWS = 100_000
+LOCK_STALE_AFTER = timedelta(minutes=15)  # a run refreshes its heartbeat at every poll
+
+
+class ImportStatus(StrEnum):
+    PREPARED = "prepared"  # batch file written, not yet sent
+    SUBMITTED = "submitted"  # DotDigital answered 202 with an import id
+    COMMITTED = "committed"  # finished; its members are in the state
+    FAILED = "failed"  # ended Failed / RejectedByWatchdog...: its members stay pending
+    ABANDONED = "abandoned"  # prepared by a run that died before sending: resent by a new plan
+
+
+class RemovalStatus(StrEnum):
+    PREPARED = "prepared"
+    SUBMITTED = "submitted"
+    COMMITTED = "committed"
+
+
+@dataclass(frozen=True)
+class PendingImport:
+    row_id: int
+    run_id: int
+    seq: int
+    import_id: str
+    batch_file: Path
+    contacts: int
+
+
+@dataclass(frozen=True)
+class PendingRemoval:
+    row_id: int
+    run_id: int
+    deletion_id: str | None
+    contact_ids: list[int]
+
+
+class MemberRow(NamedTuple):
+    key: str
+    contact_id: int
+    email_hash: str
+    digest: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes: everything we store is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def open_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint commit
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class StateStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = open_engine(url)
+        metadata.create_all(self.engine)
+        if url.startswith("sqlite:///"):
+            db = Path(url.removeprefix("sqlite:///"))
+            if db.exists():
+                db.chmod(0o600)  # keys and hashes only, but still nobody else's business
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- locks -------------------------------------------------------------------------------
+
+    def acquire_locks(self, names: Sequence[str], export: str) -> None:
+        """Take every lock or none. A lock left by a dead process (same host, pid gone) or whose
+        heartbeat is older than LOCK_STALE_AFTER is taken over."""
+        host, pid, now = socket.gethostname(), os.getpid(), _now()
+        with self._tx() as conn:
+            for name in names:
+                row = conn.execute(select(locks).where(locks.c.name == name)).mappings().first()
+                if row is not None:
+                    if not _is_stale(row, host, now):
+                        since = _aware(row["acquired_at"])
+                        raise RunInProgressError(
+                            f"export {row['export']!r} is running (run {row['run_id']}, pid "
+                            f"{row['pid']} on {row['host']}, since {since:%Y-%m-%d %H:%M:%S} UTC); "
+                            f"this invocation ({export!r}) stops. Lock: {name}"
+                        )
+                    conn.execute(delete(locks).where(locks.c.name == name))
+                try:
+                    conn.execute(
+                        insert(locks).values(
+                            name=name, export=export, host=host, pid=pid,
+                            acquired_at=now, heartbeat_at=now,
+                        )
+                    )
+                except IntegrityError as exc:  # another process won the race
+                    raise RunInProgressError(f"another run took the lock {name} just now") from exc
+
+    def set_lock_run(self, names: Sequence[str], run_id: int) -> None:
+        with self._tx() as conn:
+            conn.execute(update(locks).where(locks.c.name.in_(names)).values(run_id=run_id))
+
+    def heartbeat(self, names: Sequence[str]) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(locks)
+                .where(locks.c.name.in_(names), locks.c.pid == os.getpid())
+                .values(heartbeat_at=_now())
+            )
+
+    def release_locks(self, names: Sequence[str]) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                delete(locks).where(
+                    locks.c.name.in_(names),
+                    locks.c.pid == os.getpid(),
+                    locks.c.host == socket.gethostname(),
+                )
+            )
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def start_run(self, export: str, *, full: bool) -> int:
+        with self._tx() as conn:
+            result = conn.execute(
+                insert(runs).values(
+                    export=export, status=RunStatus.RUNNING, full=full, started_at=_now(),
+                    host=socket.gethostname(), pid=os.getpid(), resumed_imports=0,
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: RunStatus,
+        counts: RunCounts,
+        *,
+        error: str | None = None,
+        rejects_file: Path | None = None,
+        resumed_imports: int = 0,
+    ) -> RunResult:
+        with self._tx() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    status=status, finished_at=_now(), counts=counts.model_dump_json(),
+                    error=error, rejects_file=str(rejects_file) if rejects_file else None,
+                    resumed_imports=resumed_imports,
+                )
+            )
+        result = self.get_run(run_id)
+        assert result is not None
+        return result
+
+    def unfinished_runs(self, export: str, *, except_run: int) -> list[int]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(runs.c.id).where(
+                    runs.c.export == export, runs.c.status == RunStatus.RUNNING,
+                    runs.c.id != except_run,
+                )
+            )
+            return [int(r[0]) for r in rows]
+
+    def mark_run_interrupted(self, run_id: int, note: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status=RunStatus.INTERRUPTED, error=note,
+                        finished_at=func.coalesce(runs.c.finished_at, _now()))
+            )
+
+    def get_run(self, run_id: int) -> RunResult | None:
+        with self._tx() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        return _run_result(row) if row else None
+
+    def list_runs(self, export: str | None = None, limit: int = 50) -> list[RunResult]:
+        query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+        if export:
+            query = query.where(runs.c.export == export)
+        with self._tx() as conn:
+            return [_run_result(r) for r in conn.execute(query).mappings()]
+
+    # --- imports -----------------------------------------------------------------------------
+
+    def add_import(
+        self, run_id: int, export: str, book_id: int, seq: int, batch_file: Path,
+        contacts: int, size: int,
+    ) -> int:
+        with self._tx() as conn:
+            result = conn.execute(
+                insert(imports).values(
+                    run_id=run_id, export=export, address_book_id=book_id, seq=seq,
+                    status=ImportStatus.PREPARED, batch_file=str(batch_file), contacts=contacts,
+                    bytes=size,
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def import_submitted(self, row_id: int, import_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(imports).where(imports.c.id == row_id).values(
+                    status=ImportStatus.SUBMITTED, import_id=import_id, submitted_at=_now()
+                )
+            )
+
+    def import_failed(self, row_id: int, error: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(imports).where(imports.c.id == row_id).values(
+                    status=ImportStatus.FAILED, error=error, finished_at=_now()
+                )
+            )
+
+    def pending_imports(self, export: str, book_id: int) -> list[PendingImport]:
+        """Imports submitted by earlier runs and never committed: poll them, don't resend."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(imports).where(
+                    imports.c.export == export, imports.c.address_book_id == book_id,
+                    imports.c.status == ImportStatus.SUBMITTED,
+                ).order_by(imports.c.id)
+            ).mappings()
+            return [
+                PendingImport(r["id"], r["run_id"], r["seq"], r["import_id"],
+                              Path(r["batch_file"]), r["contacts"])
+                for r in rows
+            ]
+
+    def abandon_prepared_imports(self, export: str) -> list[Path]:
+        """Batches prepared but never sent by a dead run: their members are still pending and the
+        new plan sends them again. Returns their files, for deletion."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(imports.c.id, imports.c.batch_file).where(
+                    imports.c.export == export, imports.c.status == ImportStatus.PREPARED
+                )
+            ).all()
+            conn.execute(
+                update(imports)
+                .where(imports.c.id.in_([r[0] for r in rows]))
+                .values(status=ImportStatus.ABANDONED, finished_at=_now())
+            )
+        return [Path(r[1]) for r in rows]
+
+    def commit_import(
+        self, row_id: int, export: str, book_id: int, run_id: int, confirmed: Iterable[tuple[str, int, str, str]]
+    ) -> None:
+        """One checkpoint: the members DotDigital confirmed, and the import marked committed."""
+        with self._tx() as conn:
+            self._upsert_members(conn, export, book_id, run_id, confirmed)
+            conn.execute(
+                update(imports).where(imports.c.id == row_id).values(
+                    status=ImportStatus.COMMITTED, finished_at=_now()
+                )
+            )
+
+    def _upsert_members(
+        self, conn: Connection, export: str, book_id: int, run_id: int, rows: Iterable[tuple[str, int, str, str]]
+    ) -> None:
+        params = [(export, book_id, key, contact_id, email_hash, digest, run_id)
+                  for key, contact_id, email_hash, digest in rows]
+        if not params:
+            return
+        # Portable upsert: delete the keys, then insert them, in the same transaction.
+        table = members.name
+        ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        if conn.dialect.name in ("sqlite", "postgresql"):
+            sql = (
+                f"INSERT INTO {table} (export, address_book_id, key, contact_id, email_hash, digest,"
+                f" run_id) VALUES ({', '.join([ph] * 7)}) ON CONFLICT (export, address_book_id, key)"
+                " DO UPDATE SET contact_id = excluded.contact_id, email_hash = excluded.email_hash,"
+                " digest = excluded.digest, run_id = excluded.run_id"
+            )
+            conn.exec_driver_sql(sql, params)  # type: ignore[arg-type]
+            return
+        conn.execute(
+            delete(members).where(
+                members.c.export == export, members.c.address_book_id == book_id,
+                members.c.key.in_([p[2] for p in params]),
+            )
+        )
+        conn.execute(insert(members), [
+            dict(zip(("export", "address_book_id", "key", "contact_id", "email_hash", "digest",
+                      "run_id"), p, strict=True)) for p in params
+        ])
+
+    # --- members -----------------------------------------------------------------------------
+
+    def members_arrow(self, export: str, book_id: int) -> pa.Table:
+        """Every confirmed member of the export as an Arrow table, read in chunks so a million
+        rows don't become a million Python objects at once."""
+        schema = pa.schema([
+            ("key", pa.string()), ("contact_id", pa.int64()),
+            ("email_hash", pa.string()), ("digest", pa.string()),
+        ])
+        batches: list[pa.RecordBatch] = []
+        with self.engine.connect() as conn:
+            cursor = conn.execution_options(stream_results=True).execute(
+                select(members.c.key, members.c.contact_id, members.c.email_hash, members.c.digest)
+                .where(members.c.export == export, members.c.address_book_id == book_id)
+            )
+            while chunk := cursor.fetchmany(MEMBER_FETCH_ROWS):
+                cols = list(zip(*chunk, strict=True))
+                batches.append(pa.RecordBatch.from_arrays(
+                    [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)],
+                    schema=schema,
+                ))
+        return pa.Table.from_batches(batches, schema=schema)
+
+    def member_count(self, export: str, book_id: int | None = None) -> int:
+        query = select(func.count()).select_from(members).where(members.c.export == export)
+        if book_id is not None:
+            query = query.where(members.c.address_book_id == book_id)
+        with self._tx() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # --- removals ----------------------------------------------------------------------------
+
+    def add_removal(self, run_id: int, export: str, book_id: int, contact_ids: list[int]) -> int:
+        with self._tx() as conn:
+            result = conn.execute(
+                insert(removals).values(
+                    run_id=run_id, export=export, address_book_id=book_id,
+                    status=RemovalStatus.PREPARED, contact_ids=json.dumps(contact_ids),
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def removal_submitted(self, row_id: int, deletion_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(removals).where(removals.c.id == row_id).values(
+                    status=RemovalStatus.SUBMITTED, deletion_id=deletion_id, submitted_at=_now()
+                )
+            )
+
+    def pending_removals(self, export: str, book_id: int) -> list[PendingRemoval]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(removals).where(
+                    removals.c.export == export, removals.c.address_book_id == book_id,
+                    removals.c.status != RemovalStatus.COMMITTED,
+                ).order_by(removals.c.id)
+            ).mappings()
+            return [
+                PendingRemoval(r["id"], r["run_id"], r["deletion_id"], json.loads(r["contact_ids"]))
+                for r in rows
+            ]
+
+    def commit_removal(self, row_id: int, export: str, book_id: int, contact_ids: list[int]) -> None:
+        """The contacts left the book: forget the members that held those contact ids."""
+        with self._tx() as conn:
+            for start in range(0, len(contact_ids), 5000):
+                conn.execute(delete(members).where(
+                    members.c.export == export, members.c.address_book_id == book_id,
+                    members.c.contact_id.in_(contact_ids[start:start + 5000]),
+                ))
+            conn.execute(update(removals).where(removals.c.id == row_id).values(
+                status=RemovalStatus.COMMITTED, finished_at=_now()
+            ))
+
+    def forget_members(self, export: str, book_id: int, keys: list[str]) -> None:
+        """Leavers under ``on_segment_exit = keep``: they stay in the book but are no longer ours."""
+        with self._tx() as conn:
+            for start in range(0, len(keys), 5000):
+                conn.execute(delete(members).where(
+                    members.c.export == export, members.c.address_book_id == book_id,
+                    members.c.key.in_(keys[start:start + 5000]),
+                ))
+
+    # --- removal of a destination -------------------------------------------------------------
+
+    def remove_export(self, export: str) -> list[Path]:
+        """Delete everything stored for the export. Returns the files the caller must delete."""
+        with self._tx() as conn:
+            files = [Path(r[0]) for r in conn.execute(
+                select(imports.c.batch_file).where(imports.c.export == export))]
+            files += [Path(r[0]) for r in conn.execute(
+                select(runs.c.rejects_file).where(
+                    runs.c.export == export, runs.c.rejects_file.is_not(None)))]
+            conn.execute(delete(members).where(members.c.export == export))
+            conn.execute(delete(imports).where(imports.c.export == export))
+            conn.execute(delete(removals).where(removals.c.export == export))
+            conn.execute(delete(runs).where(runs.c.export == export))
+            conn.execute(delete(locks).where(locks.c.export == export))
+        return files
+
+
+def _is_stale(row: Any, host: str, now: datetime) -> bool:
+    heartbeat = _aware(row["heartbeat_at"])
+    if heartbeat is not None and now - heartbeat > LOCK_STALE_AFTER:
+        return True
+    if row["host"] == host:
+        return not _pid_alive(int(row["pid"]))
+    return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_result(row: Any) -> RunResult:
+    counts = RunCounts.model_validate_json(row["counts"]) if row["counts"] else RunCounts()
+    return RunResult(
+        run_id=row["id"], export=row["export"], status=RunStatus(row["status"]),
+        started_at=_aware(row["started_at"]), finished_at=_aware(row["finished_at"]),
+        counts=counts, error=row["error"],
+        rejects_file=Path(row["rejects_file"]) if row["rejects_file"] else None,
+        resumed_imports=row["resumed_imports"] or 0,
+    )

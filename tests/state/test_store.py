@@ -1,0 +1,131 @@
+"""The state store against SQLite and the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from dotsync.errors import RunInProgressError
+from dotsync.result import RunCounts, RunStatus
+from dotsync.state import ImportStatus, StateStore
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str) -> Iterator[StateStore]:
+    if request.param == "sqlite":
+        s = StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}")
+        yield s
+        s.close()
+        return
+    schema = f"dotsync_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    url = f"{pg_url}?options=-csearch_path%3D{schema}"
+    s = StateStore(url)
+    try:
+        yield s
+    finally:
+        s.close()
+        with admin.begin() as conn:
+            conn.execute(text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
+
+
+def test_members_round_trip_and_upsert(store: StateStore) -> None:
+    run_id = store.start_run("news", full=False)
+    row_id = store.add_import(run_id, "news", 7, 0, Path("b0.parquet"), 2, 100)
+    store.import_submitted(row_id, "imp-1")
+    store.commit_import(row_id, "news", 7, run_id, [("k1", 11, "h1", "d1"), ("k2", 12, "h2", "d2")])
+    store.commit_import(row_id, "news", 7, run_id, [("k2", 13, "h2b", "d2b")])
+    table = store.members_arrow("news", 7).sort_by("key")
+    assert table.column("key").to_pylist() == ["k1", "k2"]
+    assert table.column("contact_id").to_pylist() == [11, 13]
+    assert table.column("digest").to_pylist() == ["d1", "d2b"]
+    assert store.members_arrow("news", 8).num_rows == 0  # another address book: nothing
+    assert store.pending_imports("news", 7) == []
+
+
+def test_submitted_imports_are_pending_until_committed(store: StateStore) -> None:
+    run_id = store.start_run("news", full=False)
+    a = store.add_import(run_id, "news", 7, 0, Path("a.parquet"), 1, 10)
+    b = store.add_import(run_id, "news", 7, 1, Path("b.parquet"), 1, 10)
+    store.import_submitted(a, "imp-a")
+    pending = store.pending_imports("news", 7)
+    assert [(p.import_id, p.seq) for p in pending] == [("imp-a", 0)]
+    assert store.abandon_prepared_imports("news") == [Path("b.parquet")]
+    assert b not in [p.row_id for p in store.pending_imports("news", 7)]
+
+
+def test_removal_forgets_members_by_contact_id(store: StateStore) -> None:
+    run_id = store.start_run("news", full=False)
+    row = store.add_import(run_id, "news", 7, 0, Path("a"), 3, 1)
+    store.commit_import(row, "news", 7, run_id, [("a", 1, "h", "d"), ("b", 2, "h", "d"),
+                                                  ("c", 3, "h", "d")])
+    removal = store.add_removal(run_id, "news", 7, [1, 3])
+    assert [p.contact_ids for p in store.pending_removals("news", 7)] == [[1, 3]]
+    store.removal_submitted(removal, "del-1")
+    assert store.pending_removals("news", 7)[0].deletion_id == "del-1"
+    store.commit_removal(removal, "news", 7, [1, 3])
+    assert store.members_arrow("news", 7).column("key").to_pylist() == ["b"]
+    assert store.pending_removals("news", 7) == []
+
+
+def test_runs_history(store: StateStore) -> None:
+    first = store.start_run("news", full=True)
+    store.finish_run(first, RunStatus.SUCCEEDED, RunCounts(sent=5, entered=5))
+    second = store.start_run("news", full=False)
+    assert store.unfinished_runs("news", except_run=-1) == [second]
+    store.mark_run_interrupted(second, "killed")
+    runs = store.list_runs("news")
+    assert [r.run_id for r in runs] == [second, first]
+    assert runs[0].status is RunStatus.INTERRUPTED
+    assert runs[1].counts.sent == 5
+    assert runs[1].duration_seconds is not None and runs[1].duration_seconds >= 0
+    assert runs[1].started_at.tzinfo is not None
+
+
+def test_lock_refuses_second_holder_and_names_it(store: StateStore) -> None:
+    store.acquire_locks(["export:news", "account:x"], "news")
+    with pytest.raises(RunInProgressError, match=r"export 'news' is running .*pid"):
+        store.acquire_locks(["export:other", "account:x"], "other")
+    # all-or-nothing: the failed attempt took no lock
+    store.release_locks(["export:news", "account:x"])
+    store.acquire_locks(["export:other", "account:x"], "other")
+
+
+def test_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    code = (
+        "from dotsync.state import StateStore;"
+        f"StateStore({url!r}).acquire_locks(['export:news'], 'news')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)  # exits without releasing
+    store = StateStore(url)
+    store.acquire_locks(["export:news"], "news")  # the holder's pid is gone: stale
+    store.close()
+
+
+def test_remove_export_leaves_nothing(store: StateStore, tmp_path: Path) -> None:
+    run_id = store.start_run("news", full=False)
+    row = store.add_import(run_id, "news", 7, 0, tmp_path / "b.parquet", 1, 1)
+    store.commit_import(row, "news", 7, run_id, [("a", 1, "h", "d")])
+    store.finish_run(run_id, RunStatus.SUCCEEDED, RunCounts(), rejects_file=tmp_path / "r.csv")
+    other = store.start_run("other", full=False)
+    files = store.remove_export("news")
+    assert set(files) == {tmp_path / "b.parquet", tmp_path / "r.csv"}
+    assert store.list_runs("news") == []
+    assert store.member_count("news") == 0
+    assert [r.run_id for r in store.list_runs()] == [other]
+
+
+def test_sqlite_state_file_is_private(tmp_path: Path) -> None:
+    StateStore(f"sqlite:///{tmp_path / 'sub' / 'state.sqlite'}").close()
+    assert os.stat(tmp_path / "sub" / "state.sqlite").st_mode & 0o077 == 0
