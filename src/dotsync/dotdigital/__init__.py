@@ -1,0 +1,47 @@
+"""dotsync's DotDigital API client (httpx): region discovery, typed models, errors mapped to
+actions, retries with backoff and jitter, rate-limit waits and a throttle, call statistics."""
+
+from dotsync.dotdigital.client import DotDigitalClient
+from dotsync.dotdigital.core import DEFAULT_API_URL
+from dotsync.dotdigital.errors import Action, classify
+from dotsync.dotdigital.models import (
+    AccountInfo,
+    AddressBook,
+    Contact,
+    ContactFailure,
+    ContactsImport,
+    CsvImport,
+    CsvImportReport,
+    DataField,
+    Deletion,
+    DeletionStatus,
+    ImportedContact,
+    ImportStatus,
+    ImportSummary,
+)
+from dotsync.dotdigital.retry import PollPolicy, RetryPolicy
+from dotsync.dotdigital.stats import CallStats, CallStatsSnapshot
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "AccountInfo",
+    "Action",
+    "AddressBook",
+    "CallStats",
+    "CallStatsSnapshot",
+    "Contact",
+    "ContactFailure",
+    "ContactsImport",
+    "CsvImport",
+    "CsvImportReport",
+    "DataField",
+    "Deletion",
+    "DeletionStatus",
+    "DotDigitalClient",
+    "ImportStatus",
+    "ImportSummary",
+    "ImportedContact",
+    "PollPolicy",
+    "RetryPolicy",
+    "classify",
+]

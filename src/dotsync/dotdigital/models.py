@@ -1,0 +1,228 @@
+"""DotDigital's replies as frozen pydantic models, parsed at the boundary (camelCase aliases).
+
+Status fields stay ``str`` and the known values are ``StrEnum`` constants: a status DotDigital
+adds later must not crash a poll that only needs to know "still running or not".
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, alias_generator=to_camel, populate_by_name=True, extra="ignore"
+    )
+
+
+class ImportStatus(StrEnum):
+    """v3 import and v2 CSV import statuses."""
+
+    NOT_FINISHED = "NotFinished"
+    FINISHED = "Finished"
+    REJECTED_BY_WATCHDOG = "RejectedByWatchdog"
+    FAILED = "Failed"
+    EXCEEDS_ALLOWED_CONTACT_LIMIT = "ExceedsAllowedContactLimit"
+    INVALID_FILE_FORMAT = "InvalidFileFormat"  # v2 only
+    UNKNOWN = "Unknown"  # v2 only; may mean a bad id
+
+
+class DeletionStatus(StrEnum):
+    STARTED = "Started"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+_REGION_HOST = re.compile(r"^(r[123])-api\.")
+_REGION_PATH = re.compile(r"^/(r[123])(?:/|$)")
+
+
+def region_of(endpoint: str) -> str | None:
+    """``r1``..``r3`` from ``https://r2-api.dotdigital.com``; the local emulator serves regions
+    under a path prefix instead (``http://127.0.0.1:8765/r2``), so that is read too."""
+    parts = urlsplit(endpoint)
+    match = _REGION_HOST.match(parts.hostname or "") or _REGION_PATH.match(parts.path)
+    return match.group(1) if match else None
+
+
+class AccountInfo(_Model):
+    name: str | None = None
+    main_email: str | None = Field(default=None, repr=False)  # personal data: kept out of logs
+    api_endpoint: str
+    region: str | None = None
+    api_calls_in_last_hour: int | None = None
+    api_calls_remaining: int | None = None
+    time_zone: str | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> AccountInfo:
+        """``{"id", "properties": [{"name", "type", "value"}]}``: every value a string."""
+        props = {
+            str(p.get("name", "")).lower(): p.get("value")
+            for p in (payload.get("properties") or [] if isinstance(payload, dict) else [])
+            if isinstance(p, dict)
+        }
+        endpoint = str(props.get("apiendpoint") or "").rstrip("/")
+        return cls(
+            name=props.get("name"),
+            main_email=props.get("mainemail"),
+            api_endpoint=endpoint,
+            region=region_of(endpoint) if endpoint else None,
+            api_calls_in_last_hour=_int(props.get("apicallsinlasthour")),
+            api_calls_remaining=_int(props.get("apicallsremaining")),
+            time_zone=props.get("timezoneiana") or props.get("timezone"),
+        )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class AddressBook(_Model):
+    id: int
+    name: str
+    visibility: str | None = None
+    contacts: int = 0
+
+
+class DataField(_Model):
+    name: str
+    type: str = "String"
+    visibility: str | None = None
+    default_value: Any = None
+
+
+class Contact(_Model):
+    id: int
+    email: str
+    opt_in_type: str | None = None
+    email_type: str | None = None
+    status: str | None = None
+    data_fields: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("data_fields", mode="before")
+    @classmethod
+    def _key_values(cls, value: Any) -> Any:
+        # v2 sends [{"key": "FIRSTNAME", "value": "Ann"}], or null without withFullData.
+        if value is None:
+            return {}
+        if isinstance(value, list):
+            return {str(item.get("key")): item.get("value") for item in value}
+        return value
+
+
+class ImportedContact(NamedTuple):
+    contact_id: int
+    email: str | None
+
+
+class ContactFailure(_Model):
+    """One contact of a v3 import that did not go in, with every reason (failureCode)."""
+
+    email: str | None = None
+    contact_id: int | None = None
+    reasons: tuple[tuple[str, str], ...] = ()  # (failureCode, description)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(code for code, _ in self.reasons)
+
+
+class ImportSummary(_Model):
+    new_contacts: int = 0
+    updated_contacts: int = 0
+    globally_suppressed: int = 0
+    invalid_entries: int = 0
+    duplicate_identifiers: int = 0
+
+
+class ContactsImport(_Model):
+    """``GET /contacts/v3/import/{importId}``."""
+
+    import_id: str
+    status: str
+    summary: ImportSummary = Field(default_factory=ImportSummary)
+    created: tuple[ImportedContact, ...] = ()
+    updated: tuple[ImportedContact, ...] = ()
+    failures: tuple[ContactFailure, ...] = ()
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status == ImportStatus.NOT_FINISHED
+
+    @field_validator("created", "updated", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        return tuple(
+            ImportedContact(item["contactId"], (item.get("identifiers") or {}).get("email"))
+            for item in value
+        )
+
+    @field_validator("failures", mode="before")
+    @classmethod
+    def _failures(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        return tuple(
+            ContactFailure(
+                email=(item.get("identifiers") or {}).get("email"),
+                contact_id=item.get("contactId"),
+                reasons=tuple(
+                    (str(f.get("failureCode", "")), str(f.get("description", "")))
+                    for f in item.get("failures") or ()
+                ),
+            )
+            for item in value
+        )
+
+    @field_validator("summary", mode="before")
+    @classmethod
+    def _summary(cls, value: Any) -> Any:
+        return ImportSummary() if value is None else value
+
+
+class CsvImport(_Model):
+    """v2 ``POST .../contacts/import`` and ``GET /v2/contacts/import/{id}``."""
+
+    id: str
+    status: str
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status == ImportStatus.NOT_FINISHED
+
+
+class CsvImportReport(_Model):
+    """``GET /v2/contacts/import/{id}/report``: counters."""
+
+    new_contacts: int = 0
+    updated_contacts: int = 0
+    globally_suppressed: int = 0
+    invalid_entries: int = 0
+    duplicate_emails: int = 0
+    blocked: int = 0
+    unsubscribed: int = 0
+    hard_bounced: int = 0
+    soft_bounced: int = 0
+    isp_complaints: int = 0
+    mail_blocked: int = 0
+    domain_suppressed: int = 0
+    pending_double_optin: int = 0
+    failures: int = 0
+    suppressed_contacts: int = 0
+
+
+class Deletion(_Model):
+    id: str
+    status: str
