@@ -1,0 +1,167 @@
+"""Read ``dotsync.toml`` once, validate it, and turn every problem into one ConfigError.
+
+The message of each error names the key path (``exports.newsletter.mapping.email``), the file, what
+is wrong and how to fix it; TOML syntax errors give the line and column.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+
+from dotsync.config.models import (
+    AlertsConfig,
+    ConnectionConfig,
+    ExportConfig,
+    KeyedValueError,
+    SegmentConfig,
+    ServeConfig,
+    SourceConfig,
+    StateConfig,
+)
+from dotsync.errors import ConfigError
+
+DEFAULT_CONFIG = Path("dotsync.toml")
+
+
+class _CrossCheckError(ValueError):
+    """A cross-reference failed; carries the key path so the message can name it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _known(names: Any) -> str:
+    listed = ", ".join(sorted(names))
+    return listed or "none are defined"
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path | None = Field(default=None, exclude=True)  # the file it was read from
+    state: StateConfig = Field(default_factory=StateConfig)
+    source: SourceConfig
+    segments: dict[str, SegmentConfig] = Field(default_factory=dict)
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    exports: dict[str, ExportConfig] = Field(default_factory=dict)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Config:
+        for name, export in self.exports.items():
+            if export.connection not in self.connections:
+                raise _CrossCheckError(
+                    f"exports.{name}.connection",
+                    f"unknown connection {export.connection!r}; known connections: "
+                    f"{_known(self.connections)} "
+                    f"(define it under [connections.{export.connection}])",
+                )
+            for segment in export.segments:
+                if segment not in self.segments:
+                    raise _CrossCheckError(
+                        f"exports.{name}.segments",
+                        f"unknown segment {segment!r}; known segments: {_known(self.segments)} "
+                        f"(define it under [segments.{segment}])",
+                    )
+        return self
+
+    def find_export(self, name: str) -> ExportConfig:
+        try:
+            return self.exports[name]
+        except KeyError:
+            raise ConfigError(
+                f"no export named {name!r} in {self.path or 'the configuration'}; "
+                f"known exports: {_known(self.exports)}",
+                key=f"exports.{name}",
+            ) from None
+
+    def connection_of(self, export: ExportConfig) -> ConnectionConfig:
+        return self.connections[export.connection]
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    # pydantic adds the name of a tagged-union member or "function-after[...]" to locations; drop
+    # those so the path reads like the TOML keys the user wrote.
+    parts = [
+        str(part)
+        for part in loc
+        if str(part) not in _UNION_MEMBERS and not str(part).startswith("function-")
+    ]
+    return ".".join(parts)
+
+
+_UNION_MEMBERS = frozenset({"str", "DataFieldMapping"})
+
+
+def _describe(error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "field required: add this key"
+    if kind == "extra_forbidden":
+        return "unknown key: remove it or check its spelling (see docs/ARCHITECTURE.md)"
+    message = error["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def _from_validation_error(exc: ValidationError, path: Path) -> ConfigError:
+    seen: set[str] = set()
+    lines: list[str] = []
+    first_key: str | None = None
+    for error in exc.errors(include_url=False, include_input=False):
+        ctx = error.get("ctx") or {}
+        inner = ctx.get("error")
+        if error["type"] == "string_type" and "str" in error["loc"]:
+            continue  # the table form of a union failed too, and its error says more
+        key = _key_path(error["loc"])
+        if isinstance(inner, _CrossCheckError):
+            key = inner.key
+        elif isinstance(inner, KeyedValueError):
+            key = f"{key}.{inner.subkey}" if key else inner.subkey
+        line = f"{key}: {_describe(error)}" if key else _describe(error)
+        if line not in seen:
+            seen.add(line)
+            lines.append(line)
+            first_key = first_key or key
+    config_error = ConfigError(f"{path}: " + ("; ".join(lines) or "invalid configuration"))
+    config_error.key = first_key
+    return config_error
+
+
+def parse_config(data: dict[str, Any], *, path: Path) -> Config:
+    """Validate already-parsed TOML data; relative paths resolve against ``path``'s folder."""
+    try:
+        return Config.model_validate(
+            {**data, "path": path}, context={"base_dir": path.parent.resolve()}
+        )
+    except ValidationError as exc:
+        raise _from_validation_error(exc, path) from None
+
+
+def load_config(path: Path = DEFAULT_CONFIG) -> Config:
+    """Read and validate the configuration file once; every problem becomes a ConfigError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: configuration file not found; "
+            "create it (see the README) or pass --config PATH"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the file is not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        # The message ends with "(at line L, column C)"; keep it, it is what the user needs.
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    if "path" in data:
+        raise ConfigError(f"{path}: unknown top-level key `path`", key="path")
+    return parse_config(data, path=path)

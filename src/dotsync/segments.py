@@ -1,0 +1,131 @@
+"""Segment definitions → SQL text returning one column ``key`` (VARCHAR) of profile keys.
+
+Pure functions: they take the identifiers already quoted for the target dialect (DuckDB or a
+SQLAlchemy database) and return SQL; the sources run it. The user's ``where`` and ``sql`` are their
+own SQL, trusted like the rest of the configuration file, so they are embedded as written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from dotsync.config.models import SegmentConfig
+
+Quote = Callable[[str], str]
+
+
+def quote_identifier(name: str) -> str:
+    """Standard SQL identifier quoting (DuckDB, PostgreSQL, SQLite)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def strip_statement(sql: str) -> str:
+    """The user's SQL without trailing semicolons, so it can be nested as a subquery."""
+    return sql.strip().rstrip(";").strip()
+
+
+def file_relation_sql(path: Path) -> str:
+    """A DuckDB table function reading a profile or membership file in place, all as text for CSV.
+
+    CSV columns are read as VARCHAR so keys such as "00123" keep their zeros; Parquet and JSON keep
+    their own types (keys are cast to VARCHAR where they are compared).
+    """
+    literal = quote_literal(str(path))
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".txt"):
+        # ignore_errors skips rows DuckDB cannot read (invalid UTF-8, wrong column count); the
+        # DuckDB source scans the file once beforehand with store_rejects to report each of them
+        # with its line number, so nothing is skipped silently.
+        return f"read_csv({literal}, header = true, all_varchar = true, ignore_errors = true)"
+    if suffix in (".parquet", ".pq"):
+        return f"read_parquet({literal})"
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        return f"read_json_auto({literal})"
+    raise ValueError(f"unsupported file type {suffix!r} for {path.name}: use CSV, Parquet or JSON")
+
+
+def segment_keys_sql(
+    name: str,
+    segment: SegmentConfig,
+    *,
+    profiles: str,
+    key_column: str,
+    membership_relation: str | None = None,
+    quote: Quote = quote_identifier,
+) -> str:
+    """SQL returning the distinct keys (``key`` VARCHAR, not NULL) of one segment.
+
+    ``profiles`` is the quoted profiles table; ``membership_relation`` the FROM item of a membership
+    segment (a quoted table, or a DuckDB file function from :func:`file_relation_sql`).
+    """
+    if segment.where is not None:
+        inner = (
+            f"SELECT CAST(p.{quote(key_column)} AS VARCHAR) AS k FROM {profiles} AS p "
+            f"WHERE ({strip_statement(segment.where)})"
+        )
+    elif segment.sql is not None:
+        # The first column holds the keys, whatever its name: a derived-column alias list shorter
+        # than the column count renames only the first (PostgreSQL and DuckDB both allow it).
+        inner = (
+            f"SELECT CAST(q.dotsync_key AS VARCHAR) AS k "
+            f"FROM ({strip_statement(segment.sql)}) AS q(dotsync_key)"
+        )
+    else:
+        membership = segment.membership
+        assert membership is not None and membership_relation is not None
+        wanted = quote_literal(membership.segment or name)
+        inner = (
+            f"SELECT CAST(m.{quote(membership.key_column)} AS VARCHAR) AS k "
+            f"FROM {membership_relation} AS m "
+            f"WHERE CAST(m.{quote(membership.segment_column)} AS VARCHAR) = {wanted}"
+        )
+    return f"SELECT DISTINCT k AS key FROM ({inner}) AS s WHERE k IS NOT NULL"
+
+
+def memberships_sql(keys_sql: Mapping[str, str]) -> str:
+    """(key, segment) pairs of every segment, each pair once."""
+    parts = [
+        f"SELECT key, {quote_literal(name)} AS segment FROM ({sql}) AS s{index}"
+        for index, (name, sql) in enumerate(keys_sql.items())
+    ]
+    return "\nUNION ALL\n".join(parts)
+
+
+def members_with_columns_sql(
+    keys_sql: Mapping[str, str],
+    *,
+    profiles: str,
+    key_column: str,
+    columns: Sequence[str],
+    quote: Quote = quote_identifier,
+) -> str:
+    """Rows (key, segment, src_0, src_1, ...): the members joined to their mapped columns.
+
+    A member key missing from the profiles table still yields a row (its columns NULL), so it is
+    reported (missing e-mail) instead of vanishing.
+    """
+    selected = ", ".join(
+        f"CAST(p.{quote(column)} AS VARCHAR) AS src_{index}" for index, column in enumerate(columns)
+    )
+    select_list = "m.key, m.segment" + (f", {selected}" if selected else "")
+    return (
+        f"SELECT {select_list} FROM ({memberships_sql(keys_sql)}) AS m "
+        f"LEFT JOIN {profiles} AS p ON CAST(p.{quote(key_column)} AS VARCHAR) = m.key"
+    )
+
+
+def segment_sizes_sql(keys_sql: Mapping[str, str]) -> str:
+    """(segment, size) for each segment."""
+    return (
+        f"SELECT segment, count(*) AS size FROM ({memberships_sql(keys_sql)}) AS m GROUP BY segment"
+    )
+
+
+def probe_sql(keys_sql: str) -> str:
+    """A query the database plans but returns nothing from: checks a segment's SQL cheaply."""
+    return f"SELECT key FROM ({keys_sql}) AS probe WHERE 1 = 0"

@@ -1,0 +1,258 @@
+"""The embedded default source: profile files (CSV, Parquet, JSON) or a .duckdb file, read in place.
+
+Segment queries run in the per-run DuckDB itself: the profile file (and every ``[source.tables]``
+file) is a view there, a .duckdb file is attached read-only and put on the search path, so segment
+SQL can name its tables directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import duckdb
+
+from dotsync.config.models import SegmentConfig, SourceConfig
+from dotsync.errors import SourceError
+from dotsync.segments import (
+    file_relation_sql,
+    members_with_columns_sql,
+    probe_sql,
+    quote_identifier,
+    quote_literal,
+    segment_keys_sql,
+    segment_sizes_sql,
+)
+from dotsync.sources.base import STAGE_TABLE, finish_members_raw, require_columns, stage_ddl
+
+log = logging.getLogger(__name__)
+
+DATABASE_SUFFIXES = (".duckdb", ".ddb", ".db")
+ATTACHED = "dotsync_source"
+SOURCE_REJECTED = "source_rejected"  # rows of the profile file DuckDB could not read
+
+
+def database_message(exc: BaseException) -> str:
+    """The database's own message, first lines only (DuckDB appends long hints)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:3])
+
+
+class DuckDBSource:
+    def __init__(self, config: SourceConfig) -> None:
+        assert config.path is not None
+        self._config = config
+        self._path = config.path
+        self._is_database = self._path.suffix.lower() in DATABASE_SUFFIXES
+        for label, path in [("source.path", self._path), *self._table_files()]:
+            if not path.is_file():
+                raise SourceError(f"{label}: the file {path} does not exist")
+        self._own = duckdb.connect()
+        self._table = self._profile_table_name()
+        self._register(self._own)
+
+    # -- the ProfileSource interface ---------------------------------------------------------
+
+    def columns(self) -> list[str]:
+        try:
+            rows = self._own.execute(f"DESCRIBE SELECT * FROM {self._profiles()}").fetchall()
+        except duckdb.Error as exc:
+            raise SourceError(
+                f"cannot read the profiles {self._path}: {database_message(exc)}"
+            ) from exc
+        return [str(row[0]) for row in rows]
+
+    def load_members(
+        self,
+        duck: duckdb.DuckDBPyConnection,
+        segments: Mapping[str, SegmentConfig],
+        columns: Sequence[str],
+    ) -> dict[str, int]:
+        require_columns([*columns, self._config.key], self.columns(), self._table)
+        self._register(duck)
+        keys = self._keys_sql(duck, segments)
+        self._record_unreadable_rows(duck)
+        duck.execute(stage_ddl(len(columns)))
+        select = members_with_columns_sql(
+            keys, profiles=self._profiles(), key_column=self._config.key, columns=columns
+        )
+        try:
+            duck.execute(f"INSERT INTO {STAGE_TABLE} {select}")
+        except duckdb.Error as exc:
+            raise SourceError(
+                f"reading the segments' members failed: {database_message(exc)}"
+            ) from exc
+        # A row that could not be read is reported once, as unreadable, not also as a member
+        # without e-mail (its key may still come from a segment that did not need the bad column).
+        duck.execute(
+            f"DELETE FROM {STAGE_TABLE} WHERE key IN (SELECT key FROM {SOURCE_REJECTED} "
+            "WHERE key IS NOT NULL)"
+        )
+        return finish_members_raw(duck, list(segments), len(columns))
+
+    def segment_sizes(self, segments: Mapping[str, SegmentConfig]) -> dict[str, int]:
+        keys = self._keys_sql(self._own, segments)
+        sizes = dict.fromkeys(segments, 0)
+        try:
+            rows = self._own.execute(segment_sizes_sql(keys)).fetchall()
+        except duckdb.Error as exc:
+            raise SourceError(f"counting the segments failed: {database_message(exc)}") from exc
+        sizes.update({str(name): int(size) for name, size in rows})
+        return sizes
+
+    def close(self) -> None:
+        self._own.close()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _table_files(self) -> list[tuple[str, Path]]:
+        return [(f"source.tables.{name}", path) for name, path in self._config.tables.items()]
+
+    def _profile_table_name(self) -> str:
+        if not self._is_database:
+            return self._config.table or "profiles"
+        if self._config.table is not None:
+            return self._config.table
+        self._own.execute(f"ATTACH {quote_literal(str(self._path))} AS {ATTACHED} (READ_ONLY)")
+        tables = [
+            str(row[0])
+            for row in self._own.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [ATTACHED]
+            ).fetchall()
+        ]
+        self._own.execute(f"DETACH {ATTACHED}")
+        if len(tables) != 1:
+            raise SourceError(
+                f"source.table: {self._path} holds {len(tables)} tables ({', '.join(tables)}); "
+                "name the profiles table with `table = ...` under [source]"
+            )
+        return tables[0]
+
+    def _profiles(self) -> str:
+        if self._is_database:
+            return f"{ATTACHED}.{quote_identifier(self._table)}"
+        return quote_identifier(self._table)
+
+    def _register(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            if self._is_database:
+                attached = con.execute(
+                    "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [ATTACHED]
+                ).fetchone()
+                if not attached or not attached[0]:
+                    con.execute(
+                        f"ATTACH {quote_literal(str(self._path))} AS {ATTACHED} (READ_ONLY)"
+                    )
+                # Unqualified names in segment SQL find the attached tables; new tables
+                # (members_raw)
+                # still go to the run's own database, which stays first.
+                current = con.execute("SELECT current_database()").fetchone()
+                assert current is not None
+                con.execute(
+                    f"SET search_path = {quote_literal(f'{current[0]}.main,{ATTACHED}.main')}"
+                )
+            else:
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {quote_identifier(self._table)} AS "
+                    f"SELECT * FROM {file_relation_sql(self._path)}"
+                )
+            for name, path in self._config.tables.items():
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {quote_identifier(name)} AS "
+                    f"SELECT * FROM {file_relation_sql(path)}"
+                )
+        except (duckdb.Error, ValueError) as exc:
+            raise SourceError(
+                f"cannot open the source {self._path}: {database_message(exc)}"
+            ) from exc
+
+    def _keys_sql(
+        self, con: duckdb.DuckDBPyConnection, segments: Mapping[str, SegmentConfig]
+    ) -> dict[str, str]:
+        """Each segment's key query, each checked on its own so an error names its segment."""
+        keys: dict[str, str] = {}
+        for name, segment in segments.items():
+            relation = None
+            if segment.membership is not None:
+                member = segment.membership
+                if member.path is not None:
+                    if not member.path.is_file():
+                        raise SourceError(
+                            f"segments.{name}.membership.path: "
+                            f"the file {member.path} does not exist"
+                        )
+                    relation = file_relation_sql(member.path)
+                else:
+                    relation = quote_identifier(member.table or "")
+            sql = segment_keys_sql(
+                name,
+                segment,
+                profiles=self._profiles(),
+                key_column=self._config.key,
+                membership_relation=relation,
+            )
+            try:
+                con.execute(probe_sql(sql)).fetchall()
+            except duckdb.Error as exc:
+                raise SourceError(
+                    f"segment {name!r}: the query failed: {database_message(exc)}"
+                ) from exc
+            keys[name] = sql
+        return keys
+
+    def _record_unreadable_rows(self, duck: duckdb.DuckDBPyConnection) -> None:
+        """Report CSV rows DuckDB cannot read (e.g. non-UTF-8 bytes) instead of crashing.
+
+        Chosen over decoding with replacement characters, which would send corrupted names to
+        DotDigital without anyone noticing: each such row is rejected with its line number (and its
+        key when the line still parses), the others go on. ``mapping.validate`` adds these rows to
+        ``members_rejected`` as ``unreadable_row``.
+        """
+        duck.execute(
+            f"CREATE OR REPLACE TABLE {SOURCE_REJECTED} "
+            "(key VARCHAR, reason VARCHAR, field VARCHAR, detail VARCHAR)"
+        )
+        if self._path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+            return
+        # Every column is aggregated so that DuckDB decodes (and checks) every value: a bare
+        # count(*) would skip the decoding and find nothing.
+        duck.execute(
+            "SELECT count(*), max(hash(COLUMNS(*))) "
+            f"FROM read_csv({quote_literal(str(self._path))}, "
+            "header = true, all_varchar = true, store_rejects = true)"
+        ).fetchall()
+        rejects = duck.execute(
+            "SELECT line, error_type, error_message, csv_line FROM reject_errors "
+            "WHERE scan_id = (SELECT max(scan_id) FROM reject_errors) ORDER BY line"
+        ).fetchall()
+        if not rejects:
+            return
+        key_index = self.columns().index(self._config.key)
+        rows = [
+            (
+                _key_from_line(str(csv_line or ""), key_index),
+                "unreadable_row",
+                None,
+                f"line {line} of {self._path.name}: {_short_reason(str(error_type), str(message))}",
+            )
+            for line, error_type, message, csv_line in rejects
+        ]
+        duck.executemany(f"INSERT INTO {SOURCE_REJECTED} VALUES (?, ?, ?, ?)", rows)
+        log.warning("%d row(s) of %s could not be read and were rejected", len(rows), self._path)
+
+
+def _short_reason(error_type: str, message: str) -> str:
+    if error_type.upper() == "INVALID ENCODING":
+        return "bytes that are not UTF-8 text; save the file as UTF-8"
+    return message.splitlines()[0] if message else error_type.lower()
+
+
+def _key_from_line(line: str, key_index: int) -> str | None:
+    try:
+        fields = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return None
+    key = fields[key_index] if key_index < len(fields) else ""
+    return key or None

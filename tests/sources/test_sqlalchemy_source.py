@@ -1,0 +1,177 @@
+"""The SQLAlchemy source against the real PostgreSQL: segments run in the database, rows stream."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from dotsync.config import MembershipConfig, SegmentConfig, SourceConfig
+from dotsync.errors import SourceError
+from dotsync.sources import SQLAlchemySource, open_source
+
+PROFILES = [  # customer_id is an integer in the database; keys arrive as text
+    (1, "ann@example.com", "Ann", 1500, "note: 10:30"),
+    (2, "bob@example.com", "Bob", 200, None),
+    (3, "cy@example.com", "Cy", 5000, "100%"),
+    (4, "di@example.com", "Di", 10, None),
+    (5, "ed@example.com", "Ed", 1200, None),
+    (6, "flo@example.com", "Flo", 3000, None),
+    (7, "gus@example.com", "Gus", 50, None),
+]
+
+
+@pytest.fixture
+def schema(pg_url: str) -> Iterator[str]:
+    name = f"dotsync_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+        conn.execute(
+            sa.text(
+                f'CREATE TABLE "{name}".customers (customer_id integer primary key, email text, '
+                "first_name text, lifetime_value integer, note text)"
+            )
+        )
+        conn.execute(
+            sa.text(f'INSERT INTO "{name}".customers VALUES (:i, :e, :f, :v, :n)'),
+            [dict(zip("iefvn", row, strict=True)) for row in PROFILES],
+        )
+        conn.execute(
+            sa.text(f'CREATE TABLE "{name}".churn_scores (customer_id integer, score real)')
+        )
+        conn.execute(
+            sa.text(f'INSERT INTO "{name}".churn_scores VALUES (2, 0.9), (3, 0.95), (4, 0.1)')
+        )
+        conn.execute(sa.text(f'CREATE TABLE "{name}".memberships (segment text, key text)'))
+        conn.execute(
+            sa.text(
+                f"INSERT INTO \"{name}\".memberships VALUES ('vip', '7'), ('vip', '99'), ('other', '1')"
+            )
+        )
+    try:
+        yield name
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def duck() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect()
+    yield con
+    con.close()
+
+
+def make_source(pg_url: str, schema: str, batch_size: int = 50_000) -> SQLAlchemySource:
+    config = SourceConfig(
+        url=pg_url, table=f"{schema}.customers", key="customer_id", batch_size=batch_size
+    )
+    source = open_source(config)
+    assert isinstance(source, SQLAlchemySource)
+    return source
+
+
+def segments(schema: str) -> dict[str, SegmentConfig]:
+    return {
+        "high_value": SegmentConfig(where="lifetime_value > 1000"),
+        "churn_risk": SegmentConfig(
+            sql=f"select customer_id, score from {schema}.churn_scores where score > 0.8;"
+        ),
+        "vip": SegmentConfig(
+            membership=MembershipConfig(table=f"{schema}.memberships", segment="vip")
+        ),
+    }
+
+
+def test_where_sql_and_membership_segments_stream_in_batches(
+    pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection
+) -> None:
+    source = make_source(pg_url, schema, batch_size=2)
+    try:
+        sizes = source.load_members(duck, segments(schema), ["email", "note"])
+        # high_value: 1, 3, 5, 6; churn_risk: 2, 3; vip: 7 and 99 (no such profile)
+        assert sizes == {"high_value": 4, "churn_risk": 2, "vip": 2}
+        rows = duck.execute(
+            "SELECT key, segments, src_0, src_1 FROM members_raw ORDER BY key"
+        ).fetchall()
+        assert rows == [
+            ("1", ["high_value"], "ann@example.com", "note: 10:30"),
+            ("2", ["churn_risk"], "bob@example.com", None),
+            ("3", ["churn_risk", "high_value"], "cy@example.com", "100%"),
+            ("5", ["high_value"], "ed@example.com", None),
+            ("6", ["high_value"], "flo@example.com", None),
+            ("7", ["vip"], "gus@example.com", None),
+            ("99", ["vip"], None, None),  # a member key without profile: rejected later
+        ]
+        # 8 (member, segment) rows in batches of 2: the rows really streamed in pieces.
+        assert source.batches_loaded == 4
+        assert source.segment_sizes(segments(schema)) == sizes
+    finally:
+        source.close()
+
+
+def test_one_batch_when_the_batch_is_large(
+    pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection
+) -> None:
+    source = make_source(pg_url, schema)
+    source.load_members(duck, {"all": SegmentConfig(where="true")}, ["email"])
+    assert source.batches_loaded == 1
+    assert duck.execute("SELECT count(*) FROM members_raw").fetchone() == (len(PROFILES),)
+    source.close()
+
+
+def test_missing_column_named_before_reading(
+    pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection
+) -> None:
+    source = make_source(pg_url, schema)
+    with pytest.raises(SourceError) as caught:
+        source.load_members(duck, segments(schema), ["email", "zip"])
+    message = str(caught.value)
+    assert "'zip'" in message and f"{schema}.customers" in message
+    assert "customer_id, email, first_name, lifetime_value, note" in message
+    source.close()
+
+
+def test_segment_sql_error_names_segment_and_quotes_postgres(
+    pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection
+) -> None:
+    source = make_source(pg_url, schema)
+    broken = {
+        "ok": SegmentConfig(where="true"),
+        "bad": SegmentConfig(sql="selec customer_id from x"),
+    }
+    with pytest.raises(
+        SourceError, match=r"segment 'bad': the query failed: syntax error at or near"
+    ):
+        source.load_members(duck, broken, ["email"])
+    missing = {"gone": SegmentConfig(where="no_such_column > 1")}
+    with pytest.raises(SourceError, match=r"segment 'gone'.*no_such_column.*does not exist"):
+        source.segment_sizes(missing)
+    source.close()
+
+
+def test_membership_file_needs_a_duckdb_source(
+    pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    source = make_source(pg_url, schema)
+    member = MembershipConfig(path=Path(str(tmp_path)) / "m.csv")
+    with pytest.raises(SourceError, match=r"membership\.table"):
+        source.load_members(duck, {"m": SegmentConfig(membership=member)}, ["email"])
+    source.close()
+
+
+def test_unknown_table_and_hidden_password(pg_url: str) -> None:
+    url = sa.make_url(pg_url).set(password="hunter2-secret").render_as_string(hide_password=False)
+    source = open_source(SourceConfig(url=url, table="public.no_such_table_dotsync", key="id"))
+    with pytest.raises(SourceError) as caught:
+        source.columns()
+    assert "does not exist" in str(caught.value)
+    assert "hunter2-secret" not in str(caught.value)
+    source.close()
