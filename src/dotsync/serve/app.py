@@ -1,0 +1,133 @@
+"""``dotsync serve`` put together: the configuration adapted to the scheduler, the runner, the ops
+server, alerts and signals. Everything else in this package takes plain values and is tested
+without a configuration file."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from dotsync.config import Config, load_config
+from dotsync.errors import ConfigError, ExitCode
+from dotsync.result import RunResult, RunStatus
+from dotsync.scheduler import ScheduledExport, Scheduler
+from dotsync.serve.alerts import AlertManager, AlertPolicy
+from dotsync.serve.metrics import MetricsRegistry
+from dotsync.serve.ops_server import OpsServer
+from dotsync.serve.outcome import RunOutcome
+from dotsync.serve.schedule_store import ScheduleStore
+from dotsync.serve.service import RunFunction, Service
+from dotsync.serve.signals import install_stop_signals
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_FILE = "serve-schedule.json"
+ALERTS_FILE = "serve-alerts.json"
+DEFAULT_WEBHOOK_ENV = "DOTSYNC_WEBHOOK_URL"
+
+
+def scheduled_exports(config: Config) -> list[ScheduledExport]:
+    """The exports that have a ``schedule``, with the account each one writes to."""
+    scheduled: list[ScheduledExport] = []
+    for name, export in sorted(config.exports.items()):
+        if export.schedule is None:
+            continue
+        connection = config.connections[export.connection]
+        # Normalised like the runner's account lock: the same account written two ways is one.
+        account = (str(connection.api_url).rstrip("/").lower(), connection.api_user.lower())
+        scheduled.append(ScheduledExport(name, export.schedule, export.timezone, account))
+    return scheduled
+
+
+def alert_policies(config: Config) -> dict[str, AlertPolicy]:
+    return {
+        name: AlertPolicy(
+            rejected_rows_share=export.rejected_rows_alert,
+            slow_run_factor=config.alerts.slow_run_factor,
+        )
+        for name, export in config.exports.items()
+    }
+
+
+def runner_function(
+    config: Config, run_export: Callable[..., RunResult] | None = None
+) -> RunFunction:
+    """Adapts ``dotsync.runner.run_export(config, name, *, stop, ...)`` to the service."""
+    if run_export is None:
+        from dotsync.runner import run_export as runner_run_export
+
+        run_export = runner_run_export
+    export_once: Callable[..., RunResult] = run_export
+    # The runner reports imports in flight only if it accepts the callback (planned, not yet there).
+    reports_in_flight = "on_imports_in_flight" in inspect.signature(export_once).parameters
+
+    def run(
+        name: str, *, stop: threading.Event, on_imports_in_flight: Callable[[int], None]
+    ) -> RunResult:
+        if reports_in_flight:
+            return export_once(config, name, stop=stop, on_imports_in_flight=on_imports_in_flight)
+        return export_once(config, name, stop=stop)
+
+    return run
+
+
+def build_service(config: Config, run: RunFunction | None = None) -> Service:
+    exports = scheduled_exports(config)
+    if not exports:
+        raise ConfigError(
+            'no export has a `schedule`: add e.g. schedule = "0 6 * * *" under [exports.NAME]'
+        )
+    work_dir = Path(config.state.work_dir)
+    store = ScheduleStore(work_dir / SCHEDULE_FILE)
+    alerts = AlertManager(
+        work_dir / ALERTS_FILE,
+        alert_policies(config),
+        webhook_url_env=config.alerts.webhook_url_env or DEFAULT_WEBHOOK_ENV,
+    )
+    return Service(
+        Scheduler(exports, store.load()),
+        run or runner_function(config),
+        metrics=MetricsRegistry(e.name for e in exports),
+        alerts=alerts,
+        schedule_store=store,
+    )
+
+
+def serve(config_path: Path, *, once: bool = False) -> int:
+    """Runs the service until SIGTERM/SIGINT (or, with ``once``, what is due now). Exit code."""
+    config = load_config(config_path)
+    service = build_service(config)
+    if once:
+        restore = install_stop_signals(service)
+        try:
+            return _exit_code(service.run_due_once())
+        finally:
+            restore()
+    ops = OpsServer(service.metrics, service.health, config.serve.host, config.serve.port)
+    restore = install_stop_signals(service)
+    try:
+        with ops:
+            service.run_forever()
+    finally:
+        restore()
+    # Stopping on request is the normal end of a service, not an error.
+    return ExitCode.OK
+
+
+def _exit_code(outcomes: list[RunOutcome]) -> int:
+    """For cron and orchestrators calling ``serve --once``: the first failure decides, as for
+    ``dotsync export``; then an interruption, a busy lock, rejected rows."""
+    for outcome in outcomes:
+        if outcome.status == RunStatus.FAILED:
+            return outcome.exit_code
+    statuses = {o.status for o in outcomes}
+    if RunStatus.INTERRUPTED in statuses:
+        return ExitCode.INTERRUPTED
+    if "busy" in statuses:
+        return ExitCode.BUSY
+    if any(o.counts and (o.counts.rejected or o.counts.failed) for o in outcomes):
+        return ExitCode.REJECTED_ROWS
+    return ExitCode.OK

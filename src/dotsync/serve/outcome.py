@@ -1,0 +1,44 @@
+"""What the service observed of one run: the runner's result, or the error that ended it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from dotsync.result import RunCounts, RunResult, RunStatus
+
+OutcomeStatus = RunStatus | Literal["busy"]
+"""A run's status, or ``busy``: another process held the export's lock, so nothing ran."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    export: str
+    status: OutcomeStatus
+    started_at: datetime
+    finished_at: datetime
+    counts: RunCounts | None = None  # None when the run raised instead of returning a result
+    error: str | None = None
+    result: RunResult | None = None
+    exit_code: int = 0  # of the error that ended the run (dotsync.errors.ExitCode), 0 otherwise
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
+
+    @classmethod
+    def from_result(cls, result: RunResult, finished_at: datetime) -> RunOutcome:
+        return cls(
+            export=result.export,
+            status=result.status,
+            started_at=result.started_at,
+            finished_at=result.finished_at or finished_at,
+            counts=result.counts,
+            error=result.error,
+            result=result,
+        )
