@@ -237,3 +237,13 @@ def test_privacy_not_acknowledged_blocks_the_export(tmp_path: Path) -> None:
     require_privacy_ack(
         "dotdigital_eu", load_config(write(tmp_path, VALID)).connections["dotdigital_eu"]
     )
+
+
+def test_state_defaults_live_beside_the_config_file(tmp_path: Path) -> None:
+    """Regression: without [state], the state went to the current directory, so two projects
+    run from one shell shared (and corrupted) one state."""
+    (tmp_path / "p.csv").write_text("id\n1\n")
+    (tmp_path / "dotsync.toml").write_text('[source]\npath = "p.csv"\nkey = "id"\n')
+    config = load_config(tmp_path / "dotsync.toml")
+    assert config.state.url == f"sqlite:///{tmp_path.resolve() / '.dotsync' / 'state.sqlite'}"
+    assert config.state.work_dir == tmp_path.resolve() / ".dotsync"

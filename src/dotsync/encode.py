@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,9 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def contact_json_sql(fields: Sequence[str], options: EncodeOptions) -> str:
-    """The SQL expression of one contact of a v3 import, from a ``members_valid`` row.
+def contact_columns_sql(fields: Sequence[str], options: EncodeOptions) -> str:
+    """The select list of one v3 import contact, from a ``members_valid`` row; DuckDB's JSON
+    writer turns each row into ``{"matchIdentifier": ..., "identifiers": ..., ...}``.
 
     Empty values are left out, because in v3 a ``null`` data field erases what DotDigital holds,
     unless the user asked to send them."""
@@ -58,16 +60,23 @@ def contact_json_sql(fields: Sequence[str], options: EncodeOptions) -> str:
         data_fields = f"map_from_entries([{entries}])"
     else:
         data_fields = f"map_from_entries(list_filter([{entries}], lambda e: e.v is not null))"
-    parts = [
-        "'matchIdentifier': 'email'",
-        "'identifiers': {'email': email}",
-        f"'dataFields': {data_fields}",
-        f"'lists': [{int(options.address_book_id)}]",
+    columns = [
+        "'email' as \"matchIdentifier\"",
+        "{'email': email} as identifiers",
+        f"{data_fields} as \"dataFields\"",
+        f"[{int(options.address_book_id)}::bigint] as lists",
     ]
     if options.subscription_status:
         status = _sql_str(options.subscription_status)
-        parts.append(f"'channelProperties': {{'email': {{'status': {status}}}}}")
-    return "to_json({" + ", ".join(parts) + "})"
+        columns.append(f"{{'email': {{'status': {status}}}}} as \"channelProperties\"")
+    return ", ".join(columns)
+
+
+def _estimate_sql(fields: Sequence[str]) -> str:
+    """Bytes of one encoded contact, estimated without encoding it (JSON punctuation per field
+    plus the values); every body is measured after writing and split if the estimate was low."""
+    values = " + ".join([f'coalesce(strlen("f_{f}"), 0) + {len(f) + 8}' for f in fields] or ["0"])
+    return f"(strlen(email) + {values} + 96)"
 
 
 def encode_batches(
@@ -81,65 +90,62 @@ def encode_batches(
 ) -> list[Batch]:
     """Split ``source_table`` into import bodies under both limits and write their files."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    duck.execute(
-        f"""create or replace temp table encoded as
-        select key, email_hash, digest, {contact_json_sql(fields, options)} as body
-        from {source_table}"""
-    )
-    total = duck.execute("select count(*), coalesce(sum(length(body) + 2), 0) from encoded").fetchone()
+    total = duck.execute(
+        f"select count(*), coalesce(sum({_estimate_sql(fields)}), 0) from {source_table}"
+    ).fetchone()
     assert total is not None
-    count, size = int(total[0]), int(total[1])
+    count, estimate = int(total[0]), int(total[1])
     if count == 0:
         return []
-    per_batch = min(options.max_contacts, max(1, count * options.max_body_bytes // max(size, 1)))
-    while True:  # rows vary in length: shrink the batch until every batch fits
-        duck.execute(
-            f"""create or replace temp table batched as
-            select *, ((row_number() over () - 1) // {per_batch})::integer as batch from encoded"""
-        )
-        biggest = duck.execute(
-            "select max(s) from (select sum(length(body) + 2) as s from batched group by batch)"
-        ).fetchone()
-        assert biggest is not None
-        if int(biggest[0]) <= options.max_body_bytes or per_batch == 1:
-            break
-        per_batch = max(1, per_batch * 9 // 10)
-    sizes = duck.execute(
-        "select batch, count(*), sum(length(body) + 2) from batched group by batch order by batch"
-    ).fetchall()
+    budget = options.max_body_bytes * 9 // 10  # room for what the estimate misses (escapes)
+    per_batch = max(1, min(options.max_contacts, count * budget // max(estimate, 1)))
+    duck.execute(
+        f"""create or replace temp table batched as
+        select *, (row_number() over () - 1)::bigint as rn from {source_table}"""
+    )
+    ranges = [(lo, min(lo + per_batch, count)) for lo in range(0, count, per_batch)]
+    batches: list[Batch] = []
     envelope = json.dumps({"mergeOption": options.merge_option}).removesuffix("}")
-    batches = []
-    for batch_no, contacts, body_size in sizes:
-        seq = first_seq + int(batch_no)
-        body_file, members_file = folder / f"batch-{seq}.json", folder / f"batch-{seq}.parquet"
-        raw = folder / f"batch-{seq}.lines"
-        duck.execute(
-            f"copy (select body from batched where batch = {int(batch_no)}) to "
-            f"{_sql_str(str(raw))} (format csv, header false, quote '', escape '', delimiter '\x01')"
-        )
-        _wrap_lines(raw, body_file, envelope)
+    while ranges:
+        lo, hi = ranges.pop(0)
+        seq = first_seq + len(batches)
+        body_file = _write_body(duck, folder / f"batch-{seq}.json", envelope,
+                                contact_columns_sql(fields, options), lo, hi)
+        size = body_file.stat().st_size
+        if size > options.max_body_bytes and hi - lo > 1:
+            body_file.unlink()
+            mid = (lo + hi) // 2
+            ranges[:0] = [(lo, mid), (mid, hi)]  # too big after all: halve it, keep the order
+            continue
+        members_file = folder / f"batch-{seq}.parquet"
         tmp_members = members_file.with_suffix(".parquet.tmp")
         duck.execute(
-            f"copy (select key, email_hash, digest from batched where batch = {int(batch_no)}) "
+            f"copy (select key, email_hash, digest from batched where rn >= {lo} and rn < {hi}) "
             f"to {_sql_str(str(tmp_members))} (format parquet)"
         )
         os.replace(tmp_members, members_file)  # atomic: the file exists whole or not at all
-        batches.append(Batch(seq, body_file, members_file, int(contacts), body_file.stat().st_size))
+        batches.append(Batch(seq, body_file, members_file, hi - lo, size))
+    duck.execute("drop table batched")
     return batches
 
 
-def _wrap_lines(lines_file: Path, body_file: Path, envelope: str) -> None:
-    """``{"mergeOption": ..., "contacts": [line, line, ...]}`` from one JSON object per line."""
+def _write_body(duck: duckdb.DuckDBPyConnection, body_file: Path, envelope: str, contact: str,
+                lo: int, hi: int) -> Path:
+    """``{"mergeOption": ..., "contacts": [...]}`` for rows ``lo``..``hi``: DuckDB's JSON writer
+    streams the array, we wrap it in the envelope. Private (0600) from the first byte."""
+    array = body_file.with_suffix(".array")
     tmp = body_file.with_suffix(".json.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out, lines_file.open("rb") as src:
-        out.write(envelope.encode() + b', "contacts": [')
-        first = True
-        for line in src:
-            if not first:
-                out.write(b",")
-            out.write(line.rstrip(b"\n"))
-            first = False
-        out.write(b"]}")
-    lines_file.unlink()
+    for path in (array, tmp):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    duck.execute(
+        f"""copy (select {contact} from batched where rn >= {lo} and rn < {hi})
+        to {_sql_str(str(array))} (format json, array true)"""
+    )
+    with tmp.open("wb") as out, array.open("rb") as src:
+        out.write(envelope.encode() + b', "contacts": ')
+        shutil.copyfileobj(src, out, 1024 * 1024)
+        out.write(b"}")
+    array.unlink()
+    tmp.chmod(0o600)
     os.replace(tmp, body_file)
+    return body_file

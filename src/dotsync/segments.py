@@ -29,11 +29,13 @@ def strip_statement(sql: str) -> str:
     return sql.strip().rstrip(";").strip()
 
 
-def file_relation_sql(path: Path) -> str:
-    """A DuckDB table function reading a profile or membership file in place, all as text for CSV.
+def file_relation_sql(path: Path, *, as_text: bool = False) -> str:
+    """A DuckDB table function reading a profile or membership file in place.
 
-    CSV columns are read as VARCHAR so keys such as "00123" keep their zeros; Parquet and JSON keep
-    their own types (keys are cast to VARCHAR where they are compared).
+    CSV, typed: column types are sniffed over the whole file (``sample_size = -1``) so that segment
+    predicates such as ``lifetime_value > 1000`` compare numbers (DuckDB keeps "00123" as text).
+    CSV, ``as_text``: every column as VARCHAR, exactly as written, for the mapped values, which our
+    own validation then checks row by row with a reason. Keys are compared as VARCHAR.
     """
     literal = quote_literal(str(path))
     suffix = path.suffix.lower()
@@ -41,7 +43,8 @@ def file_relation_sql(path: Path) -> str:
         # ignore_errors skips rows DuckDB cannot read (invalid UTF-8, wrong column count); the
         # DuckDB source scans the file once beforehand with store_rejects to report each of them
         # with its line number, so nothing is skipped silently.
-        return f"read_csv({literal}, header = true, all_varchar = true, ignore_errors = true)"
+        typing = "all_varchar = true" if as_text else "sample_size = -1"
+        return f"read_csv({literal}, header = true, {typing}, ignore_errors = true)"
     if suffix in (".parquet", ".pq"):
         return f"read_parquet({literal})"
     if suffix in (".json", ".jsonl", ".ndjson"):

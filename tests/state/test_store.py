@@ -9,12 +9,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 import pytest
 from sqlalchemy import create_engine, text
 
 from dotsync.errors import RunInProgressError
 from dotsync.result import RunCounts, RunStatus
-from dotsync.state import ImportStatus, StateStore
+from dotsync.state import StateStore
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -39,18 +41,33 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str) -> Iterat
         admin.dispose()
 
 
+def _confirm(store: StateStore, duck: duckdb.DuckDBPyConnection, run_id: int, book: int,
+             rows: list[tuple[str, int, str, str]]) -> int:
+    duck.register("_rows", pa.table({
+        "key": [r[0] for r in rows], "contact_id": pa.array([r[1] for r in rows], pa.int64()),
+        "email_hash": [r[2] for r in rows], "digest": [r[3] for r in rows],
+    }))
+    return store.members.upsert(duck, "select * from _rows", "news", book, run_id)
+
+
+def _members(store: StateStore, duck: duckdb.DuckDBPyConnection, book: int) -> list[tuple]:
+    store.members.register(duck, "news", book)
+    return duck.execute("select key, contact_id, digest from state_members order by key").fetchall()
+
+
 def test_members_round_trip_and_upsert(store: StateStore) -> None:
+    duck = duckdb.connect()
     run_id = store.start_run("news", full=False)
     row_id = store.add_import(run_id, "news", 7, 0, Path("b0.parquet"), 2, 100)
     store.import_submitted(row_id, "imp-1")
-    store.commit_import(row_id, "news", 7, run_id, [("k1", 11, "h1", "d1"), ("k2", 12, "h2", "d2")])
-    store.commit_import(row_id, "news", 7, run_id, [("k2", 13, "h2b", "d2b")])
-    table = store.members_arrow("news", 7).sort_by("key")
-    assert table.column("key").to_pylist() == ["k1", "k2"]
-    assert table.column("contact_id").to_pylist() == [11, 13]
-    assert table.column("digest").to_pylist() == ["d1", "d2b"]
-    assert store.members_arrow("news", 8).num_rows == 0  # another address book: nothing
+    assert _confirm(store, duck, run_id, 7, [("k1", 11, "h1", "d1"), ("k2", 12, "h2", "d2")]) == 2
+    _confirm(store, duck, run_id, 7, [("k2", 13, "h2b", "d2b")])  # replay/upsert: no duplicate
+    store.commit_import(row_id)
+    assert _members(store, duck, 7) == [("k1", 11, "d1"), ("k2", 13, "d2b")]
+    assert _members(store, duck, 8) == []  # another address book: nothing
     assert store.pending_imports("news", 7) == []
+    assert store.members.count("news") == 2
+    assert sorted(store.members.contact_ids("news", 7)) == [11, 13]
 
 
 def test_submitted_imports_are_pending_until_committed(store: StateStore) -> None:
@@ -65,17 +82,19 @@ def test_submitted_imports_are_pending_until_committed(store: StateStore) -> Non
 
 
 def test_removal_forgets_members_by_contact_id(store: StateStore) -> None:
+    duck = duckdb.connect()
     run_id = store.start_run("news", full=False)
-    row = store.add_import(run_id, "news", 7, 0, Path("a"), 3, 1)
-    store.commit_import(row, "news", 7, run_id, [("a", 1, "h", "d"), ("b", 2, "h", "d"),
-                                                  ("c", 3, "h", "d")])
+    _confirm(store, duck, run_id, 7, [("a", 1, "h", "d"), ("b", 2, "h", "d"), ("c", 3, "h", "d")])
     removal = store.add_removal(run_id, "news", 7, [1, 3])
     assert [p.contact_ids for p in store.pending_removals("news", 7)] == [[1, 3]]
     store.removal_submitted(removal, "del-1")
     assert store.pending_removals("news", 7)[0].deletion_id == "del-1"
-    store.commit_removal(removal, "news", 7, [1, 3])
-    assert store.members_arrow("news", 7).column("key").to_pylist() == ["b"]
+    store.members.remove_contacts("news", 7, [1, 3])
+    store.commit_removal(removal)
+    assert [k for k, _c, _d in _members(store, duck, 7)] == ["b"]
     assert store.pending_removals("news", 7) == []
+    store.members.forget_keys("news", 7, ["b"])
+    assert _members(store, duck, 7) == []
 
 
 def test_runs_history(store: StateStore) -> None:
@@ -116,13 +135,18 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
 def test_remove_export_leaves_nothing(store: StateStore, tmp_path: Path) -> None:
     run_id = store.start_run("news", full=False)
     row = store.add_import(run_id, "news", 7, 0, tmp_path / "b.parquet", 1, 1)
-    store.commit_import(row, "news", 7, run_id, [("a", 1, "h", "d")])
+    _confirm(store, duckdb.connect(), run_id, 7, [("a", 1, "h", "d")])
+    store.commit_import(row)
     store.finish_run(run_id, RunStatus.SUCCEEDED, RunCounts(), rejects_file=tmp_path / "r.csv")
     other = store.start_run("other", full=False)
     files = store.remove_export("news")
-    assert set(files) == {tmp_path / "b.parquet", tmp_path / "r.csv"}
+    expected = {tmp_path / "b.parquet", tmp_path / "r.csv"}
+    assert expected <= set(files)
+    assert all(f.suffix in (".duckdb", ".wal") for f in set(files) - expected)
+    for f in set(files) - expected:  # the member file (SQLite state): the caller deletes it
+        f.unlink()
     assert store.list_runs("news") == []
-    assert store.member_count("news") == 0
+    assert store.members.count("news") == 0
     assert [r.run_id for r in store.list_runs()] == [other]
 
 

@@ -45,7 +45,8 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: Path | None = Field(default=None, exclude=True)  # the file it was read from
-    state: StateConfig = Field(default_factory=StateConfig)
+    # Validated from {} so that its relative defaults resolve against the file, like written ones.
+    state: StateConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
     source: SourceConfig
     segments: dict[str, SegmentConfig] = Field(default_factory=dict)
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)

@@ -65,8 +65,9 @@ def _exactly_one(model: BaseModel, names: tuple[str, ...], what: str) -> None:
 
 
 class StateConfig(_Model):
-    url: str = "sqlite:///.dotsync/state.sqlite"
-    work_dir: RelPath = Path(".dotsync")
+    # validate_default: the defaults are relative paths too, resolved against the config file.
+    url: str = Field(default="sqlite:///.dotsync/state.sqlite", validate_default=True)
+    work_dir: RelPath = Field(default=Path(".dotsync"), validate_default=True)
     rejects_retention_days: int = Field(default=30, ge=0)
 
     @field_validator("url")

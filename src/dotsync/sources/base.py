@@ -76,6 +76,11 @@ def finish_members_raw(
     )
     duck.execute(f"DROP TABLE {STAGE_TABLE}")
     duck.execute("ALTER TABLE members_raw ALTER COLUMN key SET NOT NULL")
+    return segment_sizes_of(duck, segment_names)
+
+
+def segment_sizes_of(duck: duckdb.DuckDBPyConnection, segment_names: Sequence[str]) -> dict[str, int]:
+    """Each segment's size, read from ``members_raw.segments``."""
     sizes = dict.fromkeys(segment_names, 0)
     rows = duck.execute(
         "SELECT segment, count(*) FROM (SELECT unnest(segments) AS segment FROM members_raw) "

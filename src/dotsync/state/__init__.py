@@ -1,8 +1,8 @@
 """Where dotsync remembers what DotDigital confirmed: members (keys, ids, hashes), runs, imports."""
 
+from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
 from dotsync.state.store import (
     ImportStatus,
-    MemberRow,
     PendingImport,
     PendingRemoval,
     RemovalStatus,
@@ -10,8 +10,10 @@ from dotsync.state.store import (
 )
 
 __all__ = [
+    "DuckMembers",
+    "MemberStore",
+    "SqlMembers",
     "ImportStatus",
-    "MemberRow",
     "PendingImport",
     "PendingRemoval",
     "RemovalStatus",

@@ -13,17 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import pyarrow as pa
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dotsync.errors import RunInProgressError
 from dotsync.result import RunCounts, RunResult, RunStatus
-from dotsync.state.schema import imports, locks, members, metadata, removals, runs
+from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
+from dotsync.state.schema import imports, locks, metadata, removals, runs
 
-MEMBER_FETCH_ROWS = 100_000
 LOCK_STALE_AFTER = timedelta(minutes=15)  # a run refreshes its heartbeat at every poll
 
 
@@ -59,13 +58,6 @@ class PendingRemoval:
     contact_ids: list[int]
 
 
-class MemberRow(NamedTuple):
-    key: str
-    contact_id: int
-    email_hash: str
-    digest: str
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -99,12 +91,17 @@ class StateStore:
         self.url = url
         self.engine = open_engine(url)
         metadata.create_all(self.engine)
+        self.members: MemberStore
         if url.startswith("sqlite:///"):
             db = Path(url.removeprefix("sqlite:///"))
             if db.exists():
                 db.chmod(0o600)  # keys and hashes only, but still nobody else's business
+            self.members = DuckMembers(db.parent / "members")
+        else:
+            self.members = SqlMembers(self.engine)
 
     def close(self) -> None:
+        self.members.close()
         self.engine.dispose()
 
     @contextmanager
@@ -292,77 +289,14 @@ class StateStore:
             )
         return [Path(r[1]) for r in rows]
 
-    def commit_import(
-        self, row_id: int, export: str, book_id: int, run_id: int, confirmed: Iterable[tuple[str, int, str, str]]
-    ) -> None:
-        """One checkpoint: the members DotDigital confirmed, and the import marked committed."""
+    def commit_import(self, row_id: int) -> None:
+        """The import's members are in the member store: mark it committed (a checkpoint)."""
         with self._tx() as conn:
-            self._upsert_members(conn, export, book_id, run_id, confirmed)
             conn.execute(
                 update(imports).where(imports.c.id == row_id).values(
                     status=ImportStatus.COMMITTED, finished_at=_now()
                 )
             )
-
-    def _upsert_members(
-        self, conn: Connection, export: str, book_id: int, run_id: int, rows: Iterable[tuple[str, int, str, str]]
-    ) -> None:
-        params = [(export, book_id, key, contact_id, email_hash, digest, run_id)
-                  for key, contact_id, email_hash, digest in rows]
-        if not params:
-            return
-        # Portable upsert: delete the keys, then insert them, in the same transaction.
-        table = members.name
-        ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        if conn.dialect.name in ("sqlite", "postgresql"):
-            sql = (
-                f"INSERT INTO {table} (export, address_book_id, key, contact_id, email_hash, digest,"
-                f" run_id) VALUES ({', '.join([ph] * 7)}) ON CONFLICT (export, address_book_id, key)"
-                " DO UPDATE SET contact_id = excluded.contact_id, email_hash = excluded.email_hash,"
-                " digest = excluded.digest, run_id = excluded.run_id"
-            )
-            conn.exec_driver_sql(sql, params)  # type: ignore[arg-type]
-            return
-        conn.execute(
-            delete(members).where(
-                members.c.export == export, members.c.address_book_id == book_id,
-                members.c.key.in_([p[2] for p in params]),
-            )
-        )
-        conn.execute(insert(members), [
-            dict(zip(("export", "address_book_id", "key", "contact_id", "email_hash", "digest",
-                      "run_id"), p, strict=True)) for p in params
-        ])
-
-    # --- members -----------------------------------------------------------------------------
-
-    def members_arrow(self, export: str, book_id: int) -> pa.Table:
-        """Every confirmed member of the export as an Arrow table, read in chunks so a million
-        rows don't become a million Python objects at once."""
-        schema = pa.schema([
-            ("key", pa.string()), ("contact_id", pa.int64()),
-            ("email_hash", pa.string()), ("digest", pa.string()),
-        ])
-        batches: list[pa.RecordBatch] = []
-        with self.engine.connect() as conn:
-            cursor = conn.execution_options(stream_results=True).execute(
-                select(members.c.key, members.c.contact_id, members.c.email_hash, members.c.digest)
-                .where(members.c.export == export, members.c.address_book_id == book_id)
-            )
-            while chunk := cursor.fetchmany(MEMBER_FETCH_ROWS):
-                cols = list(zip(*chunk, strict=True))
-                batches.append(pa.RecordBatch.from_arrays(
-                    [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)],
-                    schema=schema,
-                ))
-        return pa.Table.from_batches(batches, schema=schema)
-
-    def member_count(self, export: str, book_id: int | None = None) -> int:
-        query = select(func.count()).select_from(members).where(members.c.export == export)
-        if book_id is not None:
-            query = query.where(members.c.address_book_id == book_id)
-        with self._tx() as conn:
-            return int(conn.execute(query).scalar_one())
 
     # --- removals ----------------------------------------------------------------------------
 
@@ -397,26 +331,11 @@ class StateStore:
                 for r in rows
             ]
 
-    def commit_removal(self, row_id: int, export: str, book_id: int, contact_ids: list[int]) -> None:
-        """The contacts left the book: forget the members that held those contact ids."""
+    def commit_removal(self, row_id: int) -> None:
         with self._tx() as conn:
-            for start in range(0, len(contact_ids), 5000):
-                conn.execute(delete(members).where(
-                    members.c.export == export, members.c.address_book_id == book_id,
-                    members.c.contact_id.in_(contact_ids[start:start + 5000]),
-                ))
             conn.execute(update(removals).where(removals.c.id == row_id).values(
                 status=RemovalStatus.COMMITTED, finished_at=_now()
             ))
-
-    def forget_members(self, export: str, book_id: int, keys: list[str]) -> None:
-        """Leavers under ``on_segment_exit = keep``: they stay in the book but are no longer ours."""
-        with self._tx() as conn:
-            for start in range(0, len(keys), 5000):
-                conn.execute(delete(members).where(
-                    members.c.export == export, members.c.address_book_id == book_id,
-                    members.c.key.in_(keys[start:start + 5000]),
-                ))
 
     # --- removal of a destination -------------------------------------------------------------
 
@@ -428,12 +347,11 @@ class StateStore:
             files += [Path(r[0]) for r in conn.execute(
                 select(runs.c.rejects_file).where(
                     runs.c.export == export, runs.c.rejects_file.is_not(None)))]
-            conn.execute(delete(members).where(members.c.export == export))
             conn.execute(delete(imports).where(imports.c.export == export))
             conn.execute(delete(removals).where(removals.c.export == export))
             conn.execute(delete(runs).where(runs.c.export == export))
             conn.execute(delete(locks).where(locks.c.export == export))
-        return files
+        return files + self.members.drop(export)
 
 
 def _is_stale(row: Any, host: str, now: datetime) -> bool:

@@ -1,0 +1,195 @@
+"""Read-only commands: ``connect``, ``address-books``, ``segments``, ``history``, ``show-run``."""
+
+from __future__ import annotations
+
+import csv
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dotsync.cli._common import (
+    DEFAULT_CONFIG_PATH,
+    ConfigOption,
+    JsonOption,
+    VerboseOption,
+    handled,
+    load,
+    out,
+    print_json,
+    setup_logging,
+)
+from dotsync.cli.export import print_summary
+from dotsync.config import require_privacy_ack
+from dotsync.connect import check_connection, open_client
+from dotsync.errors import ConfigError
+from dotsync.mapping import required_fields
+from dotsync.sources import open_source
+from dotsync.state import StateStore
+
+
+def register(app: typer.Typer) -> None:
+    app.command("connect")(connect)
+    app.command("address-books")(address_books)
+    app.command("segments")(segments)
+    app.command("history")(history)
+    app.command("show-run")(show_run)
+
+
+def _connection(cfg_connections: dict[str, object], name: str) -> None:
+    if name not in cfg_connections:
+        known = ", ".join(sorted(cfg_connections)) or "none"
+        raise ConfigError(f"no connection named {name!r} (known: {known})", key="connections")
+    return cfg_connections[name]
+
+
+def connect(
+    connection: Annotated[str, typer.Argument(help="The connection ([connections.NAME]).")],
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """The seed's Connect: check credentials, region, address book and mapped data fields."""
+    setup_logging(verbose)
+    with handled(verbose):
+        cfg = load(config)
+        _connection(dict(cfg.connections), connection)
+        conn = cfg.connections[connection]
+        require_privacy_ack(connection, conn)
+        fields = sorted({name for e in cfg.exports.values() if e.connection == connection
+                         for name in required_fields(e.mapping)})
+        with open_client(conn) as client:
+            report = check_connection(
+                client, display_name=conn.display_name or connection,
+                address_book_id=conn.address_book_id, expected_region=conn.region,
+                required_fields=fields, create_missing=False,
+            )
+        if as_json:
+            print_json(report.__dict__)
+            return
+        table = Table(title=f"connection {report.display_name!r}: OK", show_header=False)
+        table.add_row("account", report.account_name)
+        table.add_row("region / endpoint", f"{report.region or '?'}  {report.api_endpoint}")
+        table.add_row("address book", f"{report.address_book_id} {report.address_book_name!r} "
+                                       f"({report.address_book_contacts:,} contacts)")
+        table.add_row("data fields", ", ".join(f"{k} ({v})" for k, v in
+                                               sorted(report.data_fields.items())))
+        table.add_row("mapped fields checked", ", ".join(fields) or "none")
+        out.print(table)
+
+
+def address_books(
+    connection: Annotated[str, typer.Argument(help="The connection ([connections.NAME]).")],
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """List the account's address books, to find the ID to put in address_book_id."""
+    setup_logging(verbose)
+    with handled(verbose):
+        cfg = load(config)
+        _connection(dict(cfg.connections), connection)
+        with open_client(cfg.connections[connection]) as client:
+            client.discover()
+            books = client.address_books()
+        if as_json:
+            print_json([b.model_dump(mode="json") for b in books])
+            return
+        table = Table("id", "name", "visibility", "contacts", title="address books")
+        for b in books:
+            table.add_row(str(b.id), b.name, str(b.visibility), f"{b.contacts:,}")
+        out.print(table)
+
+
+def segments(
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """List the segments with their member counts (computed where the profiles live)."""
+    setup_logging(verbose)
+    with handled(verbose):
+        cfg = load(config)
+        source = open_source(cfg.source)
+        try:
+            sizes = source.segment_sizes(dict(cfg.segments))
+        finally:
+            source.close()
+        if as_json:
+            print_json(sizes)
+            return
+        table = Table("segment", "members", "definition", title="segments")
+        for name, seg in cfg.segments.items():
+            definition = seg.where or seg.sql or f"membership {seg.membership}"
+            table.add_row(name, f"{sizes.get(name, 0):,}", str(definition))
+        out.print(table)
+
+
+def history(
+    name: Annotated[str | None, typer.Argument(help="Only this export.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """List runs: start, duration, status, counts, error."""
+    setup_logging(verbose)
+    with handled(verbose):
+        cfg = load(config)
+        store = StateStore(cfg.state.url)
+        try:
+            runs = store.list_runs(name, limit=limit)
+        finally:
+            store.close()
+        if as_json:
+            print_json([r.model_dump(mode="json") for r in runs])
+            return
+        table = Table("run", "export", "started (UTC)", "duration", "status", "sent", "left",
+                      "rejected", "error", title="history")
+        for r in runs:
+            duration = f"{r.duration_seconds:.1f}s" if r.duration_seconds is not None else "-"
+            table.add_row(str(r.run_id), r.export, f"{r.started_at:%Y-%m-%d %H:%M:%S}", duration,
+                          r.status.value, f"{r.counts.sent:,}",
+                          f"{r.counts.removed + r.counts.unsubscribed:,}",
+                          f"{r.counts.rejected:,}", (r.error or "")[:80])
+        out.print(table)
+
+
+def show_run(
+    run_id: Annotated[int, typer.Argument(help="The run id (see history).")],
+    rows: Annotated[int, typer.Option(help="Rejected rows to show.")] = 20,
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Details of one run and its rejected rows."""
+    setup_logging(verbose)
+    with handled(verbose):
+        cfg = load(config)
+        store = StateStore(cfg.state.url)
+        try:
+            result = store.get_run(run_id)
+        finally:
+            store.close()
+        if result is None:
+            raise ConfigError(f"no run {run_id}: see `dotsync history`")
+        rejected: list[dict[str, str]] = []
+        if result.rejects_file and result.rejects_file.exists():
+            with result.rejects_file.open(newline="", encoding="utf-8") as fh:
+                for i, row in enumerate(csv.DictReader(fh)):
+                    if i >= rows:
+                        break
+                    rejected.append(row)
+        if as_json:
+            print_json({"run": result.model_dump(mode="json"), "rejected_rows": rejected})
+            return
+        print_summary(result)
+        if result.error:
+            out.print(f"error: {result.error}", highlight=False)
+        if rejected:
+            table = Table(*rejected[0].keys(), title=f"first {len(rejected)} rejected rows")
+            for row in rejected:
+                table.add_row(*[v or "" for v in row.values()])
+            out.print(table)
+
+

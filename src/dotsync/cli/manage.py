@@ -1,0 +1,55 @@
+"""``dotsync remove``: an admin removes a destination at any time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dotsync.cli._common import (
+    DEFAULT_CONFIG_PATH,
+    ConfigOption,
+    JsonOption,
+    VerboseOption,
+    handled,
+    load,
+    out,
+    print_json,
+    setup_logging,
+)
+from dotsync.remove import remove_destination
+
+
+def register(app: typer.Typer) -> None:
+    app.command("remove")(remove)
+
+
+def remove(
+    name: Annotated[str, typer.Argument(help="The export to remove.")],
+    purge_members: Annotated[bool, typer.Option(
+        "--purge-members", help="Also take its members out of the address book (not the account).",
+    )] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Delete everything dotsync stores for an export (state, history, rejected-rows files)."""
+    setup_logging(verbose)
+    with handled(verbose):
+        cfg = load(config)
+        cfg.find_export(name)
+        what = "its state, history and rejected-rows files"
+        if purge_members:
+            what += ", and take its members out of the DotDigital address book"
+        if not yes and not typer.confirm(f"Remove export {name!r}: {what}?", default=False):
+            raise typer.Abort()
+        report = remove_destination(cfg, name, purge_members=purge_members)
+        if as_json:
+            print_json(report.__dict__)
+            return
+        out.print(
+            f"export {name!r} removed: {report.members_forgotten:,} members forgotten, "
+            f"{report.members_removed_from_book:,} removed from the address book, "
+            f"{report.files_deleted} files deleted"
+        )

@@ -1,0 +1,104 @@
+"""The seed's *Connect* step: check credentials, region, address book and data fields against
+DotDigital before anything is sent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from dotsync.config import ConnectionConfig
+from dotsync.dotdigital import CallStats, DotDigitalClient
+from dotsync.errors import ConnectionCheckError, NotWritableError
+from dotsync.secrets import resolve_password
+
+log = logging.getLogger(__name__)
+
+# DotDigital's reserved address book that the API refuses to write to.
+READ_ONLY_BOOKS = frozenset({"test"})
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    display_name: str
+    account_name: str
+    api_endpoint: str
+    region: str | None
+    address_book_id: int
+    address_book_name: str
+    address_book_contacts: int
+    data_fields: dict[str, str]  # name -> type, as the account holds them
+    created_fields: list[str] = field(default_factory=list)
+
+
+def check_connection(
+    client: DotDigitalClient,
+    *,
+    display_name: str,
+    address_book_id: int,
+    expected_region: str | None = None,
+    required_fields: Sequence[str] = (),
+    field_types: dict[str, str] | None = None,
+    create_missing: bool = False,
+) -> ConnectionReport:
+    """Discover the region, then check the book and the data fields. Creates missing fields only
+    when the user opted in; otherwise names them and says how to fix it."""
+    info = client.discover()
+    if expected_region and info.region and info.region != expected_region:
+        raise ConnectionCheckError(
+            f"connection {display_name!r}: the account is in region {info.region} "
+            f"({info.api_endpoint}), not {expected_region}: fix `region` in dotsync.toml"
+        )
+    book = client.address_book(address_book_id)
+    if book.name.strip().lower() in READ_ONLY_BOOKS:
+        raise NotWritableError(
+            f"address book {address_book_id} ({book.name!r}) is DotDigital's reserved test book and "
+            "cannot be written to: choose another address_book_id",
+            code="ERROR_ADDRESSBOOK_NOTWRITABLE",
+        )
+    account_fields = {f.name.upper(): f.type for f in client.data_fields()}
+    missing = [name for name in required_fields if name.upper() not in account_fields]
+    created: list[str] = []
+    if missing and not create_missing:
+        raise ConnectionCheckError(
+            "these mapped data fields do not exist in the DotDigital account: "
+            + ", ".join(missing)
+            + ". Create them in DotDigital, or set create_missing_data_fields = true on the export"
+        )
+    for name in missing:
+        kind = (field_types or {}).get(name, "String")
+        created_field = client.create_data_field(name, kind)
+        account_fields[created_field.name.upper()] = created_field.type
+        created.append(created_field.name)
+        log.info("created data field %s (%s)", created_field.name, created_field.type)
+    return ConnectionReport(
+        display_name=display_name,
+        account_name=info.name,
+        api_endpoint=info.api_endpoint,
+        region=info.region,
+        address_book_id=book.id,
+        address_book_name=book.name,
+        address_book_contacts=book.contacts,
+        data_fields=account_fields,
+        created_fields=created,
+    )
+
+
+def open_client(
+    connection: ConnectionConfig,
+    *,
+    http_client: httpx.Client | None = None,
+    stats: CallStats | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
+) -> DotDigitalClient:
+    """A client for a configured connection, its password resolved from env, file or keyring."""
+    return DotDigitalClient(
+        connection.api_user,
+        resolve_password(connection),
+        str(connection.api_url),
+        http_client=http_client,
+        stats=stats,
+        stop_requested=stop_requested,
+    )

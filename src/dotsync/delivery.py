@@ -1,0 +1,258 @@
+"""Deliver batches to DotDigital and commit what it confirms: the I/O half of a run.
+
+Checkpoints, in order, each one transaction of the state store:
+1. a batch is *prepared* (its member file written) before it is sent;
+2. it is *submitted* as soon as DotDigital answers 202 with an import id;
+3. it is *committed* (its members written to the state) only when the import has finished and its
+   results are read.
+A process killed anywhere resumes from the last checkpoint: submitted imports are polled, not sent
+again; prepared ones are abandoned and their members, still pending, are planned again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from dotsync.dotdigital import ContactsImport, DotDigitalClient, ImportStatus
+from dotsync.encode import Batch
+from dotsync.errors import ImportFailedError, InterruptedRunError
+from dotsync.state import PendingImport, StateStore
+
+log = logging.getLogger(__name__)
+
+# Import statuses that mean "still working". Everything else is an end.
+IN_PROGRESS = frozenset({ImportStatus.NOT_FINISHED.value})
+# v3 failure codes that mean the person chose not to receive mail (or the address cannot): they are
+# counted as suppressed and never re-subscribed. Matching by substring keeps us robust to the
+# exact spelling, which DotDigital's documents do not list exhaustively (assumption).
+_SUPPRESSION_HINTS = ("suppress", "unsubscrib", "bounce", "complain", "blocked", "optout")
+
+
+@dataclass
+class DeliveryTotals:
+    sent: int = 0
+    created: int = 0
+    updated: int = 0
+    suppressed: int = 0
+    failed: int = 0
+    imports: int = 0
+    bytes_uploaded: int = 0
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InFlight:
+    row_id: int
+    import_id: str
+    members_file: Path
+    contacts: int
+
+
+@dataclass
+class _Poll:
+    item: InFlight
+    next_at: float
+    delay: float
+
+
+class PollSchedule:
+    """Backoff for status polls: quick at first, then sparse, so long imports cost few calls."""
+
+    def __init__(self, first: float = 0.25, factor: float = 1.6, cap: float = 30.0) -> None:
+        self.first, self.factor, self.cap = first, factor, cap
+
+    def next_delay(self, delay: float) -> float:
+        return min(self.cap, delay * self.factor)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        *,
+        client: DotDigitalClient,
+        store: StateStore,
+        duck: duckdb.DuckDBPyConnection,
+        export: str,
+        book_id: int,
+        run_id: int,
+        totals: DeliveryTotals,
+        max_in_flight: int = 5,
+        poll: PollSchedule | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        heartbeat: Callable[[], None] = lambda: None,
+        on_progress: Callable[[int], None] = lambda _n: None,
+        on_in_flight: Callable[[int], None] = lambda _n: None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client, self.store, self.duck = client, store, duck
+        self.export, self.book_id, self.run_id = export, book_id, run_id
+        self.totals = totals
+        self.max_in_flight = max(1, max_in_flight)
+        self.poll = poll or PollSchedule()
+        self.should_stop, self.heartbeat, self.on_progress = should_stop, heartbeat, on_progress
+        self.on_in_flight = on_in_flight
+        self.sleep, self.clock = sleep, clock
+        self.duck.execute(
+            "create temp table if not exists delivery_failures("
+            "key varchar, reason varchar, field varchar, detail varchar)"
+        )
+
+    # --- imports ----------------------------------------------------------------------------
+
+    def resume(self, pending: Sequence[PendingImport]) -> int:
+        """Poll imports that an interrupted run submitted, and commit them."""
+        items = [InFlight(p.row_id, p.import_id, p.batch_file, p.contacts) for p in pending]
+        self._drain(items, [])
+        return len(items)
+
+    def deliver(self, batches: Sequence[Batch]) -> None:
+        """Send every batch, at most ``max_in_flight`` imports active at once, committing each as
+        it finishes."""
+        queue = list(batches)
+        in_flight: list[InFlight] = []
+        self._drain(in_flight, queue)
+
+    def _drain(self, in_flight: list[InFlight], queue: list[Batch]) -> None:
+        polls = [_Poll(i, self.clock(), self.poll.first) for i in in_flight]
+        while polls or queue:
+            while queue and len(polls) < self.max_in_flight:
+                self._check_stop()
+                item = self._submit(queue.pop(0))
+                polls.append(_Poll(item, self.clock() + self.poll.first, self.poll.first))
+            self.on_in_flight(len(polls))
+            polls.sort(key=lambda p: p.next_at)
+            head = polls[0]
+            wait = head.next_at - self.clock()
+            if wait > 0:
+                self._check_stop()
+                self.sleep(wait)
+            result = self.client.contacts_import(head.item.import_id)
+            self.heartbeat()
+            if result.status in IN_PROGRESS:
+                head.delay = self.poll.next_delay(head.delay)
+                head.next_at = self.clock() + head.delay
+                continue
+            polls.remove(head)
+            self.on_in_flight(len(polls))
+            self._finish(head.item, result)
+
+    def _submit(self, batch: Batch) -> InFlight:
+        row_id = self.store.add_import(
+            self.run_id, self.export, self.book_id, batch.seq, batch.members_file,
+            batch.contacts, batch.size,
+        )
+        import_id = self.client.start_contacts_import(batch.body_file)
+        self.store.import_submitted(row_id, import_id)
+        batch.body_file.unlink(missing_ok=True)  # e-mail addresses: not kept longer than needed
+        self.totals.imports += 1
+        self.totals.sent += batch.contacts
+        self.totals.bytes_uploaded += batch.size
+        log.info("import %s submitted: %d contacts, %d bytes", import_id, batch.contacts, batch.size)
+        return InFlight(row_id, import_id, batch.members_file, batch.contacts)
+
+    def _finish(self, item: InFlight, result: ContactsImport) -> None:
+        status = str(result.status)
+        if status != ImportStatus.FINISHED:
+            self.store.import_failed(item.row_id, f"import ended {status}")
+            raise ImportFailedError(
+                f"DotDigital import {item.import_id} ended {status}: its {item.contacts} contacts "
+                "stay pending and are sent again by the next run",
+                import_id=item.import_id, status=status,
+            )
+        self._commit(item, result)
+
+    def _commit(self, item: InFlight, result: ContactsImport) -> None:
+        confirmed_ids: list[int] = []
+        confirmed_emails: list[str] = []
+        for contact in (*result.created, *result.updated):
+            if contact.email is not None:
+                confirmed_ids.append(int(contact.contact_id))
+                confirmed_emails.append(contact.email)
+        created = len(result.created)
+        self.duck.register(
+            "import_result", pa.table({"contact_id": confirmed_ids, "email": confirmed_emails})
+        )
+        batch_sql = f"read_parquet('{str(item.members_file).replace(chr(39), chr(39) * 2)}')"
+        confirmed = self.store.members.upsert(
+            self.duck,
+            f"""select b.key, r.contact_id, b.email_hash, b.digest
+            from {batch_sql} b join import_result r on b.email_hash = sha256(lower(trim(r.email)))""",
+            self.export, self.book_id, self.run_id,
+        )
+        self.duck.unregister("import_result")
+        self._record_failures(result, batch_sql)
+        self.store.commit_import(item.row_id)
+        self.totals.created += created
+        self.totals.updated += len(confirmed_ids) - created
+        item.members_file.unlink(missing_ok=True)
+        self.on_progress(item.contacts)
+        log.info("import %s committed: %d members confirmed", item.import_id, confirmed)
+
+    def _record_failures(self, result: ContactsImport, batch_sql: str) -> None:
+        if not result.failures:
+            return
+        emails, reasons, details = [], [], []
+        for failure in result.failures:
+            code = "; ".join(c for c, _d in failure.reasons) or "failure"
+            description = "; ".join(d for _c, d in failure.reasons)
+            suppressed = any(h in code.lower() for h in _SUPPRESSION_HINTS)
+            reason = "suppressed" if suppressed else "dotdigital_rejected"
+            self.totals.failure_reasons[reason] = self.totals.failure_reasons.get(reason, 0) + 1
+            if suppressed:
+                self.totals.suppressed += 1
+            else:
+                self.totals.failed += 1
+            emails.append(str(failure.email or ""))
+            reasons.append(reason)
+            details.append(f"{code}: {description}".strip())
+        self.duck.register(
+            "import_failures", pa.table({"email": emails, "reason": reasons, "detail": details})
+        )
+        self.duck.execute(
+            f"""insert into delivery_failures
+            select b.key, f.reason, null, f.detail
+            from {batch_sql} b join import_failures f on b.email_hash = sha256(lower(trim(f.email)))"""
+        )
+        self.duck.unregister("import_failures")
+
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise InterruptedRunError(
+                "stopped on request; submitted imports are resumed by the next run"
+            )
+
+    # --- removals ---------------------------------------------------------------------------
+
+    def remove(self, contact_ids: Sequence[int], chunk: int = 10_000) -> int:
+        """Take contacts out of the address book (never out of the account)."""
+        removed = 0
+        for start in range(0, len(contact_ids), chunk):
+            self._check_stop()
+            ids = list(contact_ids[start:start + chunk])
+            row_id = self.store.add_removal(self.run_id, self.export, self.book_id, ids)
+            removed += self._run_removal(row_id, None, ids)
+        return removed
+
+    def resume_removals(self) -> int:
+        done = 0
+        for pending in self.store.pending_removals(self.export, self.book_id):
+            done += self._run_removal(pending.row_id, pending.deletion_id, pending.contact_ids)
+        return done
+
+    def _run_removal(self, row_id: int, deletion_id: str | None, ids: list[int]) -> int:
+        if deletion_id is None:
+            deletion_id = self.client.remove_contacts_from_book(self.book_id, ids)
+            self.store.removal_submitted(row_id, deletion_id)
+        self.client.wait_for_deletion(deletion_id)
+        self.store.members.remove_contacts(self.export, self.book_id, ids)
+        self.store.commit_removal(row_id)
+        self.heartbeat()
+        return len(ids)

@@ -1,0 +1,62 @@
+"""Remove a destination: everything dotsync stores for an export, and optionally its members
+from the address book (the contacts themselves stay in the DotDigital account)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+
+from dotsync.config import Config
+from dotsync.connect import open_client
+from dotsync.runner import account_lock_name
+from dotsync.state import StateStore
+
+log = logging.getLogger(__name__)
+
+REMOVAL_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class RemovalReport:
+    export: str
+    members_forgotten: int
+    members_removed_from_book: int
+    files_deleted: int
+
+
+def remove_destination(config: Config, name: str, *, purge_members: bool) -> RemovalReport:
+    export = config.find_export(name)
+    connection = config.connections[export.connection]
+    book_id = int(connection.address_book_id)
+    store = StateStore(config.state.url)
+    locks = [f"export:{name}", account_lock_name(str(connection.api_url), connection.api_user)]
+    try:
+        store.acquire_locks(locks, name)  # never pull the state from under a running export
+        try:
+            members = store.members.count(name)
+            removed = 0
+            if purge_members:
+                ids = sorted(set(store.members.contact_ids(name, book_id)))
+                with open_client(connection) as client:
+                    client.discover()
+                    for start in range(0, len(ids), REMOVAL_CHUNK):
+                        chunk = ids[start:start + REMOVAL_CHUNK]
+                        client.wait_for_deletion(client.remove_contacts_from_book(book_id, chunk))
+                        removed += len(chunk)
+            files = store.remove_export(name)
+        finally:
+            store.release_locks(locks)
+    finally:
+        store.close()
+    deleted = 0
+    for path in files:
+        if path.exists():
+            path.unlink()
+            deleted += 1
+    for run_dir in (config.state.work_dir / "runs").glob(f"{name}-*"):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        deleted += 1
+    log.info("export %s removed: %d members forgotten, %d removed from the book", name, members,
+             removed)
+    return RemovalReport(name, members, removed, deleted)
