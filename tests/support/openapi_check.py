@@ -118,13 +118,19 @@ class _CoreResponse:
     headers: Headers
 
 
-def find_openapi_dir(start: Path | None = None) -> Path:
-    """The nearest ``shared/dotdigital/openapi`` above ``start`` (default: this file)."""
+SHAPES_DIR = Path(__file__).parent / "openapi_shapes"  # prose-free copy: make_openapi_shapes.py
+
+
+def find_openapi_dir(start: Path | None = None, *, shapes_fallback: bool = True) -> Path:
+    """The nearest ``shared/dotdigital/openapi`` above ``start`` (default: this file): DotDigital's
+    own documents, the authority; else the shapes-only copy shipped with the tests."""
     here = (start or Path(__file__)).resolve()
     for parent in here.parents:
         candidate = parent / "shared" / "dotdigital" / "openapi"
         if (candidate / V2_DOCUMENT).is_file() and (candidate / V3_DOCUMENT).is_file():
             return candidate
+    if shapes_fallback and (SHAPES_DIR / V2_DOCUMENT).is_file():
+        return SHAPES_DIR
     raise FileNotFoundError(f"no shared/dotdigital/openapi with {V2_DOCUMENT} above {here}")
 
 

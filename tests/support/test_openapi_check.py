@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from support.openapi_check import OpenAPIChecker, OpenAPIMismatch, find_openapi_dir
+from support.openapi_check import SHAPES_DIR, OpenAPIChecker, OpenAPIMismatch, find_openapi_dir
 from support.openapi_fixtures import ClientFactory, Hooks
 
 BASE = "http://127.0.0.1:8765"
@@ -232,9 +234,24 @@ def test_empty_bodies(checker: OpenAPIChecker) -> None:
 def test_documents_are_found_above_the_repository(tmp_path: Path) -> None:
     assert (find_openapi_dir() / "v2-full.openapi.json").is_file()
     with pytest.raises(FileNotFoundError):
-        find_openapi_dir(tmp_path / "x.py")
+        find_openapi_dir(tmp_path / "x.py", shapes_fallback=False)
+    assert find_openapi_dir(tmp_path / "x.py") == SHAPES_DIR
     assert {"PUT /contacts/v3/import", "GET /v2/account-info"} <= (
         OpenAPIChecker().documented_operations())
+
+
+def test_shipped_shapes_match_the_documents() -> None:
+    """The prose-free copy used without ../shared documents the same operations and schemas."""
+    try:
+        full = find_openapi_dir(shapes_fallback=False)
+    except FileNotFoundError:
+        pytest.skip("DotDigital's documents are not beside this checkout")
+    shapes = OpenAPIChecker(SHAPES_DIR)
+    assert shapes.documented_operations() == OpenAPIChecker(full).documented_operations()
+    for name in ("v2-full.openapi.json", "v3-contacts.openapi.json"):
+        document = json.loads((full / name).read_text(encoding="utf-8"))
+        shipped = json.loads((SHAPES_DIR / name).read_text(encoding="utf-8"))
+        assert shipped["components"]["schemas"].keys() == document["components"]["schemas"].keys()
 
 
 def test_hooks_validate_each_reply(checked_hooks: Hooks) -> None:
