@@ -1,5 +1,60 @@
-"""dotsync: keep DotDigital address books in sync with customer segments."""
+"""dotsync: keep DotDigital address books in sync with customer segments.
+
+The Python API: :func:`run_export`, :func:`plan_export`, :func:`load_config`, the typed
+:class:`RunResult`, and the error tree rooted at :class:`DotsyncError` (see ``dotsync.api``).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from dotsync.errors import (
+    ConfigError,
+    ConnectionCheckError,
+    DotsyncError,
+    ExitCode,
+    InterruptedRunError,
+    LimitExceededError,
+    RunInProgressError,
+    SourceError,
+    TransientError,
+)
+from dotsync.result import RunCounts, RunResult, RunStatus
+
+if TYPE_CHECKING:
+    from dotsync.api import plan_export, run_export
+    from dotsync.config import Config, load_config
+
 __version__ = "0.1.0"
+
+_LAZY = {"run_export": "dotsync.api", "plan_export": "dotsync.api", "load_config": "dotsync.config",
+         "Config": "dotsync.config"}
+
+
+def __getattr__(name: str) -> Any:
+    """The heavy parts (DuckDB, httpx) load on first use, so ``import dotsync`` stays cheap."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dotsync' has no attribute {name!r}")
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConnectionCheckError",
+    "DotsyncError",
+    "ExitCode",
+    "InterruptedRunError",
+    "LimitExceededError",
+    "RunCounts",
+    "RunInProgressError",
+    "RunResult",
+    "RunStatus",
+    "SourceError",
+    "TransientError",
+    "load_config",
+    "plan_export",
+    "run_export",
+]

@@ -188,3 +188,17 @@ def test_plan_writes_nothing(project: Project) -> None:
     assert dry.leave_sample == [("C00000", "left")]
     assert all(call.startswith("GET ") for call in project.emulator.calls())
     assert "person0@example.com" in project.members()
+
+
+def test_python_api_for_orchestrators(project: Project) -> None:
+    import dotsync
+
+    project.write_profiles([profile(i) for i in range(3)])
+    project.write_config()
+    result = dotsync.run_export(project.config_path, "news")
+    assert isinstance(result, dotsync.RunResult)
+    assert result.status is dotsync.RunStatus.SUCCEEDED
+    assert dotsync.plan_export(str(project.config_path), "news").counts.unchanged == 3
+    with pytest.raises(dotsync.ConfigError) as info:
+        dotsync.run_export(project.config_path, "nope")
+    assert info.value.exit_code == dotsync.ExitCode.CONFIG
