@@ -4,14 +4,20 @@ DotDigital before anything is sent."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
 
 from dotsync.config import ConnectionConfig
 from dotsync.dotdigital import CallStats, DotDigitalClient
-from dotsync.errors import ConnectionCheckError, NotWritableError
+from dotsync.errors import (
+    AuthenticationError,
+    ConnectionCheckError,
+    NotFoundError,
+    NotWritableError,
+)
 from dotsync.secrets import resolve_password
 
 log = logging.getLogger(__name__)
@@ -51,10 +57,19 @@ def check_connection(
             f"connection {display_name!r}: the account is in region {info.region} "
             f"({info.api_endpoint}), not {expected_region}: fix `region` in dotsync.toml"
         )
-    book = client.address_book(address_book_id)
+    try:
+        book = client.address_book(address_book_id)
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"connection {display_name!r}: the account has no address book {address_book_id}; "
+            "list the account's books and their IDs with `dotsync address-books CONNECTION` "
+            "and fix address_book_id in dotsync.toml",
+            status=exc.status, code=exc.code, detail=exc.detail,
+        ) from None
     if book.name.strip().lower() in READ_ONLY_BOOKS:
         raise NotWritableError(
-            f"address book {address_book_id} ({book.name!r}) is DotDigital's reserved test book and "
+            f"address book {address_book_id} ({book.name!r}) is DotDigital's reserved test book "
+            "and "
             "cannot be written to: choose another address_book_id",
             code="ERROR_ADDRESSBOOK_NOTWRITABLE",
         )
@@ -75,7 +90,7 @@ def check_connection(
         log.info("created data field %s (%s)", created_field.name, created_field.type)
     return ConnectionReport(
         display_name=display_name,
-        account_name=info.name,
+        account_name=info.name or "",
         api_endpoint=info.api_endpoint,
         region=info.region,
         address_book_id=book.id,
@@ -102,3 +117,27 @@ def open_client(
         stats=stats,
         stop_requested=stop_requested,
     )
+
+
+def password_source(connection: ConnectionConfig) -> str:
+    """Where the connection's password is read from, for messages (never the password)."""
+    if connection.password_env is not None:
+        return f"the environment variable {connection.password_env}"
+    if connection.password_file is not None:
+        return f"the password file {connection.password_file}"
+    return f"the system keyring (service 'dotsync', user {connection.api_user})"
+
+
+@contextmanager
+def explain_refusal(name: str, connection: ConnectionConfig) -> Iterator[None]:
+    """Turn DotDigital's 401 into a message naming the connection, its API user and where the
+    password came from, so the person knows which setting to fix. The password is never shown."""
+    try:
+        yield
+    except AuthenticationError as exc:
+        raise AuthenticationError(
+            f"DotDigital refused the API user {connection.api_user} of connection {name!r} "
+            f"(HTTP {exc.status or 401}): check api_user under [connections.{name}] and the "
+            f"password in {password_source(connection)}",
+            status=exc.status, code=exc.code, detail=exc.detail,
+        ) from None

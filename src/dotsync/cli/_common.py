@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from dotsync.config import Config, load_config
 from dotsync.errors import DotsyncError, ExitCode
@@ -33,8 +33,15 @@ LogFormatOption = Annotated[
 
 DEFAULT_CONFIG_PATH = Path("dotsync.toml")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Markup off: what these consoles print holds user and customer data (book names, SQL, rejected
+# values, error messages naming `[connections.x]`), which rich would read as markup, silently
+# dropping `[words]` or failing on `[/]`. Styles are applied with rich Text objects instead.
+out = Console(soft_wrap=True, markup=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+
+
+def styled(text: str, style: str) -> Text:
+    return Text(text, style=style)
 
 
 def setup_logging(verbose: bool, log_format: str = "text") -> None:
@@ -56,11 +63,11 @@ def handled(verbose: bool = False) -> Iterator[None]:
     try:
         yield
     except DotsyncError as exc:
-        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+        err.print(Text.assemble(("error:", "bold red"), " ", exc.message))
         if verbose:
             if exc.detail:
-                err.print(exc.detail, highlight=False, markup=False)
-            err.print(traceback.format_exc(), highlight=False, markup=False)
+                err.print(exc.detail)
+            err.print(traceback.format_exc())
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         err.print("interrupted; the next run resumes where this one stopped")
@@ -68,10 +75,9 @@ def handled(verbose: bool = False) -> Iterator[None]:
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # a bug: say so plainly, trace on request
-        err.print(f"[bold red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))}",
-                  highlight=False)
+        err.print(Text.assemble(("unexpected error:", "bold red"), f" {type(exc).__name__}: {exc}"))
         if verbose:
-            err.print(traceback.format_exc(), highlight=False, markup=False)
+            err.print(traceback.format_exc())
         else:
             err.print("run again with --verbose for the traceback, and please report it")
         raise typer.Exit(int(ExitCode.UNEXPECTED)) from None

@@ -16,6 +16,7 @@ from dotsync.cli._common import (
     out,
     print_json,
     setup_logging,
+    styled,
 )
 from dotsync.cli.export import _progress, print_summary
 from dotsync.demo import run_demo
@@ -47,7 +48,7 @@ def demo(
 def _demo(folder: Path, profiles: int, as_json: bool) -> None:
     def say(message: str) -> None:
         if not as_json:
-            err.print(f"[dim]{message}[/]", highlight=False)
+            err.print(styled(message, "dim"))
 
     with _progress(enabled=not as_json) as progress:
         outcome = run_demo(folder, profiles=profiles, progress=progress, say=say)

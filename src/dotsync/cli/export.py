@@ -9,8 +9,16 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from dotsync.cli._common import (
     DEFAULT_CONFIG_PATH,
@@ -24,7 +32,9 @@ from dotsync.cli._common import (
     out,
     print_json,
     setup_logging,
+    styled,
 )
+from dotsync.connect import explain_refusal
 from dotsync.errors import ConfigError, DotsyncError, ExitCode
 from dotsync.logs import log_run_summary
 from dotsync.result import RunResult
@@ -42,8 +52,12 @@ def register(app: typer.Typer) -> None:
 
 def export(
     name: Annotated[str | None, typer.Argument(help="The export to run ([exports.NAME]).")] = None,
-    all_exports: Annotated[bool, typer.Option("--all", help="Run every export, one by one.")] = False,
-    full: Annotated[bool, typer.Option("--full", help="Resend every member, not only changes.")] = False,
+    all_exports: Annotated[
+        bool, typer.Option("--all", help="Run every export, one by one.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Resend every member, not only changes.")
+    ] = False,
     fail_on_rejects: Annotated[
         bool, typer.Option("--fail-on-rejects", help="Exit 4 when rows were rejected.")
     ] = False,
@@ -69,19 +83,23 @@ def export(
         stop = threading.Event()
         with stop_on_signals(stop):
             for export_name in names:
-                cfg.find_export(export_name)
+                export_cfg = cfg.find_export(export_name)
+                connection = cfg.connections[export_cfg.connection]
                 try:
-                    with _progress(enabled=not as_json) as progress:
+                    with explain_refusal(export_cfg.connection, connection), \
+                            _progress(enabled=not as_json) as progress:
                         result = run_export(cfg, export_name, full=full, stop=stop,
                                             progress=progress)
                 except DotsyncError as exc:
                     if len(names) == 1:
                         raise
-                    err.print(f"[red]{export_name}: {exc.message}[/]", highlight=False)
+                    err.print(styled(f"{export_name}: {exc.message}", "red"))
                     code = max(code, exc.exit_code)
                     continue
                 results.append(result)
-                log_run_summary(result)
+                if log_format == "json" or verbose:
+                    # Text output already shows the summary table; the log line is for machines.
+                    log_run_summary(result)
                 if fail_on_rejects and result.counts.rejected:
                     code = max(code, ExitCode.REJECTED_ROWS)
         if as_json:
@@ -103,7 +121,9 @@ def plan(
     setup_logging(verbose)
     with handled(verbose):
         cfg = load(config)
-        dry = plan_export(cfg, name, full=full)
+        export_cfg = cfg.find_export(name)
+        with explain_refusal(export_cfg.connection, cfg.connections[export_cfg.connection]):
+            dry = plan_export(cfg, name, full=full)
         if as_json:
             print_json({
                 "export": name, "counts": dry.counts.model_dump(mode="json"),
@@ -133,8 +153,8 @@ def print_summary(result: RunResult) -> None:
     color = {"succeeded": "green", "partial": "yellow"}.get(result.status, "red")
     duration = result.duration_seconds or 0.0
     table = Table(
-        title=f"export {result.export!r}: run {result.run_id} [{color}]{result.status}[/] "
-        f"in {duration:.1f}s",
+        title=Text.assemble(f"export {result.export!r}: run {result.run_id} ",
+                            (str(result.status.value), color), f" in {duration:.1f}s"),
         show_header=False,
     )
     rows = [
@@ -168,7 +188,7 @@ def _progress(*, enabled: bool) -> Iterator[ProgressFn | None]:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -21,7 +21,7 @@ from dotsync.cli._common import (
 )
 from dotsync.cli.export import print_summary
 from dotsync.config import require_privacy_ack
-from dotsync.connect import check_connection, open_client
+from dotsync.connect import check_connection, explain_refusal, open_client
 from dotsync.errors import ConfigError
 from dotsync.mapping import required_fields
 from dotsync.sources import open_source
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
     app.command("show-run")(show_run)
 
 
-def _connection(cfg_connections: dict[str, object], name: str) -> None:
+def _connection(cfg_connections: dict[str, object], name: str) -> object:
     if name not in cfg_connections:
         known = ", ".join(sorted(cfg_connections)) or "none"
         raise ConfigError(f"no connection named {name!r} (known: {known})", key="connections")
@@ -56,16 +56,23 @@ def connect(
         _connection(dict(cfg.connections), connection)
         conn = cfg.connections[connection]
         require_privacy_ack(connection, conn)
-        fields = sorted({name for e in cfg.exports.values() if e.connection == connection
-                         for name in required_fields(e.mapping)})
-        with open_client(conn) as client:
+        exports = [e for e in cfg.exports.values() if e.connection == connection]
+        fields = sorted({name for e in exports for name in required_fields(e.mapping)})
+        # A field that every export mapping it may create (create_missing_data_fields) is not an
+        # error here: the export creates it. Connect only reads, so it is reported, not created.
+        creatable = {name for name in fields
+                     if all(e.create_missing_data_fields for e in exports
+                            if name in required_fields(e.mapping))}
+        with explain_refusal(connection, conn), open_client(conn) as client:
             report = check_connection(
                 client, display_name=conn.display_name or connection,
                 address_book_id=conn.address_book_id, expected_region=conn.region,
-                required_fields=fields, create_missing=False,
+                required_fields=[f for f in fields if f not in creatable], create_missing=False,
             )
+        to_create = sorted(f for f in creatable if f.upper() not in report.data_fields)
         if as_json:
-            print_json(report.__dict__)
+            print_json({**report.__dict__, "mapped_fields": fields,
+                        "fields_created_on_export": to_create})
             return
         table = Table(title=f"connection {report.display_name!r}: OK", show_header=False)
         table.add_row("account", report.account_name)
@@ -75,6 +82,8 @@ def connect(
         table.add_row("data fields", ", ".join(f"{k} ({v})" for k, v in
                                                sorted(report.data_fields.items())))
         table.add_row("mapped fields checked", ", ".join(fields) or "none")
+        if to_create:
+            table.add_row("created on export", ", ".join(to_create))
         out.print(table)
 
 
@@ -89,7 +98,8 @@ def address_books(
     with handled(verbose):
         cfg = load(config)
         _connection(dict(cfg.connections), connection)
-        with open_client(cfg.connections[connection]) as client:
+        conn = cfg.connections[connection]
+        with explain_refusal(connection, conn), open_client(conn) as client:
             client.discover()
             books = client.address_books()
         if as_json:

@@ -11,12 +11,15 @@ from dotsync.cli._common import (
     ConfigOption,
     JsonOption,
     VerboseOption,
+    err,
     handled,
     load,
     out,
     print_json,
     setup_logging,
 )
+from dotsync.connect import explain_refusal
+from dotsync.errors import ConfigError
 from dotsync.remove import remove_destination
 
 
@@ -38,13 +41,15 @@ def remove(
     setup_logging(verbose)
     with handled(verbose):
         cfg = load(config)
-        cfg.find_export(name)
+        export = cfg.find_export(name)
         what = "its state, history and rejected-rows files"
         if purge_members:
             what += ", and take its members out of the DotDigital address book"
-        if not yes and not typer.confirm(f"Remove export {name!r}: {what}?", default=False):
-            raise typer.Abort()
-        report = remove_destination(cfg, name, purge_members=purge_members)
+        if not yes and not _confirmed(f"Remove export {name!r}: {what}?"):
+            err.print("nothing was removed")
+            return
+        with explain_refusal(export.connection, cfg.connections[export.connection]):
+            report = remove_destination(cfg, name, purge_members=purge_members)
         if as_json:
             print_json(report.__dict__)
             return
@@ -53,3 +58,12 @@ def remove(
             f"{report.members_removed_from_book:,} removed from the address book, "
             f"{report.files_deleted} files deleted"
         )
+
+
+def _confirmed(question: str) -> bool:
+    """Ask; with no one to answer (cron, a closed stdin) say how to confirm instead of aborting."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:
+        raise ConfigError("dotsync remove asks for confirmation and got no answer: "
+                          "pass --yes to remove without asking") from None

@@ -1,0 +1,3 @@
+from cli.cli_support import cli, make_data_fields, project
+
+__all__ = ["cli", "make_data_fields", "project"]
