@@ -5,6 +5,7 @@ and the translation of a failed reply into an error a person can act on.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from dotsync.dotdigital.messages import error_for
 from dotsync.dotdigital.retry import RetryPolicy, rate_limit_wait
 from dotsync.dotdigital.stats import CallStats
 from dotsync.dotdigital.throttle import Throttle, tier_of
-from dotsync.errors import InterruptedRunError
+from dotsync.errors import ConnectionCheckError, InterruptedRunError
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,16 @@ class ApiSession:
                     timeout=self._timeout,
                     **kwargs,
                 )
+        except httpx.ConnectError as exc:
+            if _certificate_refused(exc):
+                # Not transient: retrying cannot fix a certificate, and TLS verification stays on.
+                host = httpx.URL(url).host
+                raise ConnectionCheckError(
+                    f"the TLS certificate of {host} could not be verified ({_ssl_reason(exc)}); "
+                    "dotsync keeps certificate checks on: fix api_url or the system's CA "
+                    "certificates (SSL_CERT_FILE)"
+                ) from None
+            return None, type(exc).__name__
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections
             return None, type(exc).__name__
         self.throttle.observe(tier_of(call.endpoint), response.headers)
@@ -207,3 +218,21 @@ def _body(call: Call) -> Iterator[tuple[dict[str, Any], int]]:
         yield {"content": content, "headers": {"Content-Type": "application/json"}}, len(content)
     else:
         yield {}, 0
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or cause.reason or "certificate verify failed")
+        cause = cause.__cause__ or cause.__context__
+    return "certificate verify failed"

@@ -1,0 +1,57 @@
+"""TLS verification stays on: a certificate nobody vouches for is refused at once, clearly."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from dotsync.dotdigital import DotDigitalClient
+from dotsync.emulator import EmulatorSettings, create_app
+from dotsync.errors import ConnectionCheckError
+
+
+@pytest.fixture
+def https_emulator(tmp_path: Path) -> Iterator[str]:
+    """The emulator behind a self-signed certificate on loopback."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(EmulatorSettings()), host="127.0.0.1", port=port,
+                            ssl_certfile=str(cert), ssl_keyfile=str(key), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_self_signed_certificate_is_refused_without_retrying(https_emulator: str) -> None:
+    sleeps: list[float] = []
+    client = DotDigitalClient("demo@apiconnector.com", SecretStr("demo"), https_emulator,
+                              sleep=sleeps.append)
+    with client, pytest.raises(ConnectionCheckError, match="TLS certificate of 127.0.0.1"):
+        client.discover()
+    assert sleeps == []  # no backoff: a certificate does not fix itself
