@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dotsync.emulator.importing import InvalidFileError, parse_csv, parse_v3
+from dotsync.emulator.importing import InvalidFileError, parse_csv
+from dotsync.emulator.v3body import parse_v3
 from dotsync.emulator.values import (
     ValueRejectedError,
     field_name,
@@ -64,6 +65,6 @@ def test_v3_parsing_is_case_insensitive_and_strips_nulls_unless_overwrite():
                           "ChannelProperties": {"Email": {"OptInType": "double"}},
                           "Lists": [5, 6]}]}
     (row,) = list(parse_v3(body, TYPES, "overwrite").good)
-    assert row == (0, "a@x.com", '{"FIRSTNAME": null, "SCORE": 2}', "Double", None, None, "[5,6]")
+    assert row == (0, "a@x.com", '{"FIRSTNAME":null,"SCORE":2}', "[5,6]", '["Double", null, null]')
     (kept,) = list(parse_v3(body, TYPES, "ifNotEmpty").good)
-    assert kept[2] == '{"SCORE": 2}'
+    assert kept[2] == '{"SCORE":2}'

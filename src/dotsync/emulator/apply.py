@@ -1,8 +1,9 @@
 """Applying a parsed import to the store in set-based SQL, and what the import then reports.
 
-Rows are streamed into a temporary ``stage`` table in batches (bounded memory; the lock is
-released between batches) and classified in a few statements: existing contact or new,
-suppressed (account status, global list, suppressed domain, unsubscribed from a target book).
+Rows are streamed into a ``stage`` table of a scratch in-memory database (dropped whole after
+the import) in batches (bounded memory; the lock is released between batches) and classified
+in a few statements: existing contact or new, suppressed (account status, global list,
+suppressed domain, unsubscribed from a target book).
 The whole-file checks (injected failure, watchdog, contact limit) leave the store untouched.
 Then rows are applied in chunks, one transaction each, so that HTTP calls interleave and
 ``import_rate`` can pace the work.
@@ -11,6 +12,7 @@ Then rows are applied in chunks, one transaction each, so that HTTP calls interl
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,8 +55,10 @@ class Applied:
     status: str
     new: int = 0
     updated: int = 0
-    created_ids: list[tuple[int, str]] = field(default_factory=list)  # (contact id, email)
-    updated_ids: list[tuple[int, str]] = field(default_factory=list)
+    # v3: the reply's created and updated arrays as JSON text, built by SQLite (no per-contact
+    # Python: a 250k-contact reply is ~20 MB).
+    created_json: str = "[]"
+    updated_json: str = "[]"
     suppressed: list[tuple[int, int | None, str, str]] = field(default_factory=list)
 
 
@@ -65,6 +69,15 @@ def apply_import(db: Database, job: Job, parsed: ParsedImport, *, rate: float | 
     emulator is stopping."""
     if injected_failure is not None:
         return Applied(injected_failure)
+    db.open_scratch()
+    try:
+        return _apply(db, job, parsed, rate, max_bad_share, wait)
+    finally:
+        db.close_scratch()
+
+
+def _apply(db: Database, job: Job, parsed: ParsedImport, rate: float | None,
+           max_bad_share: float | None, wait: Callable[[float], bool]) -> Applied:
     good, last_seq = _stage(db, parsed)
     total = good + len(parsed.bad)
     if max_bad_share is not None and total and len(parsed.bad) / total > max_bad_share:
@@ -89,9 +102,9 @@ def _stage(db: Database, parsed: ParsedImport) -> tuple[int, int]:
     """Stage the good rows; their count and the last seq."""
     values = [f"c{k}" for k in range(len(parsed.mapped))]
     with db.tx() as conn:
-        conn.execute("DROP TABLE IF EXISTS temp.stage")
-        conn.execute("CREATE TEMP TABLE stage (seq INTEGER PRIMARY KEY, email TEXT, fields TEXT, "
-                     "opt_in TEXT, email_type TEXT, vstatus TEXT, lists TEXT, cid INTEGER, "
+        conn.execute("CREATE TABLE scratch.stage (seq INTEGER PRIMARY KEY, email TEXT, "
+                     "fields TEXT, opt_in TEXT, email_type TEXT, vstatus TEXT, lists TEXT, "
+                     "channel TEXT, cid INTEGER, "
                      f"cstatus TEXT, supp TEXT, is_new INTEGER{''.join(', ' + v for v in values)})")
     columns = parsed.stage_columns
     insert = f"INSERT INTO stage ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -104,6 +117,9 @@ def _stage(db: Database, parsed: ParsedImport) -> tuple[int, int]:
                               for k, (name, kind) in enumerate(parsed.mapped))
             conn.execute(f"UPDATE stage SET fields = json_object({pairs})")
         conn.execute("UPDATE stage SET fields = '{}' WHERE fields IS NULL")
+        conn.execute("UPDATE stage SET opt_in = json_extract(channel, '$[0]'), "
+                     "email_type = json_extract(channel, '$[1]'), "
+                     "vstatus = json_extract(channel, '$[2]') WHERE channel IS NOT NULL")
         row = conn.execute("SELECT count(*), coalesce(max(seq), -1) FROM stage").fetchone()
     return int(row[0]), int(row[1])
 
@@ -146,14 +162,18 @@ def _classify(db: Database, job: Job) -> int:
 def _apply_chunk(execute: Callable[..., Any], job: Job, low: int, high: int) -> int:
     now, account = job.now, job.account.id
     rng = "s.seq >= ? AND s.seq < ?"
-    execute("INSERT INTO contacts (account_id, email, status, opt_in, email_type, fields, "
-            f"created, modified, suppressed_at) SELECT ?, s.email, {_NEW_STATUS}, "
+    # New contacts get their ids here, in file order after the highest id, so that no lookup
+    # by e-mail is needed to learn them (the chunk's transaction holds the lock).
+    top = execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]
+    execute("UPDATE stage SET cid = ? + r.n FROM (SELECT seq, row_number() OVER (ORDER BY seq) "
+            "AS n FROM stage WHERE seq >= ? AND seq < ? AND is_new) r WHERE stage.seq = r.seq",
+            (top, low, high))
+    execute("INSERT INTO contacts (id, account_id, email, status, opt_in, email_type, fields, "
+            f"created, modified, suppressed_at) SELECT s.cid, ?, s.email, {_NEW_STATUS}, "
             "coalesce(s.opt_in, 'Unknown'), coalesce(s.email_type, 'Html'), "
             f"json_patch('{{}}', s.fields), ?, ?, CASE WHEN {_OPTED_OUT} THEN ? END "
             f"FROM stage s WHERE {rng} AND s.is_new ORDER BY s.seq",
             (account, now, now, now, low, high))
-    execute("UPDATE stage SET cid = c.id FROM contacts c WHERE stage.seq >= ? AND stage.seq < ? "
-            "AND stage.is_new AND c.account_id = ? AND c.email = stage.email", (low, high, account))
     execute(f"UPDATE contacts SET fields = {_MERGE[job.merge]}, modified = ?, "
             "opt_in = coalesce(s.opt_in, contacts.opt_in), "
             "email_type = coalesce(s.email_type, contacts.email_type), "
@@ -182,12 +202,18 @@ def _collect(db: Database, job: Job) -> Applied:
     applied.suppressed = [(r[0], r[1], r[2], r[3]) for r in db.read(
         "SELECT seq, cid, email, supp FROM stage WHERE supp IS NOT NULL ORDER BY seq")]
     if job.want_ids:
-        for cid, email, is_new in db.read(
-                "SELECT cid, email, is_new FROM stage WHERE supp IS NULL ORDER BY seq"):
-            (applied.created_ids if is_new else applied.updated_ids).append((cid, email))
-    with db.tx() as conn:
-        conn.execute("DROP TABLE IF EXISTS temp.stage")
+        applied.created_json = _references_json(db, "is_new")
+        applied.updated_json = _references_json(db, "NOT is_new")
     return applied
+
+
+def _references_json(db: Database, which: str) -> str:
+    """``[{"contactId":1,"identifiers":{"email":"a@x.com"}},...]`` in file order (the rowid
+    order of ``stage``, which the subquery keeps)."""
+    row = db.one("SELECT json_group_array(json_object('contactId', cid, 'identifiers', "
+                 "json_object('email', email))) FROM (SELECT cid, email FROM stage "
+                 f"WHERE supp IS NULL AND {which} ORDER BY seq)")
+    return str(row[0]) if row is not None and row[0] is not None else "[]"
 
 
 def v2_report(parsed: ParsedImport, applied: Applied) -> dict[str, int]:
@@ -206,25 +232,28 @@ def v2_report(parsed: ParsedImport, applied: Applied) -> dict[str, int]:
     return report
 
 
-def v3_result(parsed: ParsedImport, applied: Applied) -> dict[str, Any]:
-    """created/updated/failures of ``GET /contacts/v3/import/{id}``. A suppressed contact fails
-    with ``contactSuppressed``: the v3 document shows no code for it (our choice)."""
+def v3_result(parsed: ParsedImport, applied: Applied) -> str:
+    """The JSON text of created/updated/failures of ``GET /contacts/v3/import/{id}``, compact
+    (the reply is sent as stored). A suppressed contact fails with ``contactSuppressed``: the
+    v3 document shows no code for it (our choice)."""
     codes = {"invalid": "invalidEmail", "duplicate": "duplicateIdentifier"}
     failures: list[tuple[int, dict[str, Any]]] = [
         (b.seq, _failure(None, b.email, codes.get(b.kind) or b.code, b.detail)) for b in parsed.bad]
     failures += [(seq, _failure(cid, email, "contactSuppressed", f"The contact is {status}"))
                  for seq, cid, email, status in applied.suppressed]
     failures.sort(key=lambda item: item[0])
-    return {
-        "summary": {
-            "newContacts": applied.new, "updatedContacts": applied.updated,
-            "globallySuppressed": len(applied.suppressed),
-            "invalidEntries": sum(b.kind != "duplicate" for b in parsed.bad),
-            "duplicateIdentifiers": sum(b.kind == "duplicate" for b in parsed.bad)},
-        "created": [{"contactId": c, "identifiers": {"email": e}} for c, e in applied.created_ids],
-        "updated": [{"contactId": c, "identifiers": {"email": e}} for c, e in applied.updated_ids],
-        "failures": [f for _, f in failures],
-    }
+    summary = {
+        "newContacts": applied.new, "updatedContacts": applied.updated,
+        "globallySuppressed": len(applied.suppressed),
+        "invalidEntries": sum(b.kind != "duplicate" for b in parsed.bad),
+        "duplicateIdentifiers": sum(b.kind == "duplicate" for b in parsed.bad)}
+    return (f'{{"summary":{_compact(summary)},"created":{applied.created_json},'
+            f'"updated":{applied.updated_json},"failures":{_compact([f for _, f in failures])}}}')
+
+
+def _compact(value: Any) -> str:
+    # As Starlette's JSONResponse writes JSON: UTF-8, no spaces.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _failure(cid: int | None, email: str, code: str, description: str) -> dict[str, Any]:

@@ -86,6 +86,18 @@ class Database:
             row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
             return row
 
+    def open_scratch(self) -> None:
+        """A private in-memory database ``scratch`` for one import's staging. Closing it frees
+        its memory at once, where a dropped temporary table's pages stay with the connection."""
+        with self.lock:
+            self.close_scratch()
+            self.conn.execute("ATTACH DATABASE ':memory:' AS scratch")
+
+    def close_scratch(self) -> None:
+        with self.lock:
+            if any(row[1] == "scratch" for row in self.conn.execute("PRAGMA database_list")):
+                self.conn.execute("DETACH DATABASE scratch")
+
     def wipe(self) -> None:
         with self.tx() as conn:
             for table in (

@@ -1,4 +1,5 @@
-"""Pure parsing of import files: a v2 CSV or a v3 JSON body becomes rows to apply and rows refused.
+"""Pure parsing of import files: a v2 CSV becomes rows to apply and rows refused (v3 JSON bodies:
+``v3body.py`` and ``v3rows.py``), and the types both share.
 
 Per-row Python is the hot path of a 500k-contact import, so rows are plain tuples and every
 column's parser is chosen once. What happens to the accepted rows (suppression, create or update,
@@ -9,20 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dotsync.emulator.values import (
-    EMAIL_TYPES,
-    MAX_STRING,
-    OPT_IN_TYPES,
-    PARSERS,
-    ValueRejectedError,
-    canonical_enum,
-    is_valid_email,
-)
+from dotsync.emulator.values import MAX_STRING, PARSERS, ValueRejectedError, is_valid_email
 
 # Merge options, by the names of both APIs, to ours: what happens to a stored value.
 MERGE_OPTIONS = {
@@ -36,7 +28,7 @@ MERGE_OPTIONS = {
 # A staged row, in the order of ``ParsedImport.stage_columns``: v2 rows are (seq, email, *values
 # of the file's mapped columns), leaving the fields' JSON to SQL; v3 rows carry their own JSON.
 GoodRow = tuple[Any, ...]
-V3_COLUMNS = ("seq", "email", "fields", "opt_in", "email_type", "vstatus", "lists")
+V3_COLUMNS = ("seq", "email", "fields", "lists", "channel")
 
 
 @dataclass(frozen=True)
@@ -143,79 +135,6 @@ def _csv_rows(reader: Iterator[list[str]], email_at: int, mapped: list[tuple[int
             bad.append(BadRow(seq, kind, raw, detail, others))
         else:
             yield (seq, email, *values)
-
-
-def _get(obj: Any, name: str) -> Any:
-    """``obj[name]`` matched case-insensitively, the documented camelCase spelling first (the
-    fast path: this runs several times per contact of a 250k-contact body)."""
-    if not isinstance(obj, dict):
-        return None
-    if name in obj:
-        return obj[name]
-    lowered = name.lower()
-    return next((v for k, v in obj.items() if str(k).lower() == lowered), None)
-
-
-def parse_v3(body: dict[str, Any], field_types: dict[str, str], merge: str) -> ParsedImport:
-    parsed = ParsedImport(iter(()))
-    parsed.good = _v3_rows(body, field_types, merge, parsed.bad)
-    return parsed
-
-
-def _v3_rows(body: dict[str, Any], field_types: dict[str, str], merge: str,
-             bad: list[BadRow]) -> Iterator[GoodRow]:
-    """v3 contacts. ``dataFields`` is an object whose keys match field names case-insensitively
-    (``firstName`` is FIRSTNAME); null clears a value under overwrite. A contact with an
-    unknown field or a bad value fails whole (the v3 document lets part of a contact through;
-    failing it whole keeps what was stored unambiguous: our choice)."""
-    keep_null = merge == "overwrite"
-    seen: set[str] = set()
-    for seq, contact in enumerate(body.get("contacts") or []):
-        raw = str(_get(_get(contact, "identifiers"), "email") or "")
-        email = raw.strip().lower()
-        if not is_valid_email(email):
-            bad.append(BadRow(seq, "invalid", raw, "Invalid value for 'email'"))
-            continue
-        if email in seen:
-            bad.append(BadRow(seq, "duplicate", raw,
-                                     f"Duplicate identifier detected for email '{raw}'"))
-            continue
-        seen.add(email)
-        try:
-            given = _get(contact, "dataFields")
-            values = _v3_fields(given if isinstance(given, dict) else {}, field_types, keep_null)
-            channel = _get(_get(contact, "channelProperties"), "email")
-            opt_in, email_type = _get(channel, "optInType"), _get(channel, "emailType")
-            status = _get(channel, "status")
-            lists = _get(contact, "lists") or []
-            row: GoodRow = (
-                seq, email, json.dumps(values),
-                None if opt_in is None else canonical_enum(opt_in, OPT_IN_TYPES, "Unknown"),
-                None if email_type is None else canonical_enum(email_type, EMAIL_TYPES, "Html"),
-                None if status is None else str(status).lower(),
-                "[" + ",".join(str(int(i)) for i in lists) + "]",
-            )
-        except ValueRejectedError as exc:
-            # Failure codes beyond the v3 document's examples are ours (assumption).
-            code = exc.code if exc.code == "dataFieldNotFound" else "invalidDataField"
-            bad.append(BadRow(seq, "failure", raw, exc.sentence, code=code))
-            continue
-        yield row
-
-
-def _v3_fields(given: dict[str, Any], field_types: dict[str, str],
-               keep_null: bool) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for key, raw in given.items():
-        name = key.upper()
-        if name not in field_types:
-            raise ValueRejectedError("dataFieldNotFound", f"Data field '{key}' does not exist")
-        if raw is None or raw == "":
-            if keep_null:
-                values[name] = None
-            continue
-        values[name] = PARSERS[field_types[name]](raw)
-    return values
 
 
 def csv_rows(payload: bytes) -> Iterator[tuple[int, list[str]]]:

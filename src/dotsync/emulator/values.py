@@ -3,6 +3,7 @@ statuses and what a suppression means for an import. No I/O here."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -107,7 +108,13 @@ def _parse_numeric(raw: object) -> StoredValue:
 
 
 def _parse_date(raw: object) -> StoredValue:
-    text = str(raw).strip()
+    return _date_text(str(raw))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _date_text(raw: str) -> str:
+    """Cached: an import's dates repeat (birthdays, sign-up days), and strptime costs ~10 µs."""
+    text = raw.strip()
     if text.endswith("Z"):
         text = text[:-1]
     text = text.split(".")[0]  # fractions of a second are dropped, as DotDigital stores seconds
