@@ -1,0 +1,88 @@
+"""The benchmark harness checks itself: the membership check catches a wrong book, the refresh's
+changes are what they claim, targets are judged right, and a small run works end to end against
+a real emulator process. Run with ``.venv/bin/pytest benchmarks/tests``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+import run
+from bench import data
+from bench.targets import Target, check_targets
+
+
+def _expected_emails(profiles: Path) -> list[str]:
+    with duckdb.connect() as duck:
+        rows = duck.execute(f"""select distinct lower(trim(email)) from read_parquet('{profiles}')
+            where {data.SEGMENT_WHERE} and email like '%@%.%' and email not like '% %@%'
+              and email not like '%.' and email not like '%@@%' and email not like '@%'
+            order by 1""").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def test_membership_check_is_exact_only_for_the_right_book(tmp_path: Path) -> None:
+    profiles = data.generate(tmp_path / "p.parquet", 3000)
+    emails = _expected_emails(profiles)
+    right = tmp_path / "right.json"
+    right.write_text(json.dumps([{"id": i, "email": e.upper()} for i, e in enumerate(emails)]))
+    assert data.check_membership(profiles, right).exact
+    wrong = tmp_path / "wrong.json"
+    listing = [{"email": e} for e in emails[1:]] + [{"email": "stranger@example.com"},
+                                                   {"email": emails[5]}]
+    wrong.write_text(json.dumps(listing))
+    check = data.check_membership(profiles, wrong)
+    assert (check.missing, check.unexpected, check.duplicated) == (1, 1, 1)
+    assert not check.exact
+
+
+def test_mutate_changes_deletes_and_adds_the_stated_shares(tmp_path: Path) -> None:
+    path = data.generate(tmp_path / "p.parquet", 20_000)
+    with duckdb.connect() as duck:
+        duck.execute(f"create table before as select * from read_parquet('{path}')")
+        mutation = data.mutate(path, 20_000)
+        duck.execute(f"create table after as select * from read_parquet('{path}')")
+        left, arrived, changed = duck.execute("""select
+            (select count(*) from before where customer_id not in (select customer_id from after)),
+            (select count(*) from after where customer_id not in (select customer_id from before)),
+            (select count(*) from before b join after a using (customer_id)
+             where a.tier <> b.tier)""").fetchone() or (0, 0, 0)
+    assert (left, arrived, changed) == (mutation.left, mutation.arrived, mutation.changed)
+    assert arrived == 200
+    assert 60 <= left <= 140 and 140 <= changed <= 260  # 0.5% and 1%, by hash
+
+
+def test_targets_pass_and_miss_with_margins() -> None:
+    full = {"name": "full", "wall_s": 20.0, "api_calls": 120, "peak_rss_mb": 300,
+            "bytes_uploaded": 1000, "api_calls_by_endpoint": {"PUT /contacts/v3/import": 5}}
+    unchanged = {**full, "name": "unchanged", "wall_s": 1.5, "api_calls_by_endpoint": {}}
+    changed = {**full, "name": "changed", "wall_s": 4.0, "bytes_uploaded": 15}
+    verdicts = {t.name: t for t in check_targets(full, unchanged, changed, 250.0,
+                                                 profiles=2_000_000)}
+    assert verdicts["full export wall time"].limit == 60.0  # scaled to 2M
+    assert not verdicts["full export API calls"].passed
+    assert verdicts["full export API calls"].margin == -20
+    assert verdicts["unchanged refresh wall time"].passed
+    assert not verdicts["1% refresh wall time"].passed  # 4.0 > 15% of 20 s
+    assert verdicts["1% refresh bytes uploaded"].passed
+    assert verdicts["throughput vs naive per-profile export"].passed
+    assert Target("x", 2.0, 1.0, "s", "at_most").describe().startswith("MISS")
+
+
+@pytest.mark.timeout(180)
+def test_small_run_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    code = run.main(["--profiles", "3000", "--naive-sample", "50", "--skip", "limited",
+                     "--work", str(tmp_path), "--out", str(out)])
+    results = json.loads(out.read_text())
+    full, unchanged, changed = results["scenarios"]
+    assert all(s["membership"]["exact"] for s in results["scenarios"])
+    assert full["counts"]["sent"] == full["membership"]["expected"]
+    assert full["api_calls_by_endpoint"]["PUT /contacts/v3/import"] >= 1
+    assert "PUT /contacts/v3/import" not in unchanged["api_calls_by_endpoint"]
+    assert changed["counts"]["removed"] > 0 and changed["counts"]["entered"] > 0
+    assert full["peak_rss_mb"] > 20 and full["cpu_user_s"] > 0.1  # the child, measured
+    assert results["naive"]["sample"] == 50
+    assert code == (0 if all(t["passed"] for t in results["targets"]) else 1)
