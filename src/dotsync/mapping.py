@@ -265,10 +265,17 @@ def validation_sql(
 
     email = f"lower(trim(src_{email_index}, {_WHITESPACE}))"
     # Nested projections: DuckDB computes each level's expressions once, without materialising.
+    # Only what the next statements need is kept: the raw and trimmed texts are not, and the
+    # rejection's detail is computed here, where they are still at hand.
+    kept = "".join(f", v_{i}" for i in n)
     checked = (
-        f"SELECT *, {problem_at} AS problem FROM (SELECT *{values} FROM "
-        f"(SELECT key, {email} AS email{texts} FROM members_raw))"
+        f"SELECT key, email{kept}, problem, CASE WHEN problem IS NOT NULL THEN {pick(3)} END "
+        f"AS detail FROM (SELECT *, {problem_at} AS problem FROM (SELECT *{values} FROM "
+        f"(SELECT key, {email} AS email{texts} FROM members_raw)))"
     )
+    # The digest only detects change (MD5: half the cost of SHA-256 here, and 128 bits leave no
+    # practical chance of two different rows colliding); the e-mail hash stays SHA-256, as it
+    # stands for a person's address in the state.
     return [
         f"CREATE OR REPLACE TEMP TABLE _dotsync_checked AS {checked}",
         # Two profiles with one e-mail: the smallest key stays (deterministic), the others go.
@@ -276,11 +283,11 @@ def validation_sql(
         "SELECT email AS dup_email, min(key) AS kept "
         "FROM _dotsync_checked WHERE problem IS NULL GROUP BY email HAVING count(*) > 1",
         f"CREATE OR REPLACE TABLE members_valid AS SELECT c.key, c.email, "
-        f"sha256(c.email) AS email_hash, sha256({' || '.join(digest)}) AS digest{sent} "
+        f"sha256(c.email) AS email_hash, md5({' || '.join(digest)}) AS digest{sent} "
         "FROM _dotsync_checked c LEFT JOIN _dotsync_dupes d ON c.email = d.dup_email "
         "WHERE c.problem IS NULL AND (d.kept IS NULL OR d.kept = c.key)",
         "CREATE OR REPLACE TABLE members_rejected AS "
-        f"SELECT key, {pick(1)} AS reason, {pick(2)} AS field, {pick(3)} AS detail "
+        f"SELECT key, {pick(1)} AS reason, {pick(2)} AS field, detail "
         "FROM _dotsync_checked WHERE problem IS NOT NULL "
         "UNION ALL SELECT c.key, 'duplicate_email', NULL, 'same e-mail as profile ' || d.kept "
         "FROM _dotsync_checked c JOIN _dotsync_dupes d ON c.email = d.dup_email "
