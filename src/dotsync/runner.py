@@ -155,8 +155,11 @@ class _Job:
                 deliverer = self._deliverer(client, store, duck, run_id, totals)
                 resumed = self._resume(store, deliverer, run_id)
                 counts = self._prepare(duck, store, report)
-                self._send(duck, deliverer, report, run_dir)
+                # Leavers first: the old contact of a changed e-mail is known only until the
+                # import of the new e-mail commits (it replaces the member's contact id), so
+                # removing it afterwards would lose it to a crash in between.
                 removed, unsubscribed = self._leave(duck, store, deliverer, client)
+                self._send(duck, deliverer, report, run_dir)
                 rejects_file = write_rejects(duck, self._rejects_dir(), self.name, run_id)
             counts = _final_counts(counts, totals, removed, unsubscribed, self.stats)
             status = RunStatus.PARTIAL if counts.rejected or counts.suppressed or counts.failed \
@@ -263,17 +266,15 @@ class _Job:
         """Members who left: out of the book (remove), unsubscribed (unsubscribe), or forgotten
         (keep). Only contacts this export put there, never the contact itself."""
         mode = self.export.on_segment_exit
-        store.members.register(duck, self.name, self.book_id)  # as it is after the imports
         left_keys = [str(k) for (k,) in duck.execute(
             "select key from to_leave where reason = 'left'").fetchall()]
-        # Contacts to take out: those the leavers held, unless a member who stays holds it now
-        # (two profiles that swapped e-mails keep both contacts).
+        # Contacts to take out: those the leavers held, unless a valid member has that e-mail now
+        # and so holds (or is about to hold) the contact: two profiles that swapped e-mails keep
+        # both contacts.
         ids = [int(c) for (c,) in duck.execute(
-            """select distinct contact_id from to_leave
-            where contact_id not in (
-              select contact_id from state_members
-              where key not in (select key from to_leave where reason = 'left'))
-            order by contact_id"""
+            """select distinct l.contact_id from to_leave l join state_members s using (key)
+            where s.email_hash not in (select email_hash from members_valid)
+            order by l.contact_id"""
         ).fetchall()]
         if not left_keys and not ids:
             return 0, 0

@@ -68,6 +68,9 @@ class DuckMembers:
     def _attach(self, duck: duckdb.DuckDBPyConnection, export: str) -> str:
         if self._duck is duck and self._alias:
             return self._alias
+        # DuckDB lets one connection of a process attach the file at a time: a connection opened
+        # for work outside a run (a removal resumed before the run's planning) lets it go first.
+        self.close()
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self._file(export)
         alias = "dotsync_members"
