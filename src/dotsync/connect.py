@@ -8,10 +8,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import threading
+import time
+
 import httpx
 
 from dotsync.config import ConnectionConfig
-from dotsync.dotdigital import CallStats, DotDigitalClient
+from dotsync.dotdigital import AccountInfo, AddressBook, CallStats, DotDigitalClient
 from dotsync.errors import (
     AuthenticationError,
     ConnectionCheckError,
@@ -48,9 +51,11 @@ def check_connection(
     required_fields: Sequence[str] = (),
     field_types: dict[str, str] | None = None,
     create_missing: bool = False,
+    dry_run: bool = False,
 ) -> ConnectionReport:
     """Discover the region, then check the book and the data fields. Creates missing fields only
-    when the user opted in; otherwise names them and says how to fix it."""
+    when the user opted in (and not in a ``dry_run``, which only lists them in
+    ``created_fields``); otherwise names them and says how to fix it."""
     info = client.discover()
     if expected_region and info.region and info.region != expected_region:
         raise ConnectionCheckError(
@@ -82,12 +87,19 @@ def check_connection(
             + ", ".join(missing)
             + ". Create them in DotDigital, or set create_missing_data_fields = true on the export"
         )
+    if dry_run:
+        return _report(display_name, info, book, account_fields, missing)
     for name in missing:
         kind = (field_types or {}).get(name, "String")
         created_field = client.create_data_field(name, kind)
         account_fields[created_field.name.upper()] = created_field.type
         created.append(created_field.name)
         log.info("created data field %s (%s)", created_field.name, created_field.type)
+    return _report(display_name, info, book, account_fields, created)
+
+
+def _report(display_name: str, info: AccountInfo, book: AddressBook,
+            account_fields: dict[str, str], created: list[str]) -> ConnectionReport:
     return ConnectionReport(
         display_name=display_name,
         account_name=info.name or "",
@@ -106,16 +118,18 @@ def open_client(
     *,
     http_client: httpx.Client | None = None,
     stats: CallStats | None = None,
-    stop_requested: Callable[[], bool] = lambda: False,
+    stop: threading.Event | None = None,
 ) -> DotDigitalClient:
-    """A client for a configured connection, its password resolved from env, file or keyring."""
+    """A client for a configured connection, its password resolved from env, file or keyring.
+    With ``stop``, a backoff or rate-limit wait ends as soon as a stop is requested."""
     return DotDigitalClient(
         connection.api_user,
         resolve_password(connection),
         str(connection.api_url),
         http_client=http_client,
         stats=stats,
-        stop_requested=stop_requested,
+        stop_requested=stop.is_set if stop else (lambda: False),
+        sleep=stop.wait if stop else time.sleep,
     )
 
 

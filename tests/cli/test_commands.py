@@ -93,8 +93,6 @@ def test_missing_password_variable_is_a_configuration_error(cli: Cli, project: P
     assert PASSWORD_ENV in missing.stderr and "password_env" in missing.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="runner.plan_export checks the fields with "
-                   "create_missing=False even when the export may create them: see the H7 report")
 def test_plan_when_the_export_may_create_fields(cli: Cli, project: Project) -> None:
     project.write_profiles([profile(i) for i in range(3)])
     project.write_config(create_missing_data_fields=True)  # TIER is not in the account yet
