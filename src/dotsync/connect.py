@@ -4,12 +4,11 @@ DotDigital before anything is sent."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -122,6 +121,13 @@ def open_client(
 ) -> DotDigitalClient:
     """A client for a configured connection, its password resolved from env, file or keyring.
     With ``stop``, a backoff or rate-limit wait ends as soon as a stop is requested."""
+
+    def wait_or_stop(seconds: float) -> None:
+        if stop is None:
+            time.sleep(seconds)
+        else:
+            stop.wait(seconds)
+
     return DotDigitalClient(
         connection.api_user,
         resolve_password(connection),
@@ -129,7 +135,7 @@ def open_client(
         http_client=http_client,
         stats=stats,
         stop_requested=stop.is_set if stop else (lambda: False),
-        sleep=stop.wait if stop else time.sleep,
+        sleep=wait_or_stop,
     )
 
 

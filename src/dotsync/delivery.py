@@ -157,7 +157,8 @@ class Deliverer:
         self.totals.imports += 1
         self.totals.sent += batch.contacts
         self.totals.bytes_uploaded += batch.size
-        log.info("import %s submitted: %d contacts, %d bytes", import_id, batch.contacts, batch.size)
+        log.info("import %s submitted: %d contacts, %d bytes", import_id, batch.contacts,
+                 batch.size)
         return InFlight(row_id, import_id, batch.members_file, batch.contacts)
 
     def _finish(self, item: InFlight, result: ContactsImport) -> None:
@@ -186,7 +187,8 @@ class Deliverer:
         confirmed = self.store.members.upsert(
             self.duck,
             f"""select b.key, r.contact_id, b.email_hash, b.digest
-            from {batch_sql} b join import_result r on b.email_hash = sha256(lower(trim(r.email)))""",
+            from {batch_sql} b join import_result r
+              on b.email_hash = sha256(lower(trim(r.email)))""",
             self.export, self.book_id, self.run_id,
         )
         self.duck.unregister("import_result")
@@ -221,7 +223,8 @@ class Deliverer:
         self.duck.execute(
             f"""insert into delivery_failures
             select b.key, f.reason, null, f.detail
-            from {batch_sql} b join import_failures f on b.email_hash = sha256(lower(trim(f.email)))"""
+            from {batch_sql} b join import_failures f
+              on b.email_hash = sha256(lower(trim(f.email)))"""
         )
         self.duck.unregister("import_failures")
 

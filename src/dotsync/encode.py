@@ -123,7 +123,7 @@ def encode_batches(
             f"copy (select key, email_hash, digest from batched where rn >= {lo} and rn < {hi}) "
             f"to {_sql_str(str(tmp_members))} (format parquet)"
         )
-        os.replace(tmp_members, members_file)  # atomic: the file exists whole or not at all
+        tmp_members.replace(members_file)  # atomic: the file exists whole or not at all
         batches.append(Batch(seq, body_file, members_file, hi - lo, size))
     duck.execute("drop table batched")
     return batches
@@ -147,5 +147,5 @@ def _write_body(duck: duckdb.DuckDBPyConnection, body_file: Path, envelope: str,
         out.write(b"}")
     array.unlink()
     tmp.chmod(0o600)
-    os.replace(tmp, body_file)
+    tmp.replace(body_file)
     return body_file

@@ -37,7 +37,7 @@ class DotsyncError(Exception):
 
 
 class ConfigError(DotsyncError):
-    """The configuration is wrong; ``key`` names where (e.g. ``exports.newsletter.mapping.email``)."""
+    """The configuration is wrong; ``key`` names where (``exports.newsletter.mapping.email``)."""
 
     exit_code = ExitCode.CONFIG
 

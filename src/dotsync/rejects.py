@@ -15,7 +15,8 @@ import duckdb
 def write_rejects(
     duck: duckdb.DuckDBPyConnection, folder: Path, export: str, run_id: int
 ) -> Path | None:
-    """Validation rejects (``members_rejected``) plus DotDigital's refusals (``delivery_failures``)."""
+    """Validation rejects (``members_rejected``) and DotDigital's refusals (``delivery_failures``).
+    """
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)
     sources = ["select key, reason, field, detail from members_rejected"]
@@ -32,7 +33,7 @@ def write_rejects(
     target = str(tmp).replace("'", "''")
     duck.execute(f"copy ({query} order by key) to '{target}' (format csv, header true)")
     tmp.chmod(0o600)
-    os.replace(tmp, path)
+    tmp.replace(path)
     return path
 
 

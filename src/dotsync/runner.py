@@ -123,8 +123,8 @@ class _Job:
             with ExitStack() as stack:
                 client = stack.enter_context(self._client())
                 duck = stack.enter_context(self._duck(None))
-                report = self._connect(client, create_missing=self.export.create_missing_data_fields,
-                                       dry_run=True)
+                create = self.export.create_missing_data_fields
+                report = self._connect(client, create_missing=create, dry_run=True)
                 counts = self._prepare(duck, store, report)
                 return DryRun(
                     counts=counts,
@@ -144,7 +144,7 @@ class _Job:
         store.set_lock_run(self.lock_names, run_id)
         counts = RunCounts()
         totals = DeliveryTotals()
-        resumed = 0
+        resumed = removed = unsubscribed = 0
         rejects_file: Path | None = None
         run_dir = self.work_dir / "runs" / f"{self.name}-{run_id}"
         try:
@@ -153,7 +153,8 @@ class _Job:
                 duck = stack.enter_context(self._duck(run_dir))
                 purge_old_rejects(self._rejects_dir(), self.config.state.rejects_retention_days)
                 self.progress("connect", 0, 1)
-                report = self._connect(client, create_missing=self.export.create_missing_data_fields)
+                create = self.export.create_missing_data_fields
+                report = self._connect(client, create_missing=create)
                 deliverer = self._deliverer(client, store, duck, run_id, totals)
                 resumed = self._resume(store, deliverer, run_id)
                 counts = self._prepare(duck, store, report)
@@ -163,28 +164,24 @@ class _Job:
                 removed, unsubscribed = self._leave(duck, store, deliverer, client)
                 self._send(duck, deliverer, report, run_dir)
                 rejects_file = write_rejects(duck, self._rejects_dir(), self.name, run_id)
-            counts = _final_counts(counts, totals, removed, unsubscribed, self.stats)
-            status = RunStatus.PARTIAL if counts.rejected or counts.suppressed or counts.failed \
-                else RunStatus.SUCCEEDED
-            result = store.finish_run(run_id, status, counts, rejects_file=rejects_file,
-                                      resumed_imports=resumed)
-            shutil.rmtree(run_dir, ignore_errors=True)
-            return result
-        except InterruptedRunError as exc:
-            partial = _final_counts(counts, totals, 0, 0, self.stats)
-            store.finish_run(run_id, RunStatus.INTERRUPTED, partial, error=str(exc),
-                             resumed_imports=resumed)
-            raise
-        except DotsyncError as exc:
-            partial = _final_counts(counts, totals, 0, 0, self.stats)
-            store.finish_run(run_id, RunStatus.FAILED, partial, error=str(exc),
-                             resumed_imports=resumed)
-            raise
         except BaseException as exc:
-            partial = _final_counts(counts, totals, 0, 0, self.stats)
-            store.finish_run(run_id, RunStatus.FAILED, partial,
-                             error=f"unexpected error: {type(exc).__name__}", resumed_imports=resumed)
+            # Recorded whatever happened, with what was done so far; the next run resumes.
+            interrupted = isinstance(exc, InterruptedRunError)
+            error = str(exc) if isinstance(exc, DotsyncError) \
+                else f"unexpected error: {type(exc).__name__}"
+            store.finish_run(
+                run_id, RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED,
+                _final_counts(counts, totals, removed, unsubscribed, self.stats),
+                error=error, resumed_imports=resumed,
+            )
             raise
+        counts = _final_counts(counts, totals, removed, unsubscribed, self.stats)
+        status = RunStatus.PARTIAL if counts.rejected or counts.suppressed or counts.failed \
+            else RunStatus.SUCCEEDED
+        result = store.finish_run(run_id, status, counts, rejects_file=rejects_file,
+                                  resumed_imports=resumed)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return result
 
     def _resume(self, store: StateStore, deliverer: Deliverer, run_id: int) -> int:
         """Finish what an interrupted run left: poll its imports, finish its removals."""
@@ -223,8 +220,8 @@ class _Job:
             listing = ", ".join(f"{k}: {v:,}" for k, v in sizes.items())
             raise LimitExceededError(
                 f"export {self.name!r} holds {profiles:,} profiles ({listing}), more than "
-                f"max_profiles = {self.export.max_profiles:,}: nothing was sent. Narrow the segments "
-                "or raise max_profiles if your DotDigital contract allows it"
+                f"max_profiles = {self.export.max_profiles:,}: nothing was sent. Narrow the "
+                "segments or raise max_profiles if your DotDigital contract allows it"
             )
         self.progress("validate", 0, profiles)
         summary = mapping.validate(

@@ -19,7 +19,6 @@ from dotsync.cli._common import (
     styled,
 )
 from dotsync.cli.export import _progress, print_summary
-from dotsync.demo import run_demo
 from dotsync.errors import DotsyncError
 
 
@@ -46,6 +45,8 @@ def demo(
 
 
 def _demo(folder: Path, profiles: int, as_json: bool) -> None:
+    from dotsync.demo import run_demo  # the in-process emulator: only the demo needs it
+
     def say(message: str) -> None:
         if not as_json:
             err.print(styled(message, "dim"))

@@ -8,8 +8,6 @@ from typing import Annotated, Literal, cast
 import typer
 from pydantic import SecretStr, ValidationError
 
-from dotsync.emulator import AccountSettings, EmulatorSettings, RateLimitSettings, serve
-from dotsync.emulator.settings import DEFAULT_API_USER, DEFAULT_PASSWORD, REGIONS
 
 
 def emulator(
@@ -34,6 +32,10 @@ def emulator(
         help="Most contacts an account may hold (imports end ExceedsAllowedContactLimit).")] = None,
 ) -> None:
     """Serve the local DotDigital API emulator (prints its base URL; Ctrl-C stops it)."""
+    # Imported here: the emulator's web stack is not needed by the other commands.
+    from dotsync.emulator import AccountSettings, EmulatorSettings, RateLimitSettings, serve
+    from dotsync.emulator.settings import DEFAULT_API_USER, DEFAULT_PASSWORD, REGIONS
+
     users = api_user or [DEFAULT_API_USER]
     passwords = password or ([DEFAULT_PASSWORD] if api_user is None else [])
     if len(users) != len(passwords):

@@ -46,7 +46,7 @@ class Config(BaseModel):
 
     path: Path | None = Field(default=None, exclude=True)  # the file it was read from
     # Validated from {} so that its relative defaults resolve against the file, like written ones.
-    state: StateConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    state: StateConfig = Field(default_factory=dict, validate_default=True)
     source: SourceConfig
     segments: dict[str, SegmentConfig] = Field(default_factory=dict)
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)

@@ -79,7 +79,9 @@ def finish_members_raw(
     return segment_sizes_of(duck, segment_names)
 
 
-def segment_sizes_of(duck: duckdb.DuckDBPyConnection, segment_names: Sequence[str]) -> dict[str, int]:
+def segment_sizes_of(
+    duck: duckdb.DuckDBPyConnection, segment_names: Sequence[str]
+) -> dict[str, int]:
     """Each segment's size, read from ``members_raw.segments``."""
     sizes = dict.fromkeys(segment_names, 0)
     rows = duck.execute(

@@ -11,11 +11,11 @@ from dotsync.state.store import (
 
 __all__ = [
     "DuckMembers",
-    "MemberStore",
-    "SqlMembers",
     "ImportStatus",
+    "MemberStore",
     "PendingImport",
     "PendingRemoval",
     "RemovalStatus",
+    "SqlMembers",
     "StateStore",
 ]

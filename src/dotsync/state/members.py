@@ -14,6 +14,7 @@ marked committed in the run store (a crash in between replays it on resume).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -162,10 +163,8 @@ class DuckMembers:
 
     def close(self) -> None:
         if self._duck is not None and self._alias is not None:
-            try:
+            with contextlib.suppress(duckdb.Error):  # the run's connection may be closed
                 self._duck.execute(f"detach {self._alias}")
-            except duckdb.Error:
-                pass  # the run's connection is already closed
         self._duck, self._alias = None, None
 
 
@@ -204,10 +203,11 @@ class SqlMembers:
             ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
             conn.exec_driver_sql(
                 "INSERT INTO members (export, address_book_id, key, contact_id, email_hash, digest,"
-                f" run_id) VALUES ({', '.join([ph] * 7)}) ON CONFLICT (export, address_book_id, key)"
+                f" run_id) VALUES ({', '.join([ph] * 7)})"
+                " ON CONFLICT (export, address_book_id, key)"
                 " DO UPDATE SET contact_id = excluded.contact_id, email_hash = excluded.email_hash,"
                 " digest = excluded.digest, run_id = excluded.run_id",
-                params,  # type: ignore[arg-type]
+                params,
             )
         return len(params)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +15,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from dotsync.errors import RunInProgressError
@@ -377,7 +387,8 @@ def _run_result(row: Any) -> RunResult:
     counts = RunCounts.model_validate_json(row["counts"]) if row["counts"] else RunCounts()
     return RunResult(
         run_id=row["id"], export=row["export"], status=RunStatus(row["status"]),
-        started_at=_aware(row["started_at"]), finished_at=_aware(row["finished_at"]),
+        started_at=_aware(row["started_at"]) or row["started_at"],
+        finished_at=_aware(row["finished_at"]),
         counts=counts, error=row["error"],
         rejects_file=Path(row["rejects_file"]) if row["rejects_file"] else None,
         resumed_imports=row["resumed_imports"] or 0,
