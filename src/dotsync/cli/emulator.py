@@ -9,7 +9,6 @@ import typer
 from pydantic import SecretStr, ValidationError
 
 
-
 def emulator(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,

@@ -20,7 +20,7 @@ from dotsync.cli._common import (
     setup_logging,
 )
 from dotsync.cli.export import print_summary
-from dotsync.config import require_privacy_ack
+from dotsync.config import Config, ConnectionConfig, require_privacy_ack
 from dotsync.connect import check_connection, explain_refusal, open_client
 from dotsync.errors import ConfigError
 from dotsync.mapping import required_fields
@@ -36,11 +36,11 @@ def register(app: typer.Typer) -> None:
     app.command("show-run")(show_run)
 
 
-def _connection(cfg_connections: dict[str, object], name: str) -> object:
-    if name not in cfg_connections:
-        known = ", ".join(sorted(cfg_connections)) or "none"
+def _connection(cfg: Config, name: str) -> ConnectionConfig:
+    if name not in cfg.connections:
+        known = ", ".join(sorted(cfg.connections)) or "none"
         raise ConfigError(f"no connection named {name!r} (known: {known})", key="connections")
-    return cfg_connections[name]
+    return cfg.connections[name]
 
 
 def connect(
@@ -53,8 +53,7 @@ def connect(
     setup_logging(verbose)
     with handled(verbose):
         cfg = load(config)
-        _connection(dict(cfg.connections), connection)
-        conn = cfg.connections[connection]
+        conn = _connection(cfg, connection)
         require_privacy_ack(connection, conn)
         exports = [e for e in cfg.exports.values() if e.connection == connection]
         fields = sorted({name for e in exports for name in required_fields(e.mapping)})
@@ -97,8 +96,7 @@ def address_books(
     setup_logging(verbose)
     with handled(verbose):
         cfg = load(config)
-        _connection(dict(cfg.connections), connection)
-        conn = cfg.connections[connection]
+        conn = _connection(cfg, connection)
         with explain_refusal(connection, conn), open_client(conn) as client:
             client.discover()
             books = client.address_books()
