@@ -153,3 +153,24 @@ def test_remove_export_leaves_nothing(store: StateStore, tmp_path: Path) -> None
 def test_sqlite_state_file_is_private(tmp_path: Path) -> None:
     StateStore(f"sqlite:///{tmp_path / 'sub' / 'state.sqlite'}").close()
     assert os.stat(tmp_path / "sub" / "state.sqlite").st_mode & 0o077 == 0
+
+
+def test_member_state_in_use_by_another_process_is_a_clear_refusal(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    holder = subprocess.Popen(  # a "run" in another process holding the member file
+        [sys.executable, "-c",
+         "import duckdb, sys, time\n"
+         "from dotsync.state import StateStore\n"
+         f"s = StateStore({url!r}); d = duckdb.connect()\n"
+         "s.members.register(d, 'news', 7); print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        store = StateStore(url)
+        with pytest.raises(RunInProgressError, match="in use by a run in another process"):
+            store.members.register(duckdb.connect(), "news", 7)
+        store.close()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, delete, func, select
 
+from dotsync.errors import RunInProgressError
 from dotsync.state.schema import members
 
 MEMBER_FETCH_ROWS = 100_000
@@ -75,7 +76,14 @@ class DuckMembers:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self._file(export)
         alias = "dotsync_members"
-        duck.execute(f"attach {_quote(str(path))} as {alias}")
+        try:
+            duck.execute(f"attach {_quote(str(path))} as {alias}")
+        except duckdb.IOException as exc:  # another process holds the file: a run is going on
+            raise RunInProgressError(
+                f"the member state of export {export!r} is in use by a run in another process; "
+                "try again when it ends (see `dotsync history`)",
+                detail=str(exc).splitlines()[0],
+            ) from None
         path.chmod(0o600)
         # No primary key: keeping its index cost ~1 s per 200k-contact commit; ``upsert`` keeps
         # (address_book_id, key) unique itself, deleting before inserting in one transaction.
