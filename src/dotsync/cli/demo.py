@@ -39,12 +39,12 @@ def demo(
     with handled(verbose):
         if folder is None:
             with tempfile.TemporaryDirectory(prefix="dotsync-demo-") as tmp:
-                _demo(Path(tmp), profiles, as_json)
+                _demo(Path(tmp), profiles, as_json, kept=False)
         else:
-            _demo(folder.resolve(), profiles, as_json)
+            _demo(folder.resolve(), profiles, as_json, kept=True)
 
 
-def _demo(folder: Path, profiles: int, as_json: bool) -> None:
+def _demo(folder: Path, profiles: int, as_json: bool, *, kept: bool) -> None:
     from dotsync.demo import run_demo  # the in-process emulator: only the demo needs it
 
     def say(message: str) -> None:
@@ -68,6 +68,9 @@ def _demo(folder: Path, profiles: int, as_json: bool) -> None:
             f"(segments: {outcome.expected_members:,} valid members, "
             f"{outcome.first.counts.suppressed:,} suppressed)"
         )
+        if not kept:  # the paths printed above are in a temporary folder, gone at exit
+            out.print("the demo's files were temporary: `dotsync demo --dir demo` keeps them "
+                      "(profiles, dotsync.toml, state, rejected rows) to look at and copy from")
     if outcome.book_contacts + outcome.first.counts.suppressed != outcome.expected_members:
         raise DotsyncError("the address book does not match the segments", detail=str(outcome))
 
