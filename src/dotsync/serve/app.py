@@ -4,7 +4,6 @@ without a configuration file."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 from collections.abc import Callable
@@ -61,15 +60,11 @@ def runner_function(
 
         run_export = runner_run_export
     export_once: Callable[..., RunResult] = run_export
-    # The runner reports imports in flight only if it accepts the callback (planned, not yet there).
-    reports_in_flight = "on_imports_in_flight" in inspect.signature(export_once).parameters
 
     def run(
         name: str, *, stop: threading.Event, on_imports_in_flight: Callable[[int], None]
     ) -> RunResult:
-        if reports_in_flight:
-            return export_once(config, name, stop=stop, on_imports_in_flight=on_imports_in_flight)
-        return export_once(config, name, stop=stop)
+        return export_once(config, name, stop=stop, on_imports_in_flight=on_imports_in_flight)
 
     return run
 
