@@ -8,7 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["support.emulator_fixtures", "support.openapi_fixtures"]
+pytest_plugins = [
+    "support.emulator_fixtures",
+    "support.openapi_fixtures",
+    "support.keyring_fixtures",
+]
 
 PG_URL = os.environ.get("DOTSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
+from support.keyring_fixtures import MemoryKeyring
 
 from dotsync.config import ConnectionConfig
 from dotsync.errors import ConfigError
@@ -19,34 +17,6 @@ SECRET = "pa55-w0rd;with'quotes"
 
 def connection(**password: Any) -> ConnectionConfig:
     return ConnectionConfig(api_user="apiuser-1@apiconnector.com", address_book_id=1, **password)
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.items.pop((service, username), None)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
-        yield backend
-    finally:
-        keyring.set_keyring(previous)
 
 
 def test_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

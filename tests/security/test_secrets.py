@@ -7,40 +7,20 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
 from cli.cli_support import Cli
-from keyring.backend import KeyringBackend
 from pydantic import SecretStr
 from security.stored_text import leaks
 from support.emulator_fixtures import EmulatorFactory
+from support.keyring_fixtures import MemoryKeyring
 from support.project import PASSWORD_ENV, Project, profile
 
 from dotsync.emulator import AccountSettings, RunningEmulator
 
 API_USER = "secrets-test@apiconnector.com"
 PASSWORD = "Zq7-Quokka!Secret#Lantern-4471"  # noqa: S105 - a test account's distinctive password
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring backend of the test's own, so the machine's keyring is never touched."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
 
 
 @pytest.fixture
@@ -59,17 +39,6 @@ def secret_project(secret_emulator: RunningEmulator, tmp_path: Path) -> Project:
     project.write_profiles(rows)
     project.write_config()
     return project
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
-        yield backend
-    finally:
-        keyring.set_keyring(previous)
 
 
 def _forms(secret: str) -> list[str]:
