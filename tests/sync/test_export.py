@@ -202,3 +202,36 @@ def test_python_api_for_orchestrators(project: Project) -> None:
     with pytest.raises(dotsync.ConfigError) as info:
         dotsync.run_export(project.config_path, "nope")
     assert info.value.exit_code == dotsync.ExitCode.CONFIG
+
+
+def test_refresh_validates_changed_rows_against_the_whole_segment(project: Project) -> None:
+    """A newcomer taking the address of an unchanged member: duplicates are judged over the
+    whole segment on a refresh too (the smallest key keeps the address)."""
+    rows = [profile(i) for i in range(1, 6)]
+    project.write_profiles(rows)
+    project.write_config()
+    project.run()
+    rows.insert(0, profile(0, email="PERSON5@example.com", first_name="Newcomer"))
+    rows[2]["first_name"] = "Edited"  # C00002 changes; the others do not
+    project.write_profiles(rows)
+
+    result = project.run()
+
+    # C00000 (smaller key) keeps person5's address; C00005, unchanged, is now the duplicate
+    assert result.counts.rejected_by_reason == {"duplicate_email": 1}
+    members = project.members()
+    assert members["person5@example.com"]["dataFields"]["FIRSTNAME"] == "Newcomer"
+    assert members["person2@example.com"]["dataFields"]["FIRSTNAME"] == "Edited"
+    assert result.counts.valid == 5 and result.counts.sent == 2
+
+
+def test_a_refresh_counts_unchanged_rows_as_valid(project: Project) -> None:
+    rows = [profile(i) for i in range(10)]
+    project.write_profiles(rows)
+    project.write_config()
+    project.run()
+    rows[3]["last_name"] = "Changed"
+    project.write_profiles(rows)
+    result = project.run()
+    assert (result.counts.valid, result.counts.changed, result.counts.unchanged) == (10, 1, 9)
+    assert project.members()["person3@example.com"]["dataFields"]["LASTNAME"] == "Changed"
