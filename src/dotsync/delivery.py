@@ -35,6 +35,11 @@ IN_PROGRESS = frozenset({ImportStatus.NOT_FINISHED.value})
 _SUPPRESSION_HINTS = ("suppress", "unsubscrib", "bounce", "complain", "blocked", "optout")
 
 
+# Contact ids per bulk removal request: DotDigital documents no maximum (assumption); a 1M purge
+# is then 100 calls.
+REMOVAL_CHUNK = 10_000
+
+
 @dataclass
 class DeliveryTotals:
     sent: int = 0
@@ -118,9 +123,7 @@ class Deliverer:
     def deliver(self, batches: Sequence[Batch]) -> None:
         """Send every batch, at most ``max_in_flight`` imports active at once, committing each as
         it finishes."""
-        queue = list(batches)
-        in_flight: list[InFlight] = []
-        self._drain(in_flight, queue)
+        self._drain([], list(batches))
 
     def _drain(self, in_flight: list[InFlight], queue: list[Batch]) -> None:
         polls = [_Poll(i, self.clock(), self.poll.first) for i in in_flight]
@@ -236,7 +239,7 @@ class Deliverer:
 
     # --- removals ---------------------------------------------------------------------------
 
-    def remove(self, contact_ids: Sequence[int], chunk: int = 10_000) -> int:
+    def remove(self, contact_ids: Sequence[int], chunk: int = REMOVAL_CHUNK) -> int:
         """Take contacts out of the address book (never out of the account)."""
         removed = 0
         for start in range(0, len(contact_ids), chunk):

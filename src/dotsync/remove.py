@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from dotsync.config import Config
 from dotsync.connect import open_client
+from dotsync.delivery import REMOVAL_CHUNK
 from dotsync.runner import account_lock_name
 from dotsync.state import StateStore
 
 log = logging.getLogger(__name__)
 
-REMOVAL_CHUNK = 10_000
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ class _Job:
                 duck = stack.enter_context(self._duck(None))
                 create = self.export.create_missing_data_fields
                 report = self._connect(client, create_missing=create, dry_run=True)
-                counts = self._prepare(duck, store, report)
+                counts, _fields = self._prepare(duck, store, report)
                 return DryRun(
                     counts=counts,
                     enter_sample=sample(duck, "to_send"),
@@ -157,12 +157,12 @@ class _Job:
                 report = self._connect(client, create_missing=create)
                 deliverer = self._deliverer(client, store, duck, run_id, totals)
                 resumed = self._resume(store, deliverer, run_id)
-                counts = self._prepare(duck, store, report)
+                counts, fields = self._prepare(duck, store, report)
                 # Leavers first: the old contact of a changed e-mail is known only until the
                 # import of the new e-mail commits (it replaces the member's contact id), so
                 # removing it afterwards would lose it to a crash in between.
                 removed, unsubscribed = self._leave(duck, store, deliverer, client)
-                self._send(duck, deliverer, report, run_dir)
+                self._send(duck, deliverer, fields, run_dir)
                 rejects_file = write_rejects(duck, self._rejects_dir(), self.name, run_id)
         except BaseException as exc:
             # Recorded whatever happened, with what was done so far; the next run resumes.
@@ -203,7 +203,7 @@ class _Job:
         return resumed
 
     def _prepare(self, duck: duckdb.DuckDBPyConnection, store: StateStore,
-                 report: ConnectionReport) -> RunCounts:
+                 report: ConnectionReport) -> tuple[RunCounts, list[mapping.MappedField]]:
         """Read the segments' members, validate them and plan against the state."""
         email_column, fields = mapping.plan_columns(self.export.mapping, report.data_fields)
         columns = [email_column, *[f.column for f in fields]]
@@ -230,17 +230,17 @@ class _Job:
         )
         store.members.register(duck, self.name, self.book_id)
         plan: PlanCounts = make_plan(duck, full=self.full)
-        return RunCounts(
+        counts = RunCounts(
             profiles_in_segments=profiles, segment_sizes=dict(sizes),
             valid=summary.valid, rejected=summary.rejected,
             rejected_by_reason=dict(summary.rejected_by_reason),
             entered=plan.entered, changed=plan.changed, unchanged=plan.unchanged,
             left=plan.left + plan.email_changed,
         )
+        return counts, fields
 
     def _send(self, duck: duckdb.DuckDBPyConnection, deliverer: Deliverer,
-              report: ConnectionReport, run_dir: Path) -> None:
-        _, fields = mapping.plan_columns(self.export.mapping, report.data_fields)
+              fields: list[mapping.MappedField], run_dir: Path) -> None:
         options = EncodeOptions(
             address_book_id=self.book_id,
             merge_option=self.export.merge_option,
