@@ -65,8 +65,10 @@ def _wait(api: httpx.Client, path: str) -> str:
 def _v2_import(api: httpx.Client, book: int, start: int, count: int) -> float:
     payload = _csv(start, count)
     began = time.perf_counter()
-    reply = api.post(f"/v2/address-books/{book}/contacts/import",
-                     files={"file": ("contacts.csv", payload, "text/csv")})
+    reply = api.post(
+        f"/v2/address-books/{book}/contacts/import",
+        files={"file": ("contacts.csv", payload, "text/csv")},
+    )
     reply.raise_for_status()
     status = _wait(api, f"/v2/contacts/import/{reply.json()['id']}")
     assert status == "Finished", status
@@ -81,14 +83,23 @@ def _v3_body(book: int, start: int, count: int) -> bytes:
         email = f"user{i}@example.com" if i % 100 != 7 else f"user{i}.example.com"
         if i % 200 == 3:
             email = f"user{i - 1}@example.com"
-        fields: dict[str, Any] = {"FIRSTNAME": _FIRST[i % len(_FIRST)],
-                                  "LASTNAME": _LAST[i % len(_LAST)], "SCORE": i % 1000 / 10,
-                                  "JOINED": f"20{i % 25:02d}-0{i % 9 + 1}-1{i % 10}",
-                                  "VIP": i % 3 == 0}
+        fields: dict[str, Any] = {
+            "FIRSTNAME": _FIRST[i % len(_FIRST)],
+            "LASTNAME": _LAST[i % len(_LAST)],
+            "SCORE": i % 1000 / 10,
+            "JOINED": f"20{i % 25:02d}-0{i % 9 + 1}-1{i % 10}",
+            "VIP": i % 3 == 0,
+        }
         if i % 4 == 1:
             fields["POSTCODE"] = f"LS{i % 30} {i % 10}AB"
-        contacts.append({"matchIdentifier": "email", "identifiers": {"email": email},
-                         "dataFields": fields, "lists": [book]})
+        contacts.append(
+            {
+                "matchIdentifier": "email",
+                "identifiers": {"email": email},
+                "dataFields": fields,
+                "lists": [book],
+            }
+        )
     body = {"mergeOption": "overwrite", "contacts": contacts}
     return json.dumps(body, separators=(",", ":")).encode()
 
@@ -97,8 +108,9 @@ def _v3_import(api: httpx.Client, pid: int, body: bytes) -> dict[str, float]:
     before = _memory_mb(pid)["VmRSS"]
     _reset_peak(pid)
     began = time.perf_counter()
-    reply = api.put("/contacts/v3/import", content=body,
-                    headers={"content-type": "application/json"})
+    reply = api.put(
+        "/contacts/v3/import", content=body, headers={"content-type": "application/json"}
+    )
     accepted = time.perf_counter()
     assert reply.status_code == 202, reply.text
     put_peak = _memory_mb(pid)["VmHWM"]
@@ -114,20 +126,27 @@ def _v3_import(api: httpx.Client, pid: int, body: bytes) -> dict[str, float]:
     final = api.get(path)
     reply_time = time.perf_counter() - reply_began
     final.raise_for_status()
-    return {"body_mb": len(body) / 1e6, "put_s": accepted - began,
-            "processing_s": polled - accepted, "status_reply_s": reply_time,
-            "status_reply_mb": len(final.content) / 1e6,
-            "rss_before_mb": before, "put_peak_rss_mb": put_peak,
-            "peak_rss_mb": _memory_mb(pid)["VmHWM"]}
+    return {
+        "body_mb": len(body) / 1e6,
+        "put_s": accepted - began,
+        "processing_s": polled - accepted,
+        "status_reply_s": reply_time,
+        "status_reply_mb": len(final.content) / 1e6,
+        "rss_before_mb": before,
+        "put_peak_rss_mb": put_peak,
+        "peak_rss_mb": _memory_mb(pid)["VmHWM"],
+    }
 
 
 def _show_v3(label: str, count: int, figures: dict[str, float]) -> None:
-    print(f"v3 import of {count:,} {label} ({figures['body_mb']:.0f} MB): PUT "
-          f"{figures['put_s']:.2f} s, processing {figures['processing_s']:.2f} s "
-          f"({count / max(figures['processing_s'], 1e-9):,.0f}/s), status reply "
-          f"{figures['status_reply_s']:.2f} s ({figures['status_reply_mb']:.0f} MB), "
-          f"peak RSS {figures['peak_rss_mb']:.0f} MB (before {figures['rss_before_mb']:.0f} MB, "
-          f"during the PUT {figures['put_peak_rss_mb']:.0f} MB)")
+    print(
+        f"v3 import of {count:,} {label} ({figures['body_mb']:.0f} MB): PUT "
+        f"{figures['put_s']:.2f} s, processing {figures['processing_s']:.2f} s "
+        f"({count / max(figures['processing_s'], 1e-9):,.0f}/s), status reply "
+        f"{figures['status_reply_s']:.2f} s ({figures['status_reply_mb']:.0f} MB), "
+        f"peak RSS {figures['peak_rss_mb']:.0f} MB (before {figures['rss_before_mb']:.0f} MB, "
+        f"during the PUT {figures['put_peak_rss_mb']:.0f} MB)"
+    )
 
 
 def _run(api: httpx.Client, pid: int, n: int, n3: int) -> dict[str, Any]:
@@ -153,8 +172,10 @@ def _run(api: httpx.Client, pid: int, n: int, n3: int) -> dict[str, Any]:
     held = results["contacts_held"] = api.get(f"/v2/address-books/{book}").json()["contacts"]
     memory = _memory_mb(pid)
     results["rss_end_mb"] = memory["VmRSS"]
-    print(f"contacts held: {held:,}; emulator RSS {memory['VmRSS']:.0f} MB "
-          f"(idle {results['idle_rss_mb']:.0f} MB)")
+    print(
+        f"contacts held: {held:,}; emulator RSS {memory['VmRSS']:.0f} MB "
+        f"(idle {results['idle_rss_mb']:.0f} MB)"
+    )
     return results
 
 
@@ -166,8 +187,10 @@ def main() -> None:
     args = parser.parse_args()
     port = _free_port()
     dotsync = Path(sys.executable).with_name("dotsync")
-    process = subprocess.Popen([str(dotsync), "emulator", "--port", str(port)],  # noqa: S603
-                               stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(dotsync), "emulator", "--port", str(port)],  # noqa: S603
+        stdout=subprocess.DEVNULL,
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=AUTH, timeout=300) as api:
             for _ in range(100):

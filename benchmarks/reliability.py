@@ -55,9 +55,13 @@ import dotsync.emulator.app as emulator_app  # noqa: E402
 from dotsync.emulator.ratelimit import RateLimiter  # noqa: E402
 from dotsync.emulator.testing import run_emulator  # noqa: E402
 
-RESTARTS = [("import submitted", "SIGTERM"), ("removal submitted", "SIGTERM"),
-            ("import committed", "SIGTERM"), ("import submitted", "SIGKILL"),
-            ("removal submitted", "SIGKILL")]
+RESTARTS = [
+    ("import submitted", "SIGTERM"),
+    ("removal submitted", "SIGTERM"),
+    ("import committed", "SIGTERM"),
+    ("import submitted", "SIGKILL"),
+    ("removal submitted", "SIGKILL"),
+]
 
 
 def _attempt(label: str, failures: list[str], scenario: Callable[[], Outcome]) -> None:
@@ -89,41 +93,57 @@ def main() -> int:
         emulator = EmulatorProcess(work / "emulator.sqlite", import_rate=IMPORT_RATE).start()
         try:
             timing = calibrate(emulator, work)
-            print(f"uninterrupted runs: initial {timing.initial:.2f} s, refresh "
-                  f"{timing.refresh:.2f} s (kill delays are drawn over these)")
+            print(
+                f"uninterrupted runs: initial {timing.initial:.2f} s, refresh "
+                f"{timing.refresh:.2f} s (kill delays are drawn over these)"
+            )
             print("kills at random points:")
             for seed in range(args.seeds):
-                _attempt(f"seed {seed}", failures,
-                         lambda s=seed: kill_seed(emulator, work, s, timing))
+                _attempt(
+                    f"seed {seed}", failures, lambda s=seed: kill_seed(emulator, work, s, timing)
+                )
             print("kills at each checkpoint:")
             for checkpoint in CHECKPOINTS:
-                _attempt(checkpoint, failures,
-                         lambda c=checkpoint: checkpoint_kill(emulator, work, c))
+                _attempt(
+                    checkpoint, failures, lambda c=checkpoint: checkpoint_kill(emulator, work, c)
+                )
             print("emulator restarted mid-run:")
             for checkpoint, sig in RESTARTS:
-                _attempt(f"{sig} at {checkpoint}", failures,
-                         lambda c=checkpoint, s=sig: restart_mid_run(emulator, work, c, s))
+                _attempt(
+                    f"{sig} at {checkpoint}",
+                    failures,
+                    lambda c=checkpoint, s=sig: restart_mid_run(emulator, work, c, s),
+                )
         finally:
             emulator.close()
         print("fault storms:")
         with run_emulator() as memulator:
             for name, faults in STORMS.items():
                 for seed in range(args.storm_seeds):
-                    _attempt(f"{name} seed {seed}", failures,
-                             lambda n=name, f=faults, s=seed: fault_storm(memulator, work, n, f, s))
+                    _attempt(
+                        f"{name} seed {seed}",
+                        failures,
+                        lambda n=name, f=faults, s=seed: fault_storm(memulator, work, n, f, s),
+                    )
         original = emulator_app.RateLimiter
         clock = tiered_clock(seconds_left=4)
         emulator_app.RateLimiter = lambda settings: RateLimiter(settings, clock=clock)  # type: ignore[assignment,misc]
         try:
             with run_emulator() as temulator:
-                _attempt("tiered rate limits, tiny budget", failures,
-                         lambda: tiered_storm(temulator, work))
+                _attempt(
+                    "tiered rate limits, tiny budget",
+                    failures,
+                    lambda: tiered_storm(temulator, work),
+                )
         finally:
             emulator_app.RateLimiter = original  # type: ignore[misc]
     _summary(time.monotonic() - started, failures)
     if args.json:
-        args.json.write_text(json.dumps({"outcomes": [asdict(o) for o in SURVIVED.outcomes],
-                                         "failures": failures}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"outcomes": [asdict(o) for o in SURVIVED.outcomes], "failures": failures}, indent=2
+            )
+        )
     return 1 if failures else 0
 
 
@@ -138,10 +158,12 @@ def _summary(seconds: float, failures: list[str]) -> None:
     print("\nwhat dotsync survived")
     for line in SURVIVED.lines():
         print(f"  {line}")
-    print(f"\n{len(outcomes)} scenarios held, {len(failures)} failed, in {seconds:.0f} s: "
-          f"{kills} SIGKILLs at random points and {at_checkpoints} at checkpoints, "
-          f"{sum(o.runs for o in outcomes)} dotsync runs, "
-          f"{sum(o.retries for o in outcomes)} calls retried; faults injected: {injected}")
+    print(
+        f"\n{len(outcomes)} scenarios held, {len(failures)} failed, in {seconds:.0f} s: "
+        f"{kills} SIGKILLs at random points and {at_checkpoints} at checkpoints, "
+        f"{sum(o.runs for o in outcomes)} dotsync runs, "
+        f"{sum(o.retries for o in outcomes)} calls retried; faults injected: {injected}"
+    )
     for failure in failures:
         print(f"FAILED {failure}")
 

@@ -26,8 +26,9 @@ def _to_send(rows: int) -> duckdb.DuckDBPyConnection:
 
 def test_bodies_are_v3_imports_without_empty_values(tmp_path: Path) -> None:
     duck = _to_send(10)
-    batches = encode_batches(duck, ["FIRSTNAME", "LASTNAME"], EncodeOptions(address_book_id=42),
-                             tmp_path)
+    batches = encode_batches(
+        duck, ["FIRSTNAME", "LASTNAME"], EncodeOptions(address_book_id=42), tmp_path
+    )
     assert len(batches) == 1
     body = json.loads(batches[0].body_file.read_bytes())
     assert body["mergeOption"] == "overwrite"
@@ -45,16 +46,18 @@ def test_bodies_are_v3_imports_without_empty_values(tmp_path: Path) -> None:
 
 def test_send_empty_values_and_status_when_asked(tmp_path: Path) -> None:
     duck = _to_send(2)
-    options = EncodeOptions(address_book_id=1, send_empty_values=True,
-                            subscription_status="subscribed")
+    options = EncodeOptions(
+        address_book_id=1, send_empty_values=True, subscription_status="subscribed"
+    )
     batches = encode_batches(duck, ["FIRSTNAME"], options, tmp_path)
     contacts = json.loads(batches[0].body_file.read_bytes())["contacts"]
     assert contacts[1]["dataFields"] == {"FIRSTNAME": None}
     assert contacts[0]["channelProperties"] == {"email": {"status": "subscribed"}}
 
 
-@pytest.mark.parametrize(("max_bytes", "max_contacts"), [(2_000, 1_000), (10**9, 7)],
-                         ids=["by-bytes", "by-count"])
+@pytest.mark.parametrize(
+    ("max_bytes", "max_contacts"), [(2_000, 1_000), (10**9, 7)], ids=["by-bytes", "by-count"]
+)
 def test_batches_respect_both_limits(tmp_path: Path, max_bytes: int, max_contacts: int) -> None:
     duck = _to_send(50)
     options = EncodeOptions(address_book_id=1, max_body_bytes=max_bytes, max_contacts=max_contacts)

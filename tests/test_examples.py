@@ -31,6 +31,10 @@ def test_quickstart_exports_its_segments(
 
     members = {m["email"] for m in emulator.book_members(emulator.credentials[0], book)}
     # C002 and C005 by churn, C001/C003 by value; C004's e-mail is invalid; C006 duplicates C001
-    assert members == {"ann.lee@example.com", "bob@example.org", "chloe+news@example.com",
-                       "eve@exämple.de"}
+    assert members == {
+        "ann.lee@example.com",
+        "bob@example.org",
+        "chloe+news@example.com",
+        "eve@exämple.de",
+    }
     assert result.counts.rejected_by_reason == {"invalid_email": 1, "duplicate_email": 1}

@@ -9,20 +9,31 @@ import pytest
 from dotsync.plan import make_plan, sample
 
 
-def _duck(raw: list[str], valid: list[tuple[str, str, str]],
-          state: list[tuple[str, int, str, str]]) -> duckdb.DuckDBPyConnection:
+def _duck(
+    raw: list[str], valid: list[tuple[str, str, str]], state: list[tuple[str, int, str, str]]
+) -> duckdb.DuckDBPyConnection:
     duck = duckdb.connect()
     duck.execute("create table members_raw(key varchar)")
     duck.executemany("insert into members_raw values (?)", [(k,) for k in raw])
-    duck.execute("create table members_valid(key varchar, email varchar, email_hash varchar,"
-                 " digest varchar)")
-    duck.executemany("insert into members_valid values (?, ?, ?, ?)",
-                     [(k, f"{h}@x.io", h, d) for k, h, d in valid])
+    duck.execute(
+        "create table members_valid(key varchar, email varchar, email_hash varchar, digest varchar)"
+    )
+    duck.executemany(
+        "insert into members_valid values (?, ?, ?, ?)",
+        [(k, f"{h}@x.io", h, d) for k, h, d in valid],
+    )
     columns = list(zip(*state, strict=True)) if state else [[], [], [], []]
-    duck.register("state_members", pa.table({
-        "key": pa.array(columns[0], pa.string()), "contact_id": pa.array(columns[1], pa.int64()),
-        "email_hash": pa.array(columns[2], pa.string()), "digest": pa.array(columns[3], pa.string()),
-    }))
+    duck.register(
+        "state_members",
+        pa.table(
+            {
+                "key": pa.array(columns[0], pa.string()),
+                "contact_id": pa.array(columns[1], pa.int64()),
+                "email_hash": pa.array(columns[2], pa.string()),
+                "digest": pa.array(columns[3], pa.string()),
+            }
+        ),
+    )
     return duck
 
 

@@ -50,8 +50,7 @@ def mutate(path: Path, generated: int) -> Mutation:
     fate = "hash(customer_id, 'benchmark-refresh') % 10000"
     left_below = int(LEFT_SHARE * 10000)
     changed_below = left_below + int(CHANGED_SHARE * 10000)
-    rotated = ("CASE tier WHEN 'gold' THEN 'silver' WHEN 'silver' THEN 'bronze' "
-               "ELSE 'gold' END")
+    rotated = "CASE tier WHEN 'gold' THEN 'silver' WHEN 'silver' THEN 'bronze' ELSE 'gold' END"
     newest = f"'C' || lpad('{generated - 1}', 8, '0')"
     temporary = path.with_suffix(".next.parquet")
     with duckdb.connect() as duck:

@@ -68,8 +68,11 @@ class Emulator:
     def download_members(self, book_id: int, target: Path) -> int:
         """Stream the admin members listing (JSON array) of a book to ``target``; its bytes."""
         url = f"/_emulator/accounts/{API_USER}/address-books/{book_id}/members"
-        with httpx.Client(base_url=self.base_url, timeout=1800.0) as admin, \
-                admin.stream("GET", url) as reply, target.open("wb") as out:
+        with (
+            httpx.Client(base_url=self.base_url, timeout=1800.0) as admin,
+            admin.stream("GET", url) as reply,
+            target.open("wb") as out,
+        ):
             reply.raise_for_status()
             for chunk in reply.iter_bytes(1 << 20):
                 out.write(chunk)
@@ -86,8 +89,9 @@ class Emulator:
 
 
 @contextmanager
-def running_emulator(*, rate_limit: str = "off", import_rate: float | None = None,
-                     log_file: Path | None = None) -> Iterator[Emulator]:
+def running_emulator(
+    *, rate_limit: str = "off", import_rate: float | None = None, log_file: Path | None = None
+) -> Iterator[Emulator]:
     """Start ``dotsync emulator`` on a free port with its defaults (25 active imports, 50 MB
     files), wait until it answers, and stop it (SIGTERM, then SIGKILL) on exit."""
     port = _free_port()

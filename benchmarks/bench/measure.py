@@ -39,13 +39,22 @@ class Measured:
         return self.cpu_user_s + self.cpu_sys_s
 
 
-def run_export(config: Path, logs: Path, *, full: bool = False,
-               wrapper: Sequence[str] = ()) -> Measured:
+def run_export(
+    config: Path, logs: Path, *, full: bool = False, wrapper: Sequence[str] = ()
+) -> Measured:
     """Run ``dotsync export NAME --json`` with ``config``; stdout and stderr go to files under
     ``logs`` (named after the config's folder). ``wrapper`` prefixes the command (a profiler);
     the figures then include the profiler's own process, so profiled runs are not measured."""
-    command = [*wrapper, str(dotsync_command()), "export", EXPORT, "--config", str(config),
-               "--json", *(["--full"] if full else [])]
+    command = [
+        *wrapper,
+        str(dotsync_command()),
+        "export",
+        EXPORT,
+        "--config",
+        str(config),
+        "--json",
+        *(["--full"] if full else []),
+    ]
     env = {**os.environ, PASSWORD_ENV: PASSWORD}
     logs.mkdir(parents=True, exist_ok=True)
     stem = f"{config.parent.name}-{time.strftime('%H%M%S')}"
@@ -70,8 +79,12 @@ def run_export(config: Path, logs: Path, *, full: bool = False,
         tail = stderr_path.read_text(encoding="utf-8", errors="replace")[-2000:]
         raise RuntimeError(f"dotsync export exited {process.returncode}: {tail}")
     return Measured(
-        wall_s=wall, cpu_user_s=usage.ru_utime, cpu_sys_s=usage.ru_stime,
-        peak_rss_mb=peak.kib / 1024, exit_code=process.returncode, counts=counts,
+        wall_s=wall,
+        cpu_user_s=usage.ru_utime,
+        cpu_sys_s=usage.ru_stime,
+        peak_rss_mb=peak.kib / 1024,
+        exit_code=process.returncode,
+        counts=counts,
         status=status,
     )
 

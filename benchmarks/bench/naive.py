@@ -36,8 +36,14 @@ class NaiveResult:
         return asdict(self)
 
 
-def run_naive(base_url: str, api_user: str, password: str, book_id: int,
-              sample: list[dict[str, str | None]], extrapolate_to: int) -> NaiveResult:
+def run_naive(
+    base_url: str,
+    api_user: str,
+    password: str,
+    book_id: int,
+    sample: list[dict[str, str | None]],
+    extrapolate_to: int,
+) -> NaiveResult:
     with DotDigitalClient(api_user, SecretStr(password), base_url) as client:
         client.discover()  # not timed: the bulk runs pay for it, but it is one call
         # A fresh account lacks the custom field (dotsync creates it when asked); not timed.
@@ -50,7 +56,9 @@ def run_naive(base_url: str, api_user: str, password: str, book_id: int,
         wall = time.perf_counter() - started
     per_second = len(sample) / wall if wall else 0.0
     return NaiveResult(
-        sample=len(sample), wall_s=wall, per_second=per_second,
+        sample=len(sample),
+        wall_s=wall,
+        per_second=per_second,
         extrapolated_to=extrapolate_to,
         extrapolated_s=extrapolate_to / per_second if per_second else float("inf"),
         tiered_limit_s=extrapolate_to / MEDIUM_TIER_PER_MINUTE * 60,

@@ -30,8 +30,18 @@ def wrapper(output: Path, rate: int = 200) -> list[str]:
     tool = py_spy()
     if tool is None:
         raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
-    return [str(tool), "record", "--idle", "--rate", str(rate), "--format", "raw",
-            "--output", str(output), "--"]
+    return [
+        str(tool),
+        "record",
+        "--idle",
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "--output",
+        str(output),
+        "--",
+    ]
 
 
 def _innermost_dotsync(frames: list[str]) -> str:
@@ -78,9 +88,16 @@ def summarise(raw: Path, top: int = 20) -> dict[str, Any]:
             inclusive[name] += count
         if frames:
             own[frames[-1]] += count
-    def shares(counter: Counter[str]) -> list[dict[str, Any]]:
-        return [{"function": name, "samples": n, "share": round(n / total, 4) if total else 0}
-                for name, n in counter.most_common(top)]
 
-    return {"samples": total, "dotsync_lines": shares(by_line), "inclusive": shares(inclusive),
-            "self": shares(own)}
+    def shares(counter: Counter[str]) -> list[dict[str, Any]]:
+        return [
+            {"function": name, "samples": n, "share": round(n / total, 4) if total else 0}
+            for name, n in counter.most_common(top)
+        ]
+
+    return {
+        "samples": total,
+        "dotsync_lines": shares(by_line),
+        "inclusive": shares(inclusive),
+        "self": shares(own),
+    }

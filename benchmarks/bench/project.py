@@ -46,13 +46,30 @@ data_fields = {{ LOYALTY_TIER = "tier" }}
 """
 
 
-def write_project(folder: Path, *, profiles: Path, where: str, api_user: str, book_id: int,
-                  api_url: str, max_profiles: int) -> Path:
+def write_project(
+    folder: Path,
+    *,
+    profiles: Path,
+    where: str,
+    api_user: str,
+    book_id: int,
+    api_url: str,
+    max_profiles: int,
+) -> Path:
     """Write ``folder/dotsync.toml`` (state in ``folder/.dotsync``) and return its path."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "dotsync.toml"
-    config.write_text(CONFIG.format(
-        profiles=profiles.resolve(), where=where, api_user=api_user, password_env=PASSWORD_ENV,
-        book_id=book_id, api_url=api_url, export=EXPORT, max_profiles=max_profiles,
-    ), encoding="utf-8")
+    config.write_text(
+        CONFIG.format(
+            profiles=profiles.resolve(),
+            where=where,
+            api_user=api_user,
+            password_env=PASSWORD_ENV,
+            book_id=book_id,
+            api_url=api_url,
+            export=EXPORT,
+            max_profiles=max_profiles,
+        ),
+        encoding="utf-8",
+    )
     return config

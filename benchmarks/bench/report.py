@@ -29,8 +29,13 @@ def _memory_gb() -> float:
 def _git(*args: str) -> str:
     """Read-only git queries (revision, dirty files) to say which code was measured."""
     try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, check=True,  # noqa: S603, S607
-                              cwd=Path(__file__).resolve().parents[2])
+        done = subprocess.run(
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            check=True,  # noqa: S603, S607
+            cwd=Path(__file__).resolve().parents[2],
+        )
         return done.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
@@ -39,9 +44,13 @@ def _git(*args: str) -> str:
 def machine() -> dict[str, Any]:
     changed = [line[3:] for line in _git("status", "--porcelain").splitlines()]
     return {
-        "cpu_model": _cpu_model(), "nproc": os.cpu_count(), "memory_gb": round(_memory_gb(), 1),
-        "kernel": platform.release(), "python": platform.python_version(),
-        "duckdb": duckdb.__version__, "git_revision": _git("rev-parse", "HEAD"),
+        "cpu_model": _cpu_model(),
+        "nproc": os.cpu_count(),
+        "memory_gb": round(_memory_gb(), 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "git_revision": _git("rev-parse", "HEAD"),
         "uncommitted_src_files": sorted(p for p in changed if p.startswith("src/")),
         # Other work on the machine skews wall times: say how busy it was when the run began.
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -72,13 +81,17 @@ def cells(scenario: Mapping[str, Any]) -> dict[str, Any]:
     check = scenario.get("membership") or {}
     by_endpoint = scenario.get("api_calls_by_endpoint", {})
     return {
-        **scenario, "cpu_s": scenario["cpu_user_s"] + scenario["cpu_sys_s"],
+        **scenario,
+        "cpu_s": scenario["cpu_user_s"] + scenario["cpu_sys_s"],
         "imports_submitted": by_endpoint.get("PUT /contacts/v3/import", 0),
         "throttled": scenario.get("throttled", 0),
-        "uploaded_mb": scenario["bytes_uploaded"] / 1e6, "sent": counts.get("sent", 0),
+        "uploaded_mb": scenario["bytes_uploaded"] / 1e6,
+        "sent": counts.get("sent", 0),
         "entered_changed": f"{counts.get('entered', 0):,} / {counts.get('changed', 0):,}",
-        "removed": counts.get("removed", 0), "rejected": counts.get("rejected", 0),
-        "in_book": check.get("in_book", "-"), "expected": check.get("expected", "-"),
+        "removed": counts.get("removed", 0),
+        "rejected": counts.get("rejected", 0),
+        "in_book": check.get("in_book", "-"),
+        "expected": check.get("expected", "-"),
         "exact": check.get("exact", "-"),
     }
 
@@ -91,11 +104,16 @@ def table(scenarios: Sequence[Mapping[str, Any]]) -> str:
         row = [label]
         for values in columns:
             value = values.get(key, "-")
-            row.append(fmt.format(value) if isinstance(value, int | float) and
-                       not isinstance(value, bool) else str(value))
+            row.append(
+                fmt.format(value)
+                if isinstance(value, int | float) and not isinstance(value, bool)
+                else str(value)
+            )
         body.append(row)
     widths = [max(len(r[i]) for r in body) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
-                       for i, c in enumerate(r)) for r in body]
+    lines = [
+        "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+        for r in body
+    ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)

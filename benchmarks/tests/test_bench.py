@@ -30,8 +30,10 @@ def test_membership_check_is_exact_only_for_the_right_book(tmp_path: Path) -> No
     right.write_text(json.dumps([{"id": i, "email": e.upper()} for i, e in enumerate(emails)]))
     assert data.check_membership(profiles, right).exact
     wrong = tmp_path / "wrong.json"
-    listing = [{"email": e} for e in emails[1:]] + [{"email": "stranger@example.com"},
-                                                   {"email": emails[5]}]
+    listing = [{"email": e} for e in emails[1:]] + [
+        {"email": "stranger@example.com"},
+        {"email": emails[5]},
+    ]
     wrong.write_text(json.dumps(listing))
     check = data.check_membership(profiles, wrong)
     assert (check.missing, check.unexpected, check.duplicated) == (1, 1, 1)
@@ -55,12 +57,19 @@ def test_mutate_changes_deletes_and_adds_the_stated_shares(tmp_path: Path) -> No
 
 
 def test_targets_pass_and_miss_with_margins() -> None:
-    full = {"name": "full", "wall_s": 20.0, "api_calls": 120, "peak_rss_mb": 300,
-            "bytes_uploaded": 1000, "api_calls_by_endpoint": {"PUT /contacts/v3/import": 5}}
+    full = {
+        "name": "full",
+        "wall_s": 20.0,
+        "api_calls": 120,
+        "peak_rss_mb": 300,
+        "bytes_uploaded": 1000,
+        "api_calls_by_endpoint": {"PUT /contacts/v3/import": 5},
+    }
     unchanged = {**full, "name": "unchanged", "wall_s": 1.5, "api_calls_by_endpoint": {}}
     changed = {**full, "name": "changed", "wall_s": 4.0, "bytes_uploaded": 15}
-    verdicts = {t.name: t for t in check_targets(full, unchanged, changed, 250.0,
-                                                 profiles=2_000_000)}
+    verdicts = {
+        t.name: t for t in check_targets(full, unchanged, changed, 250.0, profiles=2_000_000)
+    }
     assert verdicts["full export wall time"].limit == 60.0  # scaled to 2M
     assert not verdicts["full export API calls"].passed
     assert verdicts["full export API calls"].margin == -20
@@ -74,8 +83,20 @@ def test_targets_pass_and_miss_with_margins() -> None:
 @pytest.mark.timeout(180)
 def test_small_run_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    code = run.main(["--profiles", "3000", "--naive-sample", "50", "--skip", "limited",
-                     "--work", str(tmp_path), "--out", str(out)])
+    code = run.main(
+        [
+            "--profiles",
+            "3000",
+            "--naive-sample",
+            "50",
+            "--skip",
+            "limited",
+            "--work",
+            str(tmp_path),
+            "--out",
+            str(out),
+        ]
+    )
     results = json.loads(out.read_text())
     full, unchanged, changed = results["scenarios"]
     assert all(s["membership"]["exact"] for s in results["scenarios"])

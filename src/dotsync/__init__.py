@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {"run_export": "dotsync.api", "plan_export": "dotsync.api", "load_config": "dotsync.config",
-         "Config": "dotsync.config"}
+_LAZY = {
+    "run_export": "dotsync.api",
+    "plan_export": "dotsync.api",
+    "load_config": "dotsync.config",
+    "Config": "dotsync.config",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -68,7 +68,9 @@ def check_connection(
             f"connection {display_name!r}: the account has no address book {address_book_id}; "
             "list the account's books and their IDs with `dotsync address-books CONNECTION` "
             "and fix address_book_id in dotsync.toml",
-            status=exc.status, code=exc.code, detail=exc.detail,
+            status=exc.status,
+            code=exc.code,
+            detail=exc.detail,
         ) from None
     if book.name.strip().lower() in READ_ONLY_BOOKS:
         raise NotWritableError(
@@ -97,8 +99,13 @@ def check_connection(
     return _report(display_name, info, book, account_fields, created)
 
 
-def _report(display_name: str, info: AccountInfo, book: AddressBook,
-            account_fields: dict[str, str], created: list[str]) -> ConnectionReport:
+def _report(
+    display_name: str,
+    info: AccountInfo,
+    book: AddressBook,
+    account_fields: dict[str, str],
+    created: list[str],
+) -> ConnectionReport:
     return ConnectionReport(
         display_name=display_name,
         account_name=info.name or "",
@@ -159,5 +166,7 @@ def explain_refusal(name: str, connection: ConnectionConfig) -> Iterator[None]:
             f"DotDigital refused the API user {connection.api_user} of connection {name!r} "
             f"(HTTP {exc.status or 401}): check api_user under [connections.{name}] and the "
             f"password in {password_source(connection)}",
-            status=exc.status, code=exc.code, detail=exc.detail,
+            status=exc.status,
+            code=exc.code,
+            detail=exc.detail,
         ) from None

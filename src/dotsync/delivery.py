@@ -151,8 +151,13 @@ class Deliverer:
 
     def _submit(self, batch: Batch) -> InFlight:
         row_id = self.store.add_import(
-            self.run_id, self.export, self.book_id, batch.seq, batch.members_file,
-            batch.contacts, batch.size,
+            self.run_id,
+            self.export,
+            self.book_id,
+            batch.seq,
+            batch.members_file,
+            batch.contacts,
+            batch.size,
         )
         import_id = self.client.start_contacts_import(batch.body_file)
         self.store.import_submitted(row_id, import_id)
@@ -160,8 +165,9 @@ class Deliverer:
         self.totals.imports += 1
         self.totals.sent += batch.contacts
         self.totals.bytes_uploaded += batch.size
-        log.info("import %s submitted: %d contacts, %d bytes", import_id, batch.contacts,
-                 batch.size)
+        log.info(
+            "import %s submitted: %d contacts, %d bytes", import_id, batch.contacts, batch.size
+        )
         return InFlight(row_id, import_id, batch.members_file, batch.contacts)
 
     def _finish(self, item: InFlight, result: ContactsImport) -> None:
@@ -171,7 +177,8 @@ class Deliverer:
             raise ImportFailedError(
                 f"DotDigital import {item.import_id} ended {status}: its {item.contacts} contacts "
                 "stay pending and are sent again by the next run",
-                import_id=item.import_id, status=status,
+                import_id=item.import_id,
+                status=status,
             )
         self._commit(item, result)
 
@@ -192,7 +199,9 @@ class Deliverer:
             f"""select b.key, r.contact_id, b.email_hash, b.digest
             from {batch_sql} b join import_result r
               on b.email_hash = sha256(lower(trim(r.email)))""",
-            self.export, self.book_id, self.run_id,
+            self.export,
+            self.book_id,
+            self.run_id,
         )
         self.duck.unregister("import_result")
         self._record_failures(result, batch_sql)
@@ -244,7 +253,7 @@ class Deliverer:
         removed = 0
         for start in range(0, len(contact_ids), chunk):
             self._check_stop()
-            ids = list(contact_ids[start:start + chunk])
+            ids = list(contact_ids[start : start + chunk])
             row_id = self.store.add_removal(self.run_id, self.export, self.book_id, ids)
             removed += self._run_removal(row_id, None, ids)
         return removed

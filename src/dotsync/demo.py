@@ -88,10 +88,15 @@ def run_demo(
             client.discover()
             book = client.create_address_book("Newsletter (dotsync demo)")
         config_path = folder / "dotsync.toml"
-        config_path.write_text(CONFIG_TEMPLATE.format(
-            api_user=DEMO_USER, password_env=DEMO_PASSWORD_ENV, book_id=book.id,
-            api_url=emulator.base_url,
-        ), encoding="utf-8")
+        config_path.write_text(
+            CONFIG_TEMPLATE.format(
+                api_user=DEMO_USER,
+                password_env=DEMO_PASSWORD_ENV,
+                book_id=book.id,
+                api_url=emulator.base_url,
+            ),
+            encoding="utf-8",
+        )
         os.environ[DEMO_PASSWORD_ENV] = password
         config = load_config(config_path)
         say("exporting segments high_value + churn_risk to the address book")

@@ -64,7 +64,7 @@ def contact_columns_sql(fields: Sequence[str], options: EncodeOptions) -> str:
     columns = [
         "'email' as \"matchIdentifier\"",
         "{'email': email} as identifiers",
-        f"{data_fields} as \"dataFields\"",
+        f'{data_fields} as "dataFields"',
         f"[{int(options.address_book_id)}::bigint] as lists",
     ]
     if options.subscription_status:
@@ -110,8 +110,14 @@ def encode_batches(
     while ranges:
         lo, hi = ranges.pop(0)
         seq = first_seq + len(batches)
-        body_file = _write_body(duck, folder / f"batch-{seq}.json", envelope,
-                                contact_columns_sql(fields, options), lo, hi)
+        body_file = _write_body(
+            duck,
+            folder / f"batch-{seq}.json",
+            envelope,
+            contact_columns_sql(fields, options),
+            lo,
+            hi,
+        )
         size = body_file.stat().st_size
         if size > options.max_body_bytes and hi - lo > 1:
             body_file.unlink()
@@ -130,8 +136,9 @@ def encode_batches(
     return batches
 
 
-def _write_body(duck: duckdb.DuckDBPyConnection, body_file: Path, envelope: str, contact: str,
-                lo: int, hi: int) -> Path:
+def _write_body(
+    duck: duckdb.DuckDBPyConnection, body_file: Path, envelope: str, contact: str, lo: int, hi: int
+) -> Path:
     """``{"mergeOption": ..., "contacts": [...]}`` for rows ``lo``..``hi``: DuckDB's JSON writer
     streams the array, we wrap it in the envelope. Private (0600) from the first byte."""
     array = body_file.with_suffix(".array")

@@ -149,7 +149,6 @@ _TRUE = "('true', 't', 'yes', 'y', '1')"
 _FALSE = "('false', 'f', 'no', 'n', '0')"
 
 
-
 _WHITESPACE = "' ' || chr(9) || chr(10) || chr(13)"
 
 

@@ -75,6 +75,9 @@ def make_plan(duck: duckdb.DuckDBPyConnection, *, full: bool) -> PlanCounts:
 def sample(duck: duckdb.DuckDBPyConnection, table: str, limit: int = 5) -> list[tuple[str, str]]:
     """A few (key, kind-or-reason) pairs for a dry run, ordered by key for repeatability."""
     column = "kind" if table == "to_send" else "reason"
-    return [(str(k), str(v)) for k, v in duck.execute(
-        f"select key, {column} from {table} order by key limit {int(limit)}"
-    ).fetchall()]
+    return [
+        (str(k), str(v))
+        for k, v in duck.execute(
+            f"select key, {column} from {table} order by key limit {int(limit)}"
+        ).fetchall()
+    ]

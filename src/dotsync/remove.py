@@ -16,7 +16,6 @@ from dotsync.state import StateStore
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class RemovalReport:
     export: str
@@ -41,7 +40,7 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
                 with open_client(connection) as client:
                     client.discover()
                     for start in range(0, len(ids), REMOVAL_CHUNK):
-                        chunk = ids[start:start + REMOVAL_CHUNK]
+                        chunk = ids[start : start + REMOVAL_CHUNK]
                         client.wait_for_deletion(client.remove_contacts_from_book(book_id, chunk))
                         removed += len(chunk)
             files = store.remove_export(name)
@@ -57,6 +56,7 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
     for run_dir in (config.state.work_dir / "runs").glob(f"{name}-*"):
         shutil.rmtree(run_dir, ignore_errors=True)
         deleted += 1
-    log.info("export %s removed: %d members forgotten, %d removed from the book", name, members,
-             removed)
+    log.info(
+        "export %s removed: %d members forgotten, %d removed from the book", name, members, removed
+    )
     return RemovalReport(name, members, removed, deleted)

@@ -61,8 +61,15 @@ def run_export(
     """Run the export ``name`` once. Raises a :class:`~dotsync.errors.DotsyncError` subclass on
     failure (the run is recorded as failed and the next run resumes); a ``stop`` request ends the
     run at its next checkpoint with status ``interrupted``."""
-    job = _Job(config, name, full=full, stop=stop, progress=progress, http_client=http_client,
-               on_imports_in_flight=on_imports_in_flight)
+    job = _Job(
+        config,
+        name,
+        full=full,
+        stop=stop,
+        progress=progress,
+        http_client=http_client,
+        on_imports_in_flight=on_imports_in_flight,
+    )
     return job.run()
 
 
@@ -130,9 +137,12 @@ class _Job:
                     counts=counts,
                     enter_sample=sample(duck, "to_send"),
                     leave_sample=sample(duck, "to_leave"),
-                    reject_sample=[(str(k), str(r)) for k, r in duck.execute(
-                        "select key, reason from members_rejected order by key limit 5"
-                    ).fetchall()],
+                    reject_sample=[
+                        (str(k), str(r))
+                        for k, r in duck.execute(
+                            "select key, reason from members_rejected order by key limit 5"
+                        ).fetchall()
+                    ],
                 )
         finally:
             store.close()
@@ -167,19 +177,28 @@ class _Job:
         except BaseException as exc:
             # Recorded whatever happened, with what was done so far; the next run resumes.
             interrupted = isinstance(exc, InterruptedRunError)
-            error = str(exc) if isinstance(exc, DotsyncError) \
+            error = (
+                str(exc)
+                if isinstance(exc, DotsyncError)
                 else f"unexpected error: {type(exc).__name__}"
+            )
             store.finish_run(
-                run_id, RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED,
+                run_id,
+                RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED,
                 _final_counts(counts, totals, removed, unsubscribed, self.stats),
-                error=error, resumed_imports=resumed,
+                error=error,
+                resumed_imports=resumed,
             )
             raise
         counts = _final_counts(counts, totals, removed, unsubscribed, self.stats)
-        status = RunStatus.PARTIAL if counts.rejected or counts.suppressed or counts.failed \
+        status = (
+            RunStatus.PARTIAL
+            if counts.rejected or counts.suppressed or counts.failed
             else RunStatus.SUCCEEDED
-        result = store.finish_run(run_id, status, counts, rejects_file=rejects_file,
-                                  resumed_imports=resumed)
+        )
+        result = store.finish_run(
+            run_id, status, counts, rejects_file=rejects_file, resumed_imports=resumed
+        )
         shutil.rmtree(run_dir, ignore_errors=True)
         return result
 
@@ -202,8 +221,9 @@ class _Job:
             store.mark_run_interrupted(old, f"interrupted; resumed by run {run_id}")
         return resumed
 
-    def _prepare(self, duck: duckdb.DuckDBPyConnection, store: StateStore,
-                 report: ConnectionReport) -> tuple[RunCounts, list[mapping.MappedField]]:
+    def _prepare(
+        self, duck: duckdb.DuckDBPyConnection, store: StateStore, report: ConnectionReport
+    ) -> tuple[RunCounts, list[mapping.MappedField]]:
         """Read the segments' members, validate them and plan against the state."""
         email_column, fields = mapping.plan_columns(self.export.mapping, report.data_fields)
         columns = [email_column, *[f.column for f in fields]]
@@ -225,22 +245,34 @@ class _Job:
             )
         self.progress("validate", 0, profiles)
         summary = mapping.validate(
-            duck, 0, fields, send_empty_values=self.export.send_empty_values,
+            duck,
+            0,
+            fields,
+            send_empty_values=self.export.send_empty_values,
             mapping_version=mapping.mapping_version(self.export.mapping, fields),
         )
         store.members.register(duck, self.name, self.book_id)
         plan: PlanCounts = make_plan(duck, full=self.full)
         counts = RunCounts(
-            profiles_in_segments=profiles, segment_sizes=dict(sizes),
-            valid=summary.valid, rejected=summary.rejected,
+            profiles_in_segments=profiles,
+            segment_sizes=dict(sizes),
+            valid=summary.valid,
+            rejected=summary.rejected,
             rejected_by_reason=dict(summary.rejected_by_reason),
-            entered=plan.entered, changed=plan.changed, unchanged=plan.unchanged,
+            entered=plan.entered,
+            changed=plan.changed,
+            unchanged=plan.unchanged,
             left=plan.left + plan.email_changed,
         )
         return counts, fields
 
-    def _send(self, duck: duckdb.DuckDBPyConnection, deliverer: Deliverer,
-              fields: list[mapping.MappedField], run_dir: Path) -> None:
+    def _send(
+        self,
+        duck: duckdb.DuckDBPyConnection,
+        deliverer: Deliverer,
+        fields: list[mapping.MappedField],
+        run_dir: Path,
+    ) -> None:
         options = EncodeOptions(
             address_book_id=self.book_id,
             merge_option=self.export.merge_option,
@@ -260,21 +292,31 @@ class _Job:
         self.progress("send", 0, total)
         deliverer.deliver(batches)
 
-    def _leave(self, duck: duckdb.DuckDBPyConnection, store: StateStore, deliverer: Deliverer,
-               client: DotDigitalClient) -> tuple[int, int]:
+    def _leave(
+        self,
+        duck: duckdb.DuckDBPyConnection,
+        store: StateStore,
+        deliverer: Deliverer,
+        client: DotDigitalClient,
+    ) -> tuple[int, int]:
         """Members who left: out of the book (remove), unsubscribed (unsubscribe), or forgotten
         (keep). Only contacts this export put there, never the contact itself."""
         mode = self.export.on_segment_exit
-        left_keys = [str(k) for (k,) in duck.execute(
-            "select key from to_leave where reason = 'left'").fetchall()]
+        left_keys = [
+            str(k)
+            for (k,) in duck.execute("select key from to_leave where reason = 'left'").fetchall()
+        ]
         # Contacts to take out: those the leavers held, unless a valid member has that e-mail now
         # and so holds (or is about to hold) the contact: two profiles that swapped e-mails keep
         # both contacts.
-        ids = [int(c) for (c,) in duck.execute(
-            """select distinct l.contact_id from to_leave l join state_members s using (key)
+        ids = [
+            int(c)
+            for (c,) in duck.execute(
+                """select distinct l.contact_id from to_leave l join state_members s using (key)
             where s.email_hash not in (select email_hash from members_valid)
             order by l.contact_id"""
-        ).fetchall()]
+            ).fetchall()
+        ]
         if not left_keys and not ids:
             return 0, 0
         self._check_stop()
@@ -296,8 +338,9 @@ class _Job:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _connect(self, client: DotDigitalClient, *, create_missing: bool,
-                 dry_run: bool = False) -> ConnectionReport:
+    def _connect(
+        self, client: DotDigitalClient, *, create_missing: bool, dry_run: bool = False
+    ) -> ConnectionReport:
         names = mapping.required_fields(self.export.mapping)
         _, fields = mapping.plan_columns(self.export.mapping)
         return check_connection(
@@ -312,8 +355,9 @@ class _Job:
         )
 
     def _client(self) -> DotDigitalClient:
-        return open_client(self.connection, http_client=self.http_client, stats=self.stats,
-                           stop=self.stop)
+        return open_client(
+            self.connection, http_client=self.http_client, stats=self.stats, stop=self.stop
+        )
 
     def _duck(self, run_dir: Path | None) -> duckdb.DuckDBPyConnection:
         duck = duckdb.connect(":memory:")
@@ -331,12 +375,23 @@ class _Job:
         duck.execute("set preserve_insertion_order = false")
         return duck
 
-    def _deliverer(self, client: DotDigitalClient, store: StateStore,
-                   duck: duckdb.DuckDBPyConnection, run_id: int,
-                   totals: DeliveryTotals) -> Deliverer:
+    def _deliverer(
+        self,
+        client: DotDigitalClient,
+        store: StateStore,
+        duck: duckdb.DuckDBPyConnection,
+        run_id: int,
+        totals: DeliveryTotals,
+    ) -> Deliverer:
         return Deliverer(
-            client=client, store=store, duck=duck, export=self.name, book_id=self.book_id,
-            run_id=run_id, totals=totals, should_stop=self.stop.is_set,
+            client=client,
+            store=store,
+            duck=duck,
+            export=self.name,
+            book_id=self.book_id,
+            run_id=run_id,
+            totals=totals,
+            should_stop=self.stop.is_set,
             heartbeat=lambda: store.heartbeat(self.lock_names),
             on_in_flight=self.on_imports_in_flight,
         )
@@ -349,17 +404,28 @@ class _Job:
             raise InterruptedRunError("stopped on request at a checkpoint; the next run resumes")
 
 
-def _final_counts(counts: RunCounts, totals: DeliveryTotals, removed: int, unsubscribed: int,
-                  stats: CallStats) -> RunCounts:
+def _final_counts(
+    counts: RunCounts, totals: DeliveryTotals, removed: int, unsubscribed: int, stats: CallStats
+) -> RunCounts:
     snap = stats.snapshot()
     rejected_by_reason = dict(counts.rejected_by_reason)
     for reason, n in totals.failure_reasons.items():
         rejected_by_reason[reason] = rejected_by_reason.get(reason, 0) + n
-    return counts.model_copy(update={
-        "sent": totals.sent, "created": totals.created, "updated": totals.updated,
-        "suppressed": totals.suppressed, "failed": totals.failed, "removed": removed,
-        "unsubscribed": unsubscribed, "bytes_uploaded": totals.bytes_uploaded,
-        "imports": totals.imports, "rejected_by_reason": rejected_by_reason,
-        "api_calls": snap.total_calls, "api_calls_by_endpoint": snap.calls,
-        "rate_limited_by_endpoint": snap.rate_limited, "retries": snap.total_retries,
-    })
+    return counts.model_copy(
+        update={
+            "sent": totals.sent,
+            "created": totals.created,
+            "updated": totals.updated,
+            "suppressed": totals.suppressed,
+            "failed": totals.failed,
+            "removed": removed,
+            "unsubscribed": unsubscribed,
+            "bytes_uploaded": totals.bytes_uploaded,
+            "imports": totals.imports,
+            "rejected_by_reason": rejected_by_reason,
+            "api_calls": snap.total_calls,
+            "api_calls_by_endpoint": snap.calls,
+            "rate_limited_by_endpoint": snap.rate_limited,
+            "retries": snap.total_retries,
+        }
+    )

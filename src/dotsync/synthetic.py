@@ -10,26 +10,86 @@ from pathlib import Path
 import duckdb
 
 FIRST_NAMES = [
-    "Emma", "Olivia", "Ava", "Sophia", "Mia", "Amelia", "Isla", "Léa", "Chloé", "Zoé", "Noah",
-    "Liam", "Oliver", "Jack", "Harry", "Leo", "Lucas", "Hugo", "Gabriel", "Raphaël", "Aarav",
-    "Yuki", "Mateo", "Sofía", "Björn", "Zoë", "Seán", "Ngozi", "Wei", "Fatima",
+    "Emma",
+    "Olivia",
+    "Ava",
+    "Sophia",
+    "Mia",
+    "Amelia",
+    "Isla",
+    "Léa",
+    "Chloé",
+    "Zoé",
+    "Noah",
+    "Liam",
+    "Oliver",
+    "Jack",
+    "Harry",
+    "Leo",
+    "Lucas",
+    "Hugo",
+    "Gabriel",
+    "Raphaël",
+    "Aarav",
+    "Yuki",
+    "Mateo",
+    "Sofía",
+    "Björn",
+    "Zoë",
+    "Seán",
+    "Ngozi",
+    "Wei",
+    "Fatima",
 ]
 LAST_NAMES = [
-    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Martin", "Bernard", "Dubois",
-    "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau", "Müller", "Schmidt",
-    "García", "Rossi", "O'Brien", "Nguyen", "Kowalski", "Silva", "Okafor", "Tanaka", "Chen",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Müller",
+    "Schmidt",
+    "García",
+    "Rossi",
+    "O'Brien",
+    "Nguyen",
+    "Kowalski",
+    "Silva",
+    "Okafor",
+    "Tanaka",
+    "Chen",
 ]
 DOMAINS = ["example.com", "mail.example.org", "example.net", "exämple.de", "shop.example.co.uk"]
-BROKEN = ["", "  ", "no-at-sign.example.com", "two@@example.com", "trailing@example.com.",
-          "space in@example.com", "nodomain@", "@nolocal.example.com"]
+BROKEN = [
+    "",
+    "  ",
+    "no-at-sign.example.com",
+    "two@@example.com",
+    "trailing@example.com.",
+    "space in@example.com",
+    "nodomain@",
+    "@nolocal.example.com",
+]
 
 
 def _list(values: list[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
-def profiles_sql(count: int, *, seed: int = 42, bad_share: float = 0.02,
-                 duplicate_share: float = 0.005) -> str:
+def profiles_sql(
+    count: int, *, seed: int = 42, bad_share: float = 0.02, duplicate_share: float = 0.005
+) -> str:
     """SQL of a ``count``-row profile table (deterministic for a seed)."""
     s = int(seed)
     return f"""
@@ -72,8 +132,14 @@ def profiles_sql(count: int, *, seed: int = 42, bad_share: float = 0.02,
     """
 
 
-def write_profiles(path: Path, count: int, *, seed: int = 42, bad_share: float = 0.02,
-                   duplicate_share: float = 0.005) -> Path:
+def write_profiles(
+    path: Path,
+    count: int,
+    *,
+    seed: int = 42,
+    bad_share: float = 0.02,
+    duplicate_share: float = 0.005,
+) -> Path:
     """Write ``count`` profiles to a Parquet (or CSV, by suffix) file and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = "csv, header true" if path.suffix == ".csv" else "parquet"

@@ -45,24 +45,44 @@ class Cli:
     def _args(self, args: tuple[str, ...], config: bool) -> list[str]:
         return [*args, "--config", str(self.project.config_path)] if config else list(args)
 
-    def run(self, *args: str, env: dict[str, str] | None = None, config: bool = True,
-            stdin: str | None = None) -> Outcome:
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        config: bool = True,
+        stdin: str | None = None,
+    ) -> Outcome:
         """The real entry point: a subprocess of the installed ``dotsync`` script."""
         full_env = {**os.environ, **self.env, **(env or {})}
         done = subprocess.run(  # noqa: S603 - our own console script
-            [str(DOTSYNC), *self._args(args, config)], capture_output=True, text=True,
-            env=full_env, input=stdin if stdin is not None else "", timeout=120,
-            cwd=self.project.folder, check=False,
+            [str(DOTSYNC), *self._args(args, config)],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            input=stdin if stdin is not None else "",
+            timeout=120,
+            cwd=self.project.folder,
+            check=False,
         )
         return self._checked(args, Outcome(done.returncode, done.stdout, done.stderr))
 
-    def invoke(self, *args: str, env: dict[str, str] | None = None, config: bool = True,
-               stdin: str | None = None) -> Outcome:
+    def invoke(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        config: bool = True,
+        stdin: str | None = None,
+    ) -> Outcome:
         """In process, through typer's CliRunner on the same app object."""
         runner = CliRunner()
         try:
-            result = runner.invoke(app, self._args(args, config), env={**self.env, **(env or {})},
-                                   input=stdin, catch_exceptions=False)
+            result = runner.invoke(
+                app,
+                self._args(args, config),
+                env={**self.env, **(env or {})},
+                input=stdin,
+                catch_exceptions=False,
+            )
         finally:
             _drop_dotsync_log_handlers()
         return self._checked(args, Outcome(result.exit_code, result.stdout, result.stderr))
@@ -107,8 +127,9 @@ def make_data_fields(emulator: RunningEmulator) -> DataFieldMaker:
     def make(fields: dict[str, str]) -> None:
         with emulator.client() as api:
             for name, kind in fields.items():
-                reply = api.post("/v2/data-fields",
-                                 json={"name": name, "type": kind, "visibility": "Private"})
+                reply = api.post(
+                    "/v2/data-fields", json={"name": name, "type": kind, "visibility": "Private"}
+                )
                 assert reply.status_code in (200, 201), reply.text
 
     return make

@@ -18,10 +18,12 @@ from support.project import Project
 DATA = Path(__file__).parents[1] / "data"
 
 
-def _configure(project: Project, source: str, mapping: str,
-               segment: str = 'where = "true"') -> None:
+def _configure(
+    project: Project, source: str, mapping: str, segment: str = 'where = "true"'
+) -> None:
     shutil.copy(DATA / source, project.folder / source)
-    project.config_path.write_text(f"""
+    project.config_path.write_text(
+        f"""
 [source]
 path = "{source}"
 key = "customer_id"
@@ -39,7 +41,9 @@ segments = ["everyone"]
 [exports.news.mapping]
 email = "email"
 {mapping}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
 
 def _export(cli: Cli) -> dict[str, Any]:
@@ -58,8 +62,12 @@ def test_bad_rows_are_rejected_with_reasons_and_good_values_arrive_unchanged(
     cli: Cli, project: Project, make_data_fields: DataFieldMaker
 ) -> None:
     make_data_fields({"AGE": "Numeric", "BIRTHDAY": "Date", "VIP": "Boolean", "NOTE": "String"})
-    _configure(project, "bad_input.csv", 'first_name = "first_name"\n'
-               'data_fields = { AGE = "age", BIRTHDAY = "birthday", VIP = "vip", NOTE = "note" }')
+    _configure(
+        project,
+        "bad_input.csv",
+        'first_name = "first_name"\n'
+        'data_fields = { AGE = "age", BIRTHDAY = "birthday", VIP = "vip", NOTE = "note" }',
+    )
     with (DATA / "bad_input.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
 
@@ -67,15 +75,19 @@ def test_bad_rows_are_rejected_with_reasons_and_good_values_arrive_unchanged(
 
     rejected = _rejected(result)
     assert {key: reason for key, (reason, _) in rejected.items()} == {
-        r["customer_id"]: r["expected"] for r in rows if r["expected"] != "valid"}
+        r["customer_id"]: r["expected"] for r in rows if r["expected"] != "valid"
+    }
     assert rejected["00018"][1] == "AGE" and rejected["00019"][1] == "BIRTHDAY"
     good = [r for r in rows if r["expected"] == "valid"]
     assert result["counts"]["valid"] == result["counts"]["created"] == len(good)
     members = project.members()
     assert set(members) == {r["email"].strip().lower() for r in good}
     for row in good:
-        fields = {k: v for k, v in members[row["email"].strip().lower()]["dataFields"].items()
-                  if v is not None}
+        fields = {
+            k: v
+            for k, v in members[row["email"].strip().lower()]["dataFields"].items()
+            if v is not None
+        }
         for column, field in (("first_name", "FIRSTNAME"), ("note", "NOTE")):
             if row[column]:
                 assert fields[field] == row[column], (row["customer_id"], field)
@@ -99,15 +111,22 @@ def test_non_utf8_bytes_reject_the_row_not_the_run(cli: Cli, project: Project) -
     assert result["counts"]["rejected"] == 1
 
 
-def test_nulls_markup_and_unicode(cli: Cli, project: Project,
-                                  make_data_fields: DataFieldMaker) -> None:
+def test_nulls_markup_and_unicode(
+    cli: Cli, project: Project, make_data_fields: DataFieldMaker
+) -> None:
     make_data_fields({"SCORE": "Numeric"})
-    _configure(project, "bad_input_nulls.json",
-               'first_name = "first_name"\ndata_fields = { SCORE = "score" }')
+    _configure(
+        project,
+        "bad_input_nulls.json",
+        'first_name = "first_name"\ndata_fields = { SCORE = "score" }',
+    )
     result = _export(cli)
     rejected = _rejected(result)
     assert {k: r for k, (r, _) in rejected.items()} == {
-        "N1": "missing_email", "N4": "invalid_email", "N5": "invalid_email"}
+        "N1": "missing_email",
+        "N4": "invalid_email",
+        "N5": "invalid_email",
+    }
     members = project.members()
     assert set(members) == {"nulls@example.com", "markup@example.com", "unicode@example.com"}
     assert members["markup@example.com"]["dataFields"]["FIRSTNAME"] == "[bold]Bo[/bold] [/]"
@@ -130,7 +149,11 @@ def test_a_missing_mapped_column_stops_before_sending(cli: Cli, project: Project
 
 def test_an_unknown_segment_in_a_membership_file(cli: Cli, project: Project) -> None:
     (project.folder / "members.csv").write_text("segment,key\nvip,00001\n", encoding="utf-8")
-    _configure(project, "bad_input.csv", "", segment='membership = { path = "members.csv", '
-               'segment = "no-such-segment" }')
+    _configure(
+        project,
+        "bad_input.csv",
+        "",
+        segment='membership = { path = "members.csv", segment = "no-such-segment" }',
+    )
     result = _export(cli)  # an empty segment is not an error: nobody is sent
     assert (result["counts"]["profiles_in_segments"], result["counts"]["sent"]) == (0, 0)

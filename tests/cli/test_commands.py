@@ -42,8 +42,12 @@ def test_connect_inspect_plan_export_history_show_run(
     plan = cli.run("plan", "news", "--json")
     assert plan.code == 0, plan.text
     counts = json.loads(plan.stdout)["counts"]
-    assert (counts["profiles_in_segments"], counts["valid"], counts["entered"],
-            counts["rejected"]) == (len(valuable), len(expected_emails), len(expected_emails), 1)
+    assert (
+        counts["profiles_in_segments"],
+        counts["valid"],
+        counts["entered"],
+        counts["rejected"],
+    ) == (len(valuable), len(expected_emails), len(expected_emails), 1)
     assert project.members() == {}  # a plan sends nothing
     assert not any("import" in call for call in project.emulator.calls())
 
@@ -55,7 +59,9 @@ def test_connect_inspect_plan_export_history_show_run(
     again = cli.run("export", "news", "--json")
     (unchanged,) = json.loads(again.stdout)
     assert (unchanged["counts"]["sent"], unchanged["counts"]["unchanged"]) == (
-        0, len(expected_emails))
+        0,
+        len(expected_emails),
+    )
 
     full = cli.run("export", "--all", "--full", "--json")
     assert full.code == 0, full.text
@@ -64,7 +70,10 @@ def test_connect_inspect_plan_export_history_show_run(
     history = cli.run("history", "--json")
     runs = json.loads(history.stdout)
     assert [r["counts"]["sent"] for r in sorted(runs, key=lambda r: r["run_id"])] == [
-        len(expected_emails), 0, len(expected_emails)]
+        len(expected_emails),
+        0,
+        len(expected_emails),
+    ]
     first_id = min(r["run_id"] for r in runs)
     shown = cli.run("show-run", str(first_id))
     assert shown.code == 0, shown.text
@@ -77,8 +86,12 @@ def test_wrong_password_names_the_user_and_the_variable_never_the_password(
     project.write_profiles([profile(1)])
     project.write_config()
     wrong = "Wr0ng-Pa55word-zq"
-    for run, args in ((cli.run, ("connect", "dd")), (cli.invoke, ("export", "news")),
-                      (cli.invoke, ("address-books", "dd")), (cli.invoke, ("plan", "news"))):
+    for run, args in (
+        (cli.run, ("connect", "dd")),
+        (cli.invoke, ("export", "news")),
+        (cli.invoke, ("address-books", "dd")),
+        (cli.invoke, ("plan", "news")),
+    ):
         refused = run(*args, env={PASSWORD_ENV: wrong})
         assert refused.code == 3, refused.text
         assert project.api_user in refused.stderr and PASSWORD_ENV in refused.stderr

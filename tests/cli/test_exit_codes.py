@@ -45,16 +45,18 @@ def test_address_book_that_does_not_exist_or_is_not_writable(cli: Cli, project: 
 
 
 def test_wrong_region(cli: Cli, project: Project, emulator_factory: EmulatorFactory) -> None:
-    american = emulator_factory(accounts=[AccountSettings(api_user="us@apiconnector.com",
-                                                          region="r2")])
+    american = emulator_factory(
+        accounts=[AccountSettings(api_user="us@apiconnector.com", region="r2")]
+    )
     with american.client(region="r2") as api:
         book = int(api.post("/v2/address-books", json={"name": "US"}).json()["id"])
     project.write_profiles([profile(1)])
     project.write_config()
     _set(project, project.emulator.base_url, american.base_url)
     _set(project, project.api_user, "us@apiconnector.com")
-    _set(project, f"address_book_id = {project.book_id}",
-         f'address_book_id = {book}\nregion = "r1"')
+    _set(
+        project, f"address_book_id = {project.book_id}", f'address_book_id = {book}\nregion = "r1"'
+    )
     refused = cli.invoke("connect", "dd")
     assert refused.code == 3, refused.text
     assert "region r2" in refused.stderr and "not r1" in refused.stderr

@@ -75,7 +75,8 @@ def test_remove_with_yes_keeps_the_book(cli: Cli, project: Project) -> None:
 def test_demo(tmp_path: Path) -> None:
     command = [str(DOTSYNC), "demo", "--profiles", "2000", "--json", "--dir", str(tmp_path)]
     done = subprocess.run(  # noqa: S603 - our own console script
-        command, capture_output=True, text=True, timeout=120, check=False)
+        command, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     outcome = json.loads(done.stdout)
@@ -84,7 +85,8 @@ def test_demo(tmp_path: Path) -> None:
     with duckdb.connect() as duck:
         row = duck.execute(
             f"select count(*) from '{tmp_path / 'profiles.parquet'}' "
-            "where lifetime_value > 1000 or churn_score > 0.8").fetchone()
+            "where lifetime_value > 1000 or churn_score > 0.8"
+        ).fetchone()
     in_segments = int(row[0]) if row else 0
     assert 0 < in_segments < 2000
     assert first["profiles_in_segments"] == in_segments

@@ -26,15 +26,36 @@ def https_emulator(tmp_path: Path) -> Iterator[str]:
         pytest.skip("openssl is needed to make a self-signed certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(EmulatorSettings()), host="127.0.0.1", port=port,
-                            ssl_certfile=str(cert), ssl_keyfile=str(key), log_level="warning")
+    config = uvicorn.Config(
+        create_app(EmulatorSettings()),
+        host="127.0.0.1",
+        port=port,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        log_level="warning",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -50,8 +71,9 @@ def https_emulator(tmp_path: Path) -> Iterator[str]:
 
 def test_self_signed_certificate_is_refused_without_retrying(https_emulator: str) -> None:
     sleeps: list[float] = []
-    client = DotDigitalClient("demo@apiconnector.com", SecretStr("demo"), https_emulator,
-                              sleep=sleeps.append)
+    client = DotDigitalClient(
+        "demo@apiconnector.com", SecretStr("demo"), https_emulator, sleep=sleeps.append
+    )
     with client, pytest.raises(ConnectionCheckError, match="TLS certificate of 127.0.0.1"):
         client.discover()
     assert sleeps == []  # no backoff: a certificate does not fix itself

@@ -19,8 +19,9 @@ ApiFactory = Callable[..., httpx.Client]
 def api_for(checked_client: Any) -> ApiFactory:
     """``api_for(emulator, auth=None, region="r1")``: a validating client on a region host."""
 
-    def make(emu: RunningEmulator, auth: tuple[str, str] | None = None,
-             region: str = "r1") -> httpx.Client:
+    def make(
+        emu: RunningEmulator, auth: tuple[str, str] | None = None, region: str = "r1"
+    ) -> httpx.Client:
         base = emu.base_url if region == "r1" else f"{emu.base_url}/{region}"
         client: httpx.Client = checked_client(base, auth=auth or emu.credentials)
         return client

@@ -17,8 +17,11 @@ def _properties(reply: httpx.Response) -> dict[str, str]:
     return {p["name"]: p["value"] for p in reply.json()["properties"]}
 
 
-@pytest.mark.parametrize("auth", [("demo@apiconnector.com", "wrong"), ("nobody@x.com", "demo")],
-                         ids=["bad-password", "unknown-user"])
+@pytest.mark.parametrize(
+    "auth",
+    [("demo@apiconnector.com", "wrong"), ("nobody@x.com", "demo")],
+    ids=["bad-password", "unknown-user"],
+)
 def test_bad_credentials_answer_401_with_dotdigital_message(emulator, api_for, auth):
     reply = api_for(emulator, auth=auth).get("/v2/address-books")
     assert reply.status_code == 401
@@ -68,13 +71,20 @@ def test_pascal_case_json_and_query_parameters_are_bound(api):
     assert reply.status_code == 201
     assert reply.json()["visibility"] == "Public"
     book = reply.json()["id"]
-    added = api.post(f"/v2/address-books/{book}/contacts",
-                     json={"Email": "Ann@Example.com", "OptInType": "Single",
-                           "DataFields": [{"Key": "FirstName", "Value": "Ann"}]})
+    added = api.post(
+        f"/v2/address-books/{book}/contacts",
+        json={
+            "Email": "Ann@Example.com",
+            "OptInType": "Single",
+            "DataFields": [{"Key": "FirstName", "Value": "Ann"}],
+        },
+    )
     assert added.status_code == 200, added.text
     assert added.json()["email"] == "ann@example.com"
-    listed = api.get(f"/v2/address-books/{book}/contacts", params={"WithFullData": "True",
-                                                                   "Select": "5", "Skip": "0"})
+    listed = api.get(
+        f"/v2/address-books/{book}/contacts",
+        params={"WithFullData": "True", "Select": "5", "Skip": "0"},
+    )
     fields = {f["key"]: f["value"] for f in listed.json()[0]["dataFields"]}
     assert fields["FIRSTNAME"] == "Ann"
 

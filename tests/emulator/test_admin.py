@@ -23,16 +23,20 @@ def test_calls_are_counted_per_endpoint_template(emulator, api):
 
 def test_state_members_and_add_account(emulator, api):
     book = create_book(api)
-    api.post(f"/v2/address-books/{book}/contacts", json={"email": "a@example.com", "dataFields": [
-        {"key": "FIRSTNAME", "value": "A"}]})
+    api.post(
+        f"/v2/address-books/{book}/contacts",
+        json={"email": "a@example.com", "dataFields": [{"key": "FIRSTNAME", "value": "A"}]},
+    )
     state = emulator.state()["accounts"][0]
     assert state["contacts"] == 1 and state["active_imports"] == 0
     assert {b["name"]: b["contacts"] for b in state["address_books"]}["Newsletter"] == 1
     members = emulator.book_members("demo@apiconnector.com", book)
     assert [(m["email"], m["dataFields"]) for m in members] == [
-        ("a@example.com", {"FIRSTNAME": "A"})]
-    added = emulator.admin.post("/_emulator/accounts", json={
-        "api_user": "new@x.com", "password": "pw", "region": "r3"})
+        ("a@example.com", {"FIRSTNAME": "A"})
+    ]
+    added = emulator.admin.post(
+        "/_emulator/accounts", json={"api_user": "new@x.com", "password": "pw", "region": "r3"}
+    )
     assert added.status_code == 201
     reply = httpx.get(f"{emulator.base_url}/r3/v2/address-books", auth=("new@x.com", "pw"))
     assert reply.status_code == 200
@@ -69,6 +73,8 @@ def test_faults_set_at_run_time(emulator, api):
 def test_bad_admin_requests(emulator):
     reply = emulator.admin.put("/_emulator/faults", json={"error_rate": 3})
     assert reply.status_code == 400
-    suppress = emulator.admin.post("/_emulator/accounts/demo@apiconnector.com/suppress",
-                                   json={"email": "a@example.com", "status": "Sleepy"})
+    suppress = emulator.admin.post(
+        "/_emulator/accounts/demo@apiconnector.com/suppress",
+        json={"email": "a@example.com", "status": "Sleepy"},
+    )
     assert suppress.status_code == 400

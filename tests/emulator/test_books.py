@@ -17,8 +17,9 @@ def test_reserved_and_existing_names_are_duplicates(api, name):
     create_book(api, "Newsletter")
     reply = api.post("/v2/address-books", json={"name": name})
     assert reply.status_code == 400
-    assert reply.json() == {"message": "That name is in use already, please choose another. "
-                                       "ERROR_ADDRESSBOOK_DUPLICATE"}
+    assert reply.json() == {
+        "message": "That name is in use already, please choose another. ERROR_ADDRESSBOOK_DUPLICATE"
+    }
 
 
 def test_create_get_update_delete(api):
@@ -43,8 +44,10 @@ def test_name_length_is_validated(api):
 
 def test_private_and_public_lists_and_paging(api):
     for index in range(5):
-        api.post("/v2/address-books", json={"name": f"b{index}",
-                                            "visibility": "Public" if index % 2 else "Private"})
+        api.post(
+            "/v2/address-books",
+            json={"name": f"b{index}", "visibility": "Public" if index % 2 else "Private"},
+        )
     assert [b["name"] for b in api.get("/v2/address-books/public").json()] == ["b1", "b3"]
     private = [b["name"] for b in api.get("/v2/address-books/private").json()]
     assert private == ["Test", "All Contacts", "b0", "b2", "b4"]
@@ -66,8 +69,10 @@ def test_test_book_is_not_writable(api):
     reply = api.post(f"/v2/address-books/{test_book}/contacts", json={"email": "a@example.com"})
     assert reply.status_code == 400
     assert reply.json()["message"].endswith(". ERROR_ADDRESSBOOK_NOTWRITABLE")
-    upload = api.post(f"/v2/address-books/{test_book}/contacts/import",
-                      files={"file": ("a.csv", b"Email\na@example.com\n")})
+    upload = api.post(
+        f"/v2/address-books/{test_book}/contacts/import",
+        files={"file": ("a.csv", b"Email\na@example.com\n")},
+    )
     assert upload.json()["message"].endswith(". ERROR_ADDRESSBOOK_NOTWRITABLE")
 
 

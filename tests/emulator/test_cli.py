@@ -23,16 +23,32 @@ def test_cli_serves_until_sigterm(tmp_path):
     port = _free_port()
     dotsync = Path(sys.executable).with_name("dotsync")
     process = subprocess.Popen(  # noqa: S603 - our own entry point
-        [str(dotsync), "emulator", "--port", str(port), "--api-user", "cli@apiconnector.com",
-         "--password", "pw", "--region", "r2", "--state", str(tmp_path / "s.sqlite")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("DOTSYNC_")})
+        [
+            str(dotsync),
+            "emulator",
+            "--port",
+            str(port),
+            "--api-user",
+            "cli@apiconnector.com",
+            "--password",
+            "pw",
+            "--region",
+            "r2",
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("DOTSYNC_")},
+    )
     try:
         deadline, reply = time.monotonic() + 20, None
         while time.monotonic() < deadline:
             try:
-                reply = httpx.get(f"http://127.0.0.1:{port}/v2/account-info",
-                                  auth=("cli@apiconnector.com", "pw"))
+                reply = httpx.get(
+                    f"http://127.0.0.1:{port}/v2/account-info", auth=("cli@apiconnector.com", "pw")
+                )
                 break
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -28,10 +28,14 @@ def test_add_one_creates_the_contact_and_overwrites_the_data_given(api):
     assert api.get(f"/v2/address-books/{book}").json()["contacts"] == 1
 
 
-@pytest.mark.parametrize(("fields", "code"), [
-    ({"NOPE": "x"}, "ERROR_DATAFIELD_NOTFOUND"),
-    ({"FIRSTNAME": "x" * 256}, "ERROR_DATAFIELD_VALUE_OVERFLOW"),
-], ids=["unknown-field", "over-255"])
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"NOPE": "x"}, "ERROR_DATAFIELD_NOTFOUND"),
+        ({"FIRSTNAME": "x" * 256}, "ERROR_DATAFIELD_VALUE_OVERFLOW"),
+    ],
+    ids=["unknown-field", "over-255"],
+)
 def test_add_one_rejects_bad_data_fields(api, fields, code):
     reply = _add(api, create_book(api), "a@example.com", **fields)
     assert reply.status_code == 400
@@ -42,15 +46,17 @@ def test_add_one_rejects_bad_data_fields(api, fields, code):
 def test_invalid_email_is_rejected(api):
     reply = _add(api, create_book(api), "not-an-email")
     assert reply.json() == {
-        "message": "Email is not a valid email address. ERROR_PARAMETER_INVALID"}
+        "message": "Email is not a valid email address. ERROR_PARAMETER_INVALID"
+    }
 
 
 def test_values_are_parsed_by_field_type(api):
     for name, kind in [("SCORE", "Numeric"), ("BIRTHDAY", "Date"), ("VIP", "Boolean")]:
         assert api.post("/v2/data-fields", json={"name": name, "type": kind}).status_code == 201
     book = create_book(api)
-    contact = _add(api, book, "a@example.com", SCORE="12.5", BIRTHDAY="1990-05-17",
-                   VIP="true").json()
+    contact = _add(
+        api, book, "a@example.com", SCORE="12.5", BIRTHDAY="1990-05-17", VIP="true"
+    ).json()
     fields = {f["key"]: f["value"] for f in contact["dataFields"]}
     assert fields == {**fields, "SCORE": 12.5, "BIRTHDAY": "1990-05-17T00:00:00", "VIP": True}
     for name, bad in [("SCORE", "abc"), ("BIRTHDAY", "17/05/90"), ("VIP", "maybe")]:
@@ -123,15 +129,18 @@ def test_unsubscribe_from_a_book_then_resubscribe(api):
     book, other = create_book(api), create_book(api, "Other")
     _add(api, book, "u@example.com")
     _add(api, other, "u@example.com")
-    reply = api.post(f"/v2/address-books/{book}/contacts/unsubscribe",
-                     json={"email": "u@example.com"})
+    reply = api.post(
+        f"/v2/address-books/{book}/contacts/unsubscribe", json={"email": "u@example.com"}
+    )
     assert reply.status_code == 200 and reply.json()["reason"] == "Unsubscribed"
     assert api.get(f"/v2/address-books/{book}").json()["contacts"] == 0
     assert api.get(f"/v2/address-books/{other}").json()["contacts"] == 1
     again = _add(api, book, "u@example.com")
     assert again.json()["message"].endswith(". ERROR_CONTACT_SUPPRESSEDFORADDRESSBOOK")
-    back = api.post(f"/v2/address-books/{book}/contacts/resubscribe-with-no-challenge",
-                    json={"unsubscribedContact": {"email": "u@example.com"}})
+    back = api.post(
+        f"/v2/address-books/{book}/contacts/resubscribe-with-no-challenge",
+        json={"unsubscribedContact": {"email": "u@example.com"}},
+    )
     assert back.json()["status"] == "ContactAdded"
     assert api.get(f"/v2/address-books/{book}").json()["contacts"] == 1
 
@@ -146,11 +155,13 @@ def test_account_unsubscribe_suppresses_and_is_listed_since(api):
     assert _add(api, book, "s@example.com").json()["message"].endswith(". ERROR_CONTACT_SUPPRESSED")
     listed = api.get(f"/v2/contacts/suppressed-since/{before}").json()
     assert [(s["suppressedContact"]["email"], s["reason"]) for s in listed] == [
-        ("s@example.com", "Unsubscribed")]
+        ("s@example.com", "Unsubscribed")
+    ]
     later = datetime.now(UTC) + timedelta(hours=1)
     assert api.get(f"/v2/contacts/suppressed-since/{later:%Y-%m-%dT%H:%M:%SZ}").json() == []
-    challenged = api.post("/v2/contacts/resubscribe",
-                          json={"unsubscribedContact": {"email": "s@example.com"}})
+    challenged = api.post(
+        "/v2/contacts/resubscribe", json={"unsubscribedContact": {"email": "s@example.com"}}
+    )
     assert challenged.json()["status"] == "ContactChallenged"
     assert api.get("/v2/contacts/s@example.com").json()["status"] == "PendingOptIn"
 
@@ -158,6 +169,8 @@ def test_account_unsubscribe_suppresses_and_is_listed_since(api):
 def test_bounced_contacts_cannot_be_resubscribed(emulator, api):
     api.post("/v2/contacts", json={"email": "h@example.com"})
     emulator.suppress(emulator.credentials[0], "h@example.com", "HardBounced")
-    reply = api.post("/v2/contacts/resubscribe-with-no-challenge",
-                     json={"unsubscribedContact": {"email": "h@example.com"}})
+    reply = api.post(
+        "/v2/contacts/resubscribe-with-no-challenge",
+        json={"unsubscribedContact": {"email": "h@example.com"}},
+    )
     assert reply.json()["status"] == "ContactCannotBeUnsuppressed"

@@ -7,17 +7,34 @@ import pytest
 
 def test_default_fields(api):
     names = {f["name"]: f["type"] for f in api.get("/v2/data-fields").json()}
-    assert names == {"FIRSTNAME": "String", "LASTNAME": "String", "FULLNAME": "String",
-                     "GENDER": "String", "POSTCODE": "String", "LASTSUBSCRIBED": "Date"}
+    assert names == {
+        "FIRSTNAME": "String",
+        "LASTNAME": "String",
+        "FULLNAME": "String",
+        "GENDER": "String",
+        "POSTCODE": "String",
+        "LASTSUBSCRIBED": "Date",
+    }
 
 
 def test_create_stores_the_name_upper_case(api):
-    reply = api.post("/v2/data-fields", json={"Name": "loyalty_tier", "Type": "String",
-                                              "Visibility": "Public", "DefaultValue": "none"})
+    reply = api.post(
+        "/v2/data-fields",
+        json={
+            "Name": "loyalty_tier",
+            "Type": "String",
+            "Visibility": "Public",
+            "DefaultValue": "none",
+        },
+    )
     assert reply.status_code == 201
     fields = {f["name"]: f for f in api.get("/v2/data-fields").json()}
-    assert fields["LOYALTY_TIER"] == {"name": "LOYALTY_TIER", "type": "String",
-                                      "visibility": "Public", "defaultValue": "none"}
+    assert fields["LOYALTY_TIER"] == {
+        "name": "LOYALTY_TIER",
+        "type": "String",
+        "visibility": "Public",
+        "defaultValue": "none",
+    }
     again = api.post("/v2/data-fields", json={"name": "Loyalty_Tier"})
     assert again.json() == {"message": "Field already exists. ERROR_NON_UNIQUE_DATAFIELD"}
 
@@ -35,8 +52,10 @@ def test_invalid_type_is_refused(api):
 
 def test_delete_removes_the_field_and_its_values(api):
     api.post("/v2/data-fields", json={"name": "TIER"})
-    api.post("/v2/contacts", json={"email": "t@example.com",
-                                   "dataFields": [{"key": "TIER", "value": "gold"}]})
+    api.post(
+        "/v2/contacts",
+        json={"email": "t@example.com", "dataFields": [{"key": "TIER", "value": "gold"}]},
+    )
     assert api.delete("/v2/data-fields/tier").status_code == 200
     assert "TIER" not in {f["name"] for f in api.get("/v2/data-fields").json()}
     keys = [f["key"] for f in api.get("/v2/contacts/t@example.com").json()["dataFields"]]

@@ -15,14 +15,34 @@ from dotsync.emulator import AccountSettings, EmulatorSettings
 from .conftest import create_book, import_csv, wait_v2
 
 EMPTY_REPORT = dict.fromkeys(
-    ("newContacts", "updatedContacts", "globallySuppressed", "invalidEntries", "duplicateEmails",
-     "blocked", "unsubscribed", "hardBounced", "softBounced", "ispComplaints", "mailBlocked",
-     "domainSuppressed", "pendingDoubleOptin", "failures", "suppressedContacts"), 0)
+    (
+        "newContacts",
+        "updatedContacts",
+        "globallySuppressed",
+        "invalidEntries",
+        "duplicateEmails",
+        "blocked",
+        "unsubscribed",
+        "hardBounced",
+        "softBounced",
+        "ispComplaints",
+        "mailBlocked",
+        "domainSuppressed",
+        "pendingDoubleOptin",
+        "failures",
+        "suppressedContacts",
+    ),
+    0,
+)
 
 
 def _members(api, book):
-    return {c["email"]: {f["key"]: f["value"] for f in c["dataFields"]} for c in api.get(
-        f"/v2/address-books/{book}/contacts", params={"withFullData": "true"}).json()}
+    return {
+        c["email"]: {f["key"]: f["value"] for f in c["dataFields"]}
+        for c in api.get(
+            f"/v2/address-books/{book}/contacts", params={"withFullData": "true"}
+        ).json()
+    }
 
 
 def _faults(api, import_id):
@@ -34,8 +54,10 @@ def _faults(api, import_id):
 
 def test_multipart_with_any_part_name(api):
     book = create_book(api)
-    reply = api.post(f"/v2/address-books/{book}/contacts/import",
-                     files={"anything": ("people.csv", b"EMAIL,firstname\na@example.com,A\n")})
+    reply = api.post(
+        f"/v2/address-books/{book}/contacts/import",
+        files={"anything": ("people.csv", b"EMAIL,firstname\na@example.com,A\n")},
+    )
     assert reply.status_code == 202
     assert wait_v2(api, reply.json()["id"]) == "Finished"
     assert _members(api, book)["a@example.com"]["FIRSTNAME"] == "A"
@@ -43,8 +65,11 @@ def test_multipart_with_any_part_name(api):
 
 def test_multipart_part_without_filename_is_refused(api):
     book = create_book(api)
-    reply = api.post(f"/v2/address-books/{book}/contacts/import",
-                     data={"file": "Email\na@example.com\n"}, files={"x": (None, b"no name")})
+    reply = api.post(
+        f"/v2/address-books/{book}/contacts/import",
+        data={"file": "Email\na@example.com\n"},
+        files={"x": (None, b"no name")},
+    )
     assert reply.status_code == 400
     assert reply.json() == {"message": "file must be valid"}
 
@@ -52,16 +77,19 @@ def test_multipart_part_without_filename_is_refused(api):
 def test_json_base64_upload(api):
     book = create_book(api)
     data = base64.b64encode(b"Email,LastName\nb@example.com,Bee\n").decode()
-    reply = api.post(f"/v2/address-books/{book}/contacts/import",
-                     json={"FileName": "b.csv", "Data": data})
+    reply = api.post(
+        f"/v2/address-books/{book}/contacts/import", json={"FileName": "b.csv", "Data": data}
+    )
     assert reply.status_code == 202
     assert wait_v2(api, reply.json()["id"]) == "Finished"
     assert _members(api, book)["b@example.com"]["LASTNAME"] == "Bee"
 
 
 def test_file_without_email_column_is_refused(api):
-    reply = api.post(f"/v2/address-books/{create_book(api)}/contacts/import",
-                     files={"f": ("x.csv", b"Name\nAnn\n")})
+    reply = api.post(
+        f"/v2/address-books/{create_book(api)}/contacts/import",
+        files={"f": ("x.csv", b"Name\nAnn\n")},
+    )
     assert reply.status_code == 400
     assert reply.json()["message"].endswith(". ERROR_NO_EMAIL_COLUMN")
 
@@ -69,29 +97,42 @@ def test_file_without_email_column_is_refused(api):
 def test_report_and_faults_match_what_happened(api):
     book = create_book(api)
     api.post("/v2/contacts", json={"email": "old@example.com"})
-    text = ("Email,FirstName,Shoe\nold@example.com,Old,1\nnew@example.com,New,2\n"
-            "broken,Bad,3\nnew@example.com,Dup,4\nlong@example.com," + "x" * 256 + ",5\n")
+    text = (
+        "Email,FirstName,Shoe\nold@example.com,Old,1\nnew@example.com,New,2\n"
+        "broken,Bad,3\nnew@example.com,Dup,4\nlong@example.com," + "x" * 256 + ",5\n"
+    )
     import_id = import_csv(api, book, text)
     assert wait_v2(api, import_id) == "Finished"
     report = api.get(f"/v2/contacts/import/{import_id}/report").json()
-    assert report == {**EMPTY_REPORT, "newContacts": 1, "updatedContacts": 1,
-                      "invalidEntries": 1, "duplicateEmails": 1, "failures": 1}
+    assert report == {
+        **EMPTY_REPORT,
+        "newContacts": 1,
+        "updatedContacts": 1,
+        "invalidEntries": 1,
+        "duplicateEmails": 1,
+        "failures": 1,
+    }
     assert _faults(api, import_id) == [
-        ["Reason", "email", "FirstName", "Shoe"], ["Invalid Email", "broken", "Bad", "3"],
+        ["Reason", "email", "FirstName", "Shoe"],
+        ["Invalid Email", "broken", "Bad", "3"],
         ["Duplicate", "new@example.com", "Dup", "4"],
-        ["Failures", "long@example.com", "x" * 256, "5"]]
+        ["Failures", "long@example.com", "x" * 256, "5"],
+    ]
     assert set(_members(api, book)) == {"old@example.com", "new@example.com"}
 
 
 def test_report_before_the_end_is_not_found(emulator_factory, api_for):
     emu = emulator_factory(import_rate=20)
     api = api_for(emu)
-    import_id = import_csv(api, create_book(api), "Email\n" + "".join(
-        f"r{i}@example.com\n" for i in range(10)))
+    import_id = import_csv(
+        api, create_book(api), "Email\n" + "".join(f"r{i}@example.com\n" for i in range(10))
+    )
     assert api.get(f"/v2/contacts/import/{import_id}").json()["status"] == "NotFinished"
     reply = api.get(f"/v2/contacts/import/{import_id}/report")
-    assert reply.json() == {"message": "Import is not processed yet or completed with error. "
-                                       "ERROR_IMPORT_REPORT_NOT_FOUND"}
+    assert reply.json() == {
+        "message": "Import is not processed yet or completed with error. "
+        "ERROR_IMPORT_REPORT_NOT_FOUND"
+    }
     assert wait_v2(api, import_id) == "Finished"
 
 
@@ -101,31 +142,46 @@ def test_unknown_import_id(api):
     assert reply.json()["message"].endswith(". ERROR_IMPORT_NOT_FOUND")
 
 
-@pytest.mark.parametrize(("merge", "first", "last"), [
-    (None, "New", None),
-    ("Overwrite", "New", None),
-    ("OnlyOverwriteIfNotEmpty", "New", "Lee"),
-    ("OnlyOverwriteIfContactDataNotPopulated", "Old", "Lee"),
-])
+@pytest.mark.parametrize(
+    ("merge", "first", "last"),
+    [
+        (None, "New", None),
+        ("Overwrite", "New", None),
+        ("OnlyOverwriteIfNotEmpty", "New", "Lee"),
+        ("OnlyOverwriteIfContactDataNotPopulated", "Old", "Lee"),
+    ],
+)
 def test_merge_options(api, merge, first, last):
     book = create_book(api)
-    api.post(f"/v2/address-books/{book}/contacts", json={"email": "m@example.com", "dataFields": [
-        {"key": "FIRSTNAME", "value": "Old"}, {"key": "LASTNAME", "value": "Lee"}]})
-    import_id = import_csv(api, book, "Email,FirstName,LastName,Gender\nm@example.com,New,,x\n",
-                           merge)
+    api.post(
+        f"/v2/address-books/{book}/contacts",
+        json={
+            "email": "m@example.com",
+            "dataFields": [
+                {"key": "FIRSTNAME", "value": "Old"},
+                {"key": "LASTNAME", "value": "Lee"},
+            ],
+        },
+    )
+    import_id = import_csv(
+        api, book, "Email,FirstName,LastName,Gender\nm@example.com,New,,x\n", merge
+    )
     assert wait_v2(api, import_id) == "Finished"
     fields = _members(api, book)["m@example.com"]
     assert (fields["FIRSTNAME"], fields["LASTNAME"], fields["GENDER"]) == (first, last, "x")
 
 
-@pytest.mark.parametrize(("status", "counter", "reason"), [
-    ("Unsubscribed", "unsubscribed", "Unsubscribed"),
-    ("HardBounced", "hardBounced", "Hard bounced"),
-    ("SoftBounced", "softBounced", "Soft bounced"),
-    ("IspComplained", "ispComplaints", "Complained to ISP"),
-    ("MailBlocked", "mailBlocked", "Mail blocked"),
-    ("Suppressed", "globallySuppressed", "Globally Suppressed"),
-])
+@pytest.mark.parametrize(
+    ("status", "counter", "reason"),
+    [
+        ("Unsubscribed", "unsubscribed", "Unsubscribed"),
+        ("HardBounced", "hardBounced", "Hard bounced"),
+        ("SoftBounced", "softBounced", "Soft bounced"),
+        ("IspComplained", "ispComplaints", "Complained to ISP"),
+        ("MailBlocked", "mailBlocked", "Mail blocked"),
+        ("Suppressed", "globallySuppressed", "Globally Suppressed"),
+    ],
+)
 def test_suppressed_contacts_are_never_resubscribed(emulator, api, status, counter, reason):
     book = create_book(api)
     emulator.suppress(emulator.credentials[0], "gone@example.com", status)
@@ -149,8 +205,13 @@ def test_global_domain_and_book_suppressions(emulator, api):
     import_id = import_csv(api, book, text)
     assert wait_v2(api, import_id) == "Finished"
     report = api.get(f"/v2/contacts/import/{import_id}/report").json()
-    assert (report["globallySuppressed"], report["domainSuppressed"], report["unsubscribed"],
-            report["newContacts"], report["suppressedContacts"]) == (1, 1, 1, 1, 3)
+    assert (
+        report["globallySuppressed"],
+        report["domainSuppressed"],
+        report["unsubscribed"],
+        report["newContacts"],
+        report["suppressedContacts"],
+    ) == (1, 1, 1, 1, 3)
     assert set(_members(api, book)) == {"fine@example.com"}
 
 
@@ -159,8 +220,10 @@ def test_at_most_25_active_imports(emulator_factory, api_for):
     book = create_book(api)
     for index in range(25):
         import_csv(api, book, f"Email\nslow{index}@example.com\n")
-    reply = api.post(f"/v2/address-books/{book}/contacts/import",
-                     files={"f": ("x.csv", b"Email\nmore@example.com\n")})
+    reply = api.post(
+        f"/v2/address-books/{book}/contacts/import",
+        files={"f": ("x.csv", b"Email\nmore@example.com\n")},
+    )
     assert reply.status_code == 400
     assert reply.json()["message"].endswith(". ERROR_IMPORT_TOOMANYACTIVEIMPORTS")
 
@@ -219,6 +282,7 @@ def test_typed_columns_and_unknown_columns(api):
     text = "email,score,unmapped\na@example.com,7,x\nb@example.com,seven,y\n"
     import_id = import_csv(api, book, text)
     assert wait_v2(api, import_id) == "Finished"
-    assert _members(api, book) == {"a@example.com": {**_members(api, book)["a@example.com"],
-                                                     "SCORE": 7}}
+    assert _members(api, book) == {
+        "a@example.com": {**_members(api, book)["a@example.com"], "SCORE": 7}
+    }
     assert api.get(f"/v2/contacts/import/{import_id}/report").json()["failures"] == 1

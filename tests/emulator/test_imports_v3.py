@@ -12,20 +12,33 @@ def _put(api, contacts, **body):
 def test_created_updated_and_failures_with_ids(api):
     book = create_book(api)
     existing = api.post("/v2/contacts", json={"email": "old@example.com"}).json()["id"]
-    reply = _put(api, [v3_contact("new@example.com", [book], firstName="New"),
-                       v3_contact("OLD@example.com", [book], lastName="Lee"),
-                       v3_contact("broken", [book]), v3_contact("new@example.com", [book])])
+    reply = _put(
+        api,
+        [
+            v3_contact("new@example.com", [book], firstName="New"),
+            v3_contact("OLD@example.com", [book], lastName="Lee"),
+            v3_contact("broken", [book]),
+            v3_contact("new@example.com", [book]),
+        ],
+    )
     assert reply.status_code == 202
     result = wait_v3(api, reply.json()["importId"])
     assert result["status"] == "Finished"
-    assert result["summary"] == {"newContacts": 1, "updatedContacts": 1, "globallySuppressed": 0,
-                                 "invalidEntries": 1, "duplicateIdentifiers": 1}
+    assert result["summary"] == {
+        "newContacts": 1,
+        "updatedContacts": 1,
+        "globallySuppressed": 0,
+        "invalidEntries": 1,
+        "duplicateIdentifiers": 1,
+    }
     new_id = api.get("/v2/contacts/new@example.com").json()["id"]
     assert result["created"] == [{"contactId": new_id, "identifiers": {"email": "new@example.com"}}]
     assert result["updated"] == [
-        {"contactId": existing, "identifiers": {"email": "old@example.com"}}]
-    failures = [(f["identifiers"]["email"], f["failures"][0]["failureCode"])
-                for f in result["failures"]]
+        {"contactId": existing, "identifiers": {"email": "old@example.com"}}
+    ]
+    failures = [
+        (f["identifiers"]["email"], f["failures"][0]["failureCode"]) for f in result["failures"]
+    ]
     assert failures == [("broken", "invalidEmail"), ("new@example.com", "duplicateIdentifier")]
     members = {c["email"] for c in api.get(f"/v2/address-books/{book}/contacts").json()}
     assert members == {"new@example.com", "old@example.com"}
@@ -33,8 +46,16 @@ def test_created_updated_and_failures_with_ids(api):
 
 def test_null_clears_and_merge_options(api):
     book = create_book(api)
-    api.post(f"/v2/address-books/{book}/contacts", json={"email": "m@example.com", "dataFields": [
-        {"key": "FIRSTNAME", "value": "Old"}, {"key": "LASTNAME", "value": "Lee"}]})
+    api.post(
+        f"/v2/address-books/{book}/contacts",
+        json={
+            "email": "m@example.com",
+            "dataFields": [
+                {"key": "FIRSTNAME", "value": "Old"},
+                {"key": "LASTNAME", "value": "Lee"},
+            ],
+        },
+    )
 
     def fields_after(merge, **values):
         reply = _put(api, [v3_contact("m@example.com", [book], **values)], mergeOption=merge)
@@ -66,17 +87,26 @@ def test_suppressed_contacts_fail_and_stay_suppressed(emulator, api):
 
 def test_unknown_field_and_bad_value_fail_the_contact(api):
     api.post("/v2/data-fields", json={"name": "SCORE", "type": "Numeric"})
-    result = wait_v3(api, _put(api, [v3_contact("a@example.com", nope="x"),
-                                     v3_contact("b@example.com", score="high"),
-                                     v3_contact("c@example.com", score=3)]).json()["importId"])
+    result = wait_v3(
+        api,
+        _put(
+            api,
+            [
+                v3_contact("a@example.com", nope="x"),
+                v3_contact("b@example.com", score="high"),
+                v3_contact("c@example.com", score=3),
+            ],
+        ).json()["importId"],
+    )
     codes = [f["failures"][0]["failureCode"] for f in result["failures"]]
     assert codes == ["dataFieldNotFound", "invalidDataField"]
     assert [c["identifiers"]["email"] for c in result["created"]] == ["c@example.com"]
 
 
 def test_bad_requests(api):
-    bad_json = api.put("/contacts/v3/import", content=b"{nope",
-                       headers={"content-type": "application/json"})
+    bad_json = api.put(
+        "/contacts/v3/import", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code == 400 and bad_json.json()["errorCode"] == "contacts:badJson"
     missing = api.get("/contacts/v3/import/6a0b1f7e-0000-0000-0000-000000000000")
     assert missing.status_code == 404 and missing.json()["errorCode"] == "contacts:importNotFound"

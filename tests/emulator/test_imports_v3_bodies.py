@@ -14,8 +14,11 @@ from .conftest import create_book, v3_contact, wait_v3
 
 
 def _put_raw(api, text: str):
-    return api.put("/contacts/v3/import", content=text.encode("utf-8"),
-                   headers={"content-type": "application/json"})
+    return api.put(
+        "/contacts/v3/import",
+        content=text.encode("utf-8"),
+        headers={"content-type": "application/json"},
+    )
 
 
 def _created(result) -> list[str]:
@@ -25,8 +28,9 @@ def _created(result) -> list[str]:
 @pytest.mark.parametrize("shape", ["contacts-first", "pretty", "pascal-case", "escaped"])
 def test_body_shapes_import_the_same(api, shape):
     book = create_book(api)
-    contacts = [v3_contact(f"{shape}{i}@example.com", [book], firstName=f"Zoë {i}")
-                for i in range(3)]
+    contacts = [
+        v3_contact(f"{shape}{i}@example.com", [book], firstName=f"Zoë {i}") for i in range(3)
+    ]
     if shape == "contacts-first":
         text = json.dumps({"contacts": contacts, "mergeOption": "overwrite"})
     elif shape == "pretty":
@@ -58,8 +62,9 @@ def test_lists_are_checked_at_submission_however_written(api, how):
     contact = v3_contact("a@example.com", [test_book])
     if how == "nested-contacts-key":
         contact["dataFields"] = {"contacts": "x"}
-    text = json.dumps({"contacts": [v3_contact("b@example.com"), contact]},
-                      ensure_ascii=how != "escaped")
+    text = json.dumps(
+        {"contacts": [v3_contact("b@example.com"), contact]}, ensure_ascii=how != "escaped"
+    )
     if how == "escaped":
         text = text.replace('"lists"', '"li\\u0073ts"')
     reply = _put_raw(api, text)
@@ -67,16 +72,25 @@ def test_lists_are_checked_at_submission_however_written(api, how):
     assert reply.json()["errorCode"] == "contacts:invalidLists"
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ('{"contacts": [{"identifiers": {"email": "a@example.com"}} {"x": 1}]}', "contacts:badJson"),
-    ('{"contacts": [{"identifiers": {"email": "a@example.com"}}]}\x00', "contacts:badJson"),
-    ('{"contacts": [{"identifiers": {"email": "a@example.com"}, "dataFields": {"a": NaN}}]}',
-     "contacts:badJson"),
-    ('{"contacts": [ ]}', "contacts:noContactsSpecified"),
-    ('{"contacts": {"identifiers": {}}}', "contacts:noContactsSpecified"),
-    ('[{"contacts": [1]}]', "contacts:noContactsSpecified"),
-    ('{"mergeOption": "onlyOverwriteIfNotEmpty", "contacts": [{}]}', "contacts:badJson"),
-], ids=["broken-middle", "nul", "nan", "empty", "not-a-list", "not-an-object", "v2-merge"])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        (
+            '{"contacts": [{"identifiers": {"email": "a@example.com"}} {"x": 1}]}',
+            "contacts:badJson",
+        ),
+        ('{"contacts": [{"identifiers": {"email": "a@example.com"}}]}\x00', "contacts:badJson"),
+        (
+            '{"contacts": [{"identifiers": {"email": "a@example.com"}, "dataFields": {"a": NaN}}]}',
+            "contacts:badJson",
+        ),
+        ('{"contacts": [ ]}', "contacts:noContactsSpecified"),
+        ('{"contacts": {"identifiers": {}}}', "contacts:noContactsSpecified"),
+        ('[{"contacts": [1]}]', "contacts:noContactsSpecified"),
+        ('{"mergeOption": "onlyOverwriteIfNotEmpty", "contacts": [{}]}', "contacts:badJson"),
+    ],
+    ids=["broken-middle", "nul", "nan", "empty", "not-a-list", "not-an-object", "v2-merge"],
+)
 def test_refused_at_submission(api, text, code):
     reply = _put_raw(api, text)
     assert reply.status_code == 400
@@ -84,8 +98,9 @@ def test_refused_at_submission(api, text, code):
 
 
 def test_status_reply_is_compact_json(api):
-    reply = api.put("/contacts/v3/import", json={"contacts": [v3_contact("c@example.com"),
-                                                              v3_contact("bad")]})
+    reply = api.put(
+        "/contacts/v3/import", json={"contacts": [v3_contact("c@example.com"), v3_contact("bad")]}
+    )
     result = wait_v3(api, reply.json()["importId"])
     raw = api.get(f"/contacts/v3/import/{result['importId']}")
     assert raw.headers["content-type"] == "application/json"
@@ -94,8 +109,10 @@ def test_status_reply_is_compact_json(api):
 
 
 def test_envelope_reads_merge_option_and_list_ids_without_parsing_contacts():
-    body = {"mergeOption": "overwriteIfEmpty",
-            "contacts": [v3_contact("a@example.com", [3, 4]), v3_contact("b@example.com", [4])]}
+    body = {
+        "mergeOption": "overwriteIfEmpty",
+        "contacts": [v3_contact("a@example.com", [3, 4]), v3_contact("b@example.com", [4])],
+    }
     envelope = read_envelope(json.dumps(body).encode())
     assert (envelope.merge, envelope.list_ids) == ("ifEmpty", frozenset({3, 4}))
 

@@ -27,8 +27,12 @@ UNKNOWN_ID = "0b7c3f52-1d1e-4a55-9a0e-000000000000"
 
 V2_OPERATIONS = [
     "GET /v2/account-info",
-    "GET /v2/address-books", "GET /v2/address-books/private", "GET /v2/address-books/public",
-    "GET /v2/address-books/{id}", "POST /v2/address-books", "PUT /v2/address-books/{id}",
+    "GET /v2/address-books",
+    "GET /v2/address-books/private",
+    "GET /v2/address-books/public",
+    "GET /v2/address-books/{id}",
+    "POST /v2/address-books",
+    "PUT /v2/address-books/{id}",
     "DELETE /v2/address-books/{id}",
     "GET /v2/address-books/{addressBookId}/contacts",
     "GET /v2/address-books/{addressBookId}/contacts/modified-since/{date}",
@@ -41,22 +45,31 @@ V2_OPERATIONS = [
     "POST /v2/address-books/{addressBookId}/contacts/unsubscribe",
     "POST /v2/address-books/{addressBookId}/contacts/resubscribe",
     "POST /v2/address-books/{addressBookId}/contacts/resubscribe-with-no-challenge",
-    "GET /v2/contacts/{id}", "GET /v2/contacts/{email}", "POST /v2/contacts",
-    "POST /v2/contacts/unsubscribe", "POST /v2/contacts/resubscribe",
-    "POST /v2/contacts/resubscribe-with-no-challenge", "GET /v2/contacts/suppressed-since/{date}",
+    "GET /v2/contacts/{id}",
+    "GET /v2/contacts/{email}",
+    "POST /v2/contacts",
+    "POST /v2/contacts/unsubscribe",
+    "POST /v2/contacts/resubscribe",
+    "POST /v2/contacts/resubscribe-with-no-challenge",
+    "GET /v2/contacts/suppressed-since/{date}",
     "POST /v2/address-books/{addressBookId}/contacts/import",
     "POST /v2/address-books/{addressBookId}/contacts/import/with-merge-option/{mergeOption}",
-    "GET /v2/contacts/import/{importId}", "GET /v2/contacts/import/{importId}/report",
+    "GET /v2/contacts/import/{importId}",
+    "GET /v2/contacts/import/{importId}/report",
     "GET /v2/contacts/import/{importId}/report-faults",
-    "GET /v2/data-fields", "POST /v2/data-fields", "DELETE /v2/data-fields/{name}",
+    "GET /v2/data-fields",
+    "POST /v2/data-fields",
+    "DELETE /v2/data-fields/{name}",
 ]
 V3_OPERATIONS = ["PUT /contacts/v3/import", "GET /contacts/v3/import/{importId}"]
 
 
 @pytest.fixture(scope="module")
 def running() -> Iterator[RunningEmulator]:
-    accounts = [AccountSettings(api_user=DEMO[0], password=SecretStr(DEMO[1])),
-                AccountSettings(api_user=NORTH[0], password=SecretStr(NORTH[1]), region="r2")]
+    accounts = [
+        AccountSettings(api_user=DEMO[0], password=SecretStr(DEMO[1])),
+        AccountSettings(api_user=NORTH[0], password=SecretStr(NORTH[1]), region="r2"),
+    ]
     with run_emulator(EmulatorSettings(accounts=accounts)) as emulator:
         yield emulator
 
@@ -90,13 +103,16 @@ def new_book(api: httpx.Client, name: str) -> int:
 
 
 def suppress(api: httpx.Client, email: str, status: str) -> None:
-    reply = api.post(f"/_emulator/accounts/{DEMO[0]}/suppress",
-                     json={"email": email, "status": status, "scope": "account"})
+    reply = api.post(
+        f"/_emulator/accounts/{DEMO[0]}/suppress",
+        json={"email": email, "status": status, "scope": "account"},
+    )
     assert reply.status_code == 200, reply.text
 
 
-def test_account_info_on_every_host(running: RunningEmulator, checked_client: ClientFactory,
-                                    log_start: int) -> None:
+def test_account_info_on_every_host(
+    running: RunningEmulator, checked_client: ClientFactory, log_start: int
+) -> None:
     north = checked_client(running.base_url, auth=NORTH)
     for path in ("/v2/account-info", "/r2/v2/account-info", "/r3/v2/account-info"):
         properties = {p["name"]: p["value"] for p in north.get(path).json()["properties"]}
@@ -105,8 +121,9 @@ def test_account_info_on_every_host(running: RunningEmulator, checked_client: Cl
     assert demo.get("/v2/account-info").status_code == 200
 
 
-def test_authentication_and_region_errors(running: RunningEmulator,
-                                          checked_client: ClientFactory, log_start: int) -> None:
+def test_authentication_and_region_errors(
+    running: RunningEmulator, checked_client: ClientFactory, log_start: int
+) -> None:
     wrong = checked_client(running.base_url, auth=(DEMO[0], "wrong"))
     assert wrong.get("/v2/address-books").status_code == 401
     assert wrong.put("/contacts/v3/import", json={"contacts": []}).status_code == 401
@@ -120,7 +137,9 @@ def test_authentication_and_region_errors(running: RunningEmulator,
 
 def test_address_books(api: httpx.Client) -> None:
     assert {b["name"] for b in api.get("/v2/address-books?Select=1000").json()} >= {
-        "Test", "All Contacts"}
+        "Test",
+        "All Contacts",
+    }
     book_id = new_book(api, "Conformance books")
     assert api.get("/v2/address-books?select=1&skip=0").status_code == 200
     assert api.get("/v2/address-books/private").status_code == 200
@@ -136,8 +155,10 @@ def test_address_books(api: httpx.Client) -> None:
 
 
 def test_data_fields(api: httpx.Client) -> None:
-    created = api.post("/v2/data-fields", json={"Name": "tier", "Type": "String",
-                                                "Visibility": "Private", "DefaultValue": None})
+    created = api.post(
+        "/v2/data-fields",
+        json={"Name": "tier", "Type": "String", "Visibility": "Private", "DefaultValue": None},
+    )
     assert created.status_code == 201
     assert "TIER" in {f["name"] for f in api.get("/v2/data-fields").json()}
     assert api.post("/v2/data-fields", json={"Name": "TIER", "Type": "String"}).status_code == 400
@@ -149,12 +170,20 @@ def test_data_fields(api: httpx.Client) -> None:
 def test_contacts_of_a_book(api: httpx.Client) -> None:
     book_id = new_book(api, "Conformance members")
     members = f"/v2/address-books/{book_id}/contacts"
-    contact = {"Email": "ann@example.com", "OptInType": "Single", "EmailType": "Html",
-               "DataFields": [{"Key": "FIRSTNAME", "Value": "Ann"}]}
+    contact = {
+        "Email": "ann@example.com",
+        "OptInType": "Single",
+        "EmailType": "Html",
+        "DataFields": [{"Key": "FIRSTNAME", "Value": "Ann"}],
+    }
     ann = api.post(members, json=contact).json()
     bob = api.post(members, json={"Email": "bob@example.com"}).json()
-    assert api.post(members, json={"Email": "cy@example.com",
-                                   "DataFields": [{"Key": "NOPE", "Value": 1}]}).status_code == 400
+    assert (
+        api.post(
+            members, json={"Email": "cy@example.com", "DataFields": [{"Key": "NOPE", "Value": 1}]}
+        ).status_code
+        == 400
+    )
     assert api.post("/v2/address-books/999999/contacts", json=contact).status_code == 404
     assert len(api.get(f"{members}?withFullData=true&select=10").json()) == 2
     assert api.get(members).status_code == 200
@@ -182,8 +211,10 @@ def test_contacts_of_the_account(api: httpx.Client) -> None:
     assert api.post("/v2/contacts", json={"Email": ""}).status_code == 400
     unsubscribed = api.post("/v2/contacts/unsubscribe", json={"Email": "dee@example.com"})
     assert unsubscribed.status_code == 200
-    assert any(s["suppressedContact"]["email"] == "dee@example.com"
-               for s in api.get(f"/v2/contacts/suppressed-since/{SINCE}?select=100").json())
+    assert any(
+        s["suppressedContact"]["email"] == "dee@example.com"
+        for s in api.get(f"/v2/contacts/suppressed-since/{SINCE}?select=100").json()
+    )
     again = {"UnsubscribedContact": {"Email": "dee@example.com"}}
     assert api.post("/v2/contacts/resubscribe", json=again).status_code == 200
     assert api.post("/v2/contacts/resubscribe-with-no-challenge", json=again).status_code == 200
@@ -192,8 +223,10 @@ def test_contacts_of_the_account(api: httpx.Client) -> None:
 def test_v2_import_to_its_end(api: httpx.Client) -> None:
     book_id = new_book(api, "Conformance v2 import")
     suppress(api, "gone@example.com", "HardBounced")
-    csv = (b"Email,FIRSTNAME\nimp@example.com,Ann\nnot-an-email,X\nimp@example.com,Dup\n"
-           b"gone@example.com,Gone\n")
+    csv = (
+        b"Email,FIRSTNAME\nimp@example.com,Ann\nnot-an-email,X\nimp@example.com,Dup\n"
+        b"gone@example.com,Gone\n"
+    )
     imports = f"/v2/address-books/{book_id}/contacts/import"
     submitted = api.post(imports, files={"anyname": ("people.csv", csv, "text/csv")})
     assert submitted.status_code == 202
@@ -204,8 +237,10 @@ def test_v2_import_to_its_end(api: httpx.Client) -> None:
     assert report["hardBounced"] == 1
     faults = api.get(f"/v2/contacts/import/{import_id}/report-faults")
     assert faults.content.startswith("\ufeffReason,email".encode())
-    merged = api.post(f"{imports}/with-merge-option/OnlyOverwriteIfNotEmpty",
-                      json={"FileName": "more.csv", "Data": base64.b64encode(csv).decode()})
+    merged = api.post(
+        f"{imports}/with-merge-option/OnlyOverwriteIfNotEmpty",
+        json={"FileName": "more.csv", "Data": base64.b64encode(csv).decode()},
+    )
     assert poll(api, f"/v2/contacts/import/{merged.json()['id']}")["status"] == "Finished"
     assert api.post(imports, files={"file": (None, csv)}).status_code == 400  # no filename
     assert api.get(f"/v2/contacts/import/{UNKNOWN_ID}").status_code == 404
@@ -218,12 +253,22 @@ def test_v3_import_to_its_end(api: httpx.Client) -> None:
     suppress(api, "left@example.com", "Unsubscribed")
 
     def contact(email: str) -> dict[str, Any]:
-        return {"matchIdentifier": "email", "identifiers": {"email": email},
-                "dataFields": {"FIRSTNAME": "X"}, "lists": [book_id]}
+        return {
+            "matchIdentifier": "email",
+            "identifiers": {"email": email},
+            "dataFields": {"FIRSTNAME": "X"},
+            "lists": [book_id],
+        }
 
-    body = {"mergeOption": "overwrite", "contacts": [
-        contact("new@example.com"), contact("old@example.com"), contact("not-an-email"),
-        contact("left@example.com")]}
+    body = {
+        "mergeOption": "overwrite",
+        "contacts": [
+            contact("new@example.com"),
+            contact("old@example.com"),
+            contact("not-an-email"),
+            contact("left@example.com"),
+        ],
+    }
     submitted = api.put("/contacts/v3/import", json=body)
     assert submitted.status_code == 202
     result = poll(api, f"/contacts/v3/import/{submitted.json()['importId']}")
@@ -231,10 +276,18 @@ def test_v3_import_to_its_end(api: httpx.Client) -> None:
     assert [c["identifiers"]["email"] for c in result["created"]] == ["new@example.com"]
     assert [c["identifiers"]["email"] for c in result["updated"]] == ["old@example.com"]
     assert {f["identifiers"]["email"] for f in result["failures"]} == {
-        "not-an-email", "left@example.com"}
+        "not-an-email",
+        "left@example.com",
+    }
     assert api.get(f"/contacts/v3/import/{UNKNOWN_ID}").status_code == 404
-    assert api.put("/contacts/v3/import", content=b"{not json",
-                   headers={"content-type": "application/json"}).status_code == 400
+    assert (
+        api.put(
+            "/contacts/v3/import",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+        ).status_code
+        == 400
+    )
 
 
 def test_limits_answer_documented_errors(checked_client: ClientFactory, log_start: int) -> None:
@@ -245,20 +298,30 @@ def test_limits_answer_documented_errors(checked_client: ClientFactory, log_star
         api = checked_client(slow.base_url, auth=DEMO)
         book_id = new_book(api, "Slow")
         csv = b"Email\n" + b"".join(b"p%d@example.com\n" % i for i in range(5))
-        first = api.post(f"/v2/address-books/{book_id}/contacts/import",
-                         files={"f": ("a.csv", csv, "text/csv")})
+        first = api.post(
+            f"/v2/address-books/{book_id}/contacts/import", files={"f": ("a.csv", csv, "text/csv")}
+        )
         assert first.status_code == 202
         assert api.get(f"/v2/contacts/import/{first.json()['id']}/report").status_code == 404
-        second = api.post(f"/v2/address-books/{book_id}/contacts/import",
-                          files={"f": ("b.csv", csv, "text/csv")})
+        second = api.post(
+            f"/v2/address-books/{book_id}/contacts/import", files={"f": ("b.csv", csv, "text/csv")}
+        )
         assert second.status_code == 400  # ERROR_IMPORT_TOOMANYACTIVEIMPORTS
-        v3 = {"contacts": [{"matchIdentifier": "email", "identifiers": {"email": "a@example.com"},
-                            "lists": [book_id]}]}
+        v3 = {
+            "contacts": [
+                {
+                    "matchIdentifier": "email",
+                    "identifiers": {"email": "a@example.com"},
+                    "lists": [book_id],
+                }
+            ]
+        }
         assert api.put("/contacts/v3/import", json=v3).status_code == 429
 
 
-def test_every_listed_operation_was_seen(openapi_checker: OpenAPIChecker, log_start: int,
-                                         request: pytest.FixtureRequest) -> None:
+def test_every_listed_operation_was_seen(
+    openapi_checker: OpenAPIChecker, log_start: int, request: pytest.FixtureRequest
+) -> None:
     listed = set(V2_OPERATIONS + V3_OPERATIONS)
     assert listed <= openapi_checker.documented_operations()  # no typo in the list itself
     module_tests = [item for item in request.session.items if item.path == request.path]

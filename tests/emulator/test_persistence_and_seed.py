@@ -9,16 +9,26 @@ from dotsync.emulator import AccountSettings, EmulatorSettings, run_emulator
 from .conftest import create_book, import_csv, wait_v2
 
 SEED = {
-    "accounts": [{
-        "apiUser": "seeded@apiconnector.com", "password": "s3cret", "region": "r2",
-        "dataFields": [{"name": "tier", "type": "String"}],
-        "addressBooks": [{"id": 123456, "name": "VIP",
-                          "contacts": [
-                              "a@example.com",
-                              {"email": "b@example.com", "dataFields": {"TIER": "gold"}}]}],
-        "suppressed": [{"email": "bounced@example.com", "status": "HardBounced"}],
-        "suppressed_domains": ["blocked.example"],
-    }],
+    "accounts": [
+        {
+            "apiUser": "seeded@apiconnector.com",
+            "password": "s3cret",
+            "region": "r2",
+            "dataFields": [{"name": "tier", "type": "String"}],
+            "addressBooks": [
+                {
+                    "id": 123456,
+                    "name": "VIP",
+                    "contacts": [
+                        "a@example.com",
+                        {"email": "b@example.com", "dataFields": {"TIER": "gold"}},
+                    ],
+                }
+            ],
+            "suppressed": [{"email": "bounced@example.com", "status": "HardBounced"}],
+            "suppressed_domains": ["blocked.example"],
+        }
+    ],
     "global_suppressions": [{"email": "trap@example.com"}],
 }
 
@@ -33,7 +43,10 @@ def test_state_file_survives_a_restart(tmp_path, api_for):
         api = api_for(emu)
         assert api.get(f"/v2/address-books/{book}").json()["contacts"] == 1
         assert [b["name"] for b in api.get("/v2/address-books").json()] == [
-            "Test", "All Contacts", "Newsletter"]
+            "Test",
+            "All Contacts",
+            "Newsletter",
+        ]
 
 
 def test_unfinished_import_resumes_after_restart(tmp_path, api_for):
@@ -57,10 +70,13 @@ def test_seed_file(tmp_path, emulator_factory, api_for):
     assert api.get("/v2/address-books/123456").json()["contacts"] == 2
     members = emu.book_members("seeded@apiconnector.com", 123456)
     assert [(m["email"], m["dataFields"]) for m in members] == [
-        ("a@example.com", {}), ("b@example.com", {"TIER": "gold"})]
+        ("a@example.com", {}),
+        ("b@example.com", {"TIER": "gold"}),
+    ]
     assert api.get("/v2/contacts/bounced@example.com").json()["status"] == "HardBounced"
-    import_id = import_csv(api, 123456, "Email\ntrap@example.com\nx@blocked.example\n"
-                                        "bounced@example.com\n")
+    import_id = import_csv(
+        api, 123456, "Email\ntrap@example.com\nx@blocked.example\nbounced@example.com\n"
+    )
     assert wait_v2(api, import_id) == "Finished"
     report = api.get(f"/v2/contacts/import/{import_id}/report").json()
     counters = ("globallySuppressed", "domainSuppressed", "hardBounced")
@@ -76,5 +92,7 @@ def test_accounts_given_at_start_are_added_to_an_existing_state(tmp_path, api_fo
     extra = AccountSettings(api_user="late@x.com", password="p")  # noqa: S106
     with run_emulator(EmulatorSettings(state_file=path, accounts=[extra])) as emu:
         assert api_for(emu, auth=("late@x.com", "p")).get("/v2/account-info").status_code == 200
-        assert api_for(emu, auth=("demo@apiconnector.com", "demo")).get(
-            "/v2/account-info").status_code == 200
+        assert (
+            api_for(emu, auth=("demo@apiconnector.com", "demo")).get("/v2/account-info").status_code
+            == 200
+        )

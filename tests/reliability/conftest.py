@@ -38,8 +38,9 @@ def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emula
 
 
 @pytest.fixture(scope="module")
-def kill_timing(emulator_process: EmulatorProcess,
-                tmp_path_factory: pytest.TempPathFactory) -> Timing:
+def kill_timing(
+    emulator_process: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Timing:
     """How long uninterrupted runs take here, so kill delays span a whole run."""
     return calibrate(emulator_process, tmp_path_factory.mktemp("calibration"))
 

@@ -49,8 +49,9 @@ class EmulatorProcess:
     """``dotsync emulator --port N --state FILE`` in its own process: killing dotsync leaves it
     alone, and ``restart`` stops it and starts it again on the same port and state."""
 
-    def __init__(self, state_file: Path, *, import_rate: float | None = None,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, state_file: Path, *, import_rate: float | None = None, port: int | None = None
+    ) -> None:
         self.state_file = state_file
         self.import_rate = import_rate
         self.port = port or free_port()
@@ -60,12 +61,19 @@ class EmulatorProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> EmulatorProcess:
-        command = [str(DOTSYNC), "emulator", "--port", str(self.port),
-                   "--state", str(self.state_file)]
+        command = [
+            str(DOTSYNC),
+            "emulator",
+            "--port",
+            str(self.port),
+            "--state",
+            str(self.state_file),
+        ]
         if self.import_rate is not None:
             command += ["--import-rate", str(self.import_rate)]
         self._process = subprocess.Popen(  # noqa: S603 - our own entry point
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_clean_env())
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_clean_env()
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -114,9 +122,14 @@ class CliRun:
     stderr: str = ""
 
 
-def run_cli(project: Project, *, kill_after: float | None = None, kill_at: str | None = None,
-            act_at: tuple[str, Callable[[], None]] | None = None,
-            timeout: float = 180.0) -> CliRun:
+def run_cli(
+    project: Project,
+    *,
+    kill_after: float | None = None,
+    kill_at: str | None = None,
+    act_at: tuple[str, Callable[[], None]] | None = None,
+    timeout: float = 180.0,
+) -> CliRun:
     """Run ``dotsync export news --json`` as a process. SIGKILL it after ``kill_after`` seconds or
     as soon as its run reaches the checkpoint ``kill_at`` (see ``Checkpoints``); or call
     ``act_at[1]`` once its run reaches the checkpoint ``act_at[0]`` (e.g. restart the emulator)."""
@@ -125,8 +138,12 @@ def run_cli(project: Project, *, kill_after: float | None = None, kill_at: str |
     watch = Checkpoints(project)
     started = time.monotonic()
     process = subprocess.Popen(  # noqa: S603 - our own entry point
-        command, cwd=project.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=_clean_env(**{PASSWORD_ENV: password}))
+        command,
+        cwd=project.folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_clean_env(**{PASSWORD_ENV: password}),
+    )
     done = threading.Event()
     if kill_after is not None:
         threading.Thread(target=_kill_later, args=(process, done, kill_after), daemon=True).start()
@@ -191,14 +208,16 @@ class Checkpoints:
         if self._max_run() > self.after_run:
             found.add("run started")
         for table, kind in (("imports", "import"), ("removals", "removal")):
-            for (status,) in self._query(f"select status from {table} where run_id > ?",
-                                         self.after_run):
+            for (status,) in self._query(
+                f"select status from {table} where run_id > ?", self.after_run
+            ):
                 if status in self.ORDER:
-                    found |= {f"{kind} {s}" for s in self.ORDER[:self.ORDER.index(status) + 1]}
+                    found |= {f"{kind} {s}" for s in self.ORDER[: self.ORDER.index(status) + 1]}
         return found
 
-    def act_when_reached(self, done: threading.Event, checkpoint: str,
-                         action: Callable[[], None]) -> None:
+    def act_when_reached(
+        self, done: threading.Event, checkpoint: str, action: Callable[[], None]
+    ) -> None:
         """Call ``action`` once a run reaches ``checkpoint`` (polled every 5 ms), unless
         ``done`` is set first."""
         while not done.wait(0.005):
@@ -216,8 +235,12 @@ def new_project(emulator: RunningEmulator, folder: Path, book_name: str = "News"
     with emulator.client() as api:
         reply = api.post("/v2/address-books", json={"name": book_name})
         reply.raise_for_status()
-    return Project(folder=folder, emulator=emulator, book_id=int(reply.json()["id"]),
-                   api_user=emulator.credentials[0])
+    return Project(
+        folder=folder,
+        emulator=emulator,
+        book_id=int(reply.json()["id"]),
+        api_user=emulator.credentials[0],
+    )
 
 
 # --- what was survived ---------------------------------------------------------------------------
@@ -255,8 +278,10 @@ class SurvivalLog:
             faults = ", ".join(f"{k} x{v}" for k, v in sorted(o.faults.items())) or "-"
             seed = "" if o.seed is None else f" seed {o.seed}"
             notes = f"; {'; '.join(o.notes)}" if o.notes else ""
-            out.append(f"{o.suite:<11} {o.scenario}{seed}: held after {o.runs} run(s), "
-                       f"{o.retries} retries, faults {faults}, {o.seconds:.1f} s{notes}")
+            out.append(
+                f"{o.suite:<11} {o.scenario}{seed}: held after {o.runs} run(s), "
+                f"{o.retries} retries, faults {faults}, {o.seconds:.1f} s{notes}"
+            )
         return out
 
 
@@ -267,5 +292,3 @@ def injected_faults(emulator: RunningEmulator) -> dict[str, int]:
     reply = emulator.admin.get("/_emulator/faults")
     reply.raise_for_status()
     return {str(k): int(v) for k, v in reply.json()["injected"].items()}
-
-

@@ -30,8 +30,11 @@ _UNFINISHED_IMPORTS = ("prepared", "submitted")
 
 def expected_members(rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """Normalised e-mail → profile, for the rows the segment holds (all rows are valid)."""
-    return {str(r["email"]).strip().lower(): r for r in rows
-            if float(r["lifetime_value"]) > SEGMENT_FLOOR}
+    return {
+        str(r["email"]).strip().lower(): r
+        for r in rows
+        if float(r["lifetime_value"]) > SEGMENT_FLOOR
+    }
 
 
 # --- the invariant -------------------------------------------------------------------------------
@@ -63,13 +66,24 @@ def unfinished_work(project: Project) -> list[str]:
     store = StateStore(state_url(project))
     try:
         with store.engine.connect() as conn:
-            found = [f"import {r.id} {r.status}" for r in conn.execute(
-                select(imports.c.id, imports.c.status).where(
-                    imports.c.status.in_(_UNFINISHED_IMPORTS)))]
-            found += [f"removal {r.id} {r.status}" for r in conn.execute(
-                select(removals.c.id, removals.c.status).where(removals.c.status != "committed"))]
-            found += [f"run {r.id} running" for r in conn.execute(
-                select(runs.c.id).where(runs.c.status == RunStatus.RUNNING))]
+            found = [
+                f"import {r.id} {r.status}"
+                for r in conn.execute(
+                    select(imports.c.id, imports.c.status).where(
+                        imports.c.status.in_(_UNFINISHED_IMPORTS)
+                    )
+                )
+            ]
+            found += [
+                f"removal {r.id} {r.status}"
+                for r in conn.execute(
+                    select(removals.c.id, removals.c.status).where(removals.c.status != "committed")
+                )
+            ]
+            found += [
+                f"run {r.id} running"
+                for r in conn.execute(select(runs.c.id).where(runs.c.status == RunStatus.RUNNING))
+            ]
         return found
     finally:
         store.close()
@@ -80,11 +94,22 @@ def checkpoints_of(project: Project, run_id: int) -> list[str]:
     store = StateStore(state_url(project))
     try:
         with store.engine.connect() as conn:
-            found = [f"import {r[0]}" for r in conn.execute(
-                select(imports.c.status).where(imports.c.run_id == run_id).order_by(imports.c.id))]
-            found += [f"removal {r[0]}" for r in conn.execute(
-                select(removals.c.status).where(removals.c.run_id == run_id)
-                .order_by(removals.c.id))]
+            found = [
+                f"import {r[0]}"
+                for r in conn.execute(
+                    select(imports.c.status)
+                    .where(imports.c.run_id == run_id)
+                    .order_by(imports.c.id)
+                )
+            ]
+            found += [
+                f"removal {r[0]}"
+                for r in conn.execute(
+                    select(removals.c.status)
+                    .where(removals.c.run_id == run_id)
+                    .order_by(removals.c.id)
+                )
+            ]
         return found
     finally:
         store.close()
@@ -99,19 +124,28 @@ def assert_converged(project: Project, rows: Sequence[Mapping[str, Any]]) -> Non
     assert not doubled, f"members doubled in the book: {doubled}"
     lost, extra = sorted(set(expected) - set(emails)), sorted(set(emails) - set(expected))
     assert not lost and not extra, f"book differs: lost {lost}, not expected {extra}"
-    stale = sorted(m["email"] for m in book
-                   if (m["dataFields"].get("FIRSTNAME"), m["dataFields"].get("TIER"))
-                   != (expected[str(m["email"]).lower()]["first_name"],
-                       expected[str(m["email"]).lower()]["tier"]))
+    stale = sorted(
+        m["email"]
+        for m in book
+        if (m["dataFields"].get("FIRSTNAME"), m["dataFields"].get("TIER"))
+        != (
+            expected[str(m["email"]).lower()]["first_name"],
+            expected[str(m["email"]).lower()]["tier"],
+        )
+    )
     assert not stale, f"members with stale values: {stale}"
     by_key = {str(r["customer_id"]): email for email, r in expected.items()}
     held = {key: (contact_id, email_hash) for key, contact_id, email_hash in state_members(project)}
     assert set(held) == set(by_key), (
         f"member store keys differ: missing {sorted(set(by_key) - set(held))}, "
-        f"extra {sorted(set(held) - set(by_key))}")
+        f"extra {sorted(set(held) - set(by_key))}"
+    )
     book_ids = {str(m["email"]).lower(): int(m["id"]) for m in book}
-    wrong = sorted(key for key, (contact_id, email_hash) in held.items()
-                   if contact_id != book_ids[by_key[key]] or email_hash != _sha256(by_key[key]))
+    wrong = sorted(
+        key
+        for key, (contact_id, email_hash) in held.items()
+        if contact_id != book_ids[by_key[key]] or email_hash != _sha256(by_key[key])
+    )
     assert not wrong, f"member store rows disagree with the book: {wrong}"
     left = unfinished_work(project)
     assert not left, f"state left unfinished: {left}"

@@ -61,8 +61,15 @@ def refreshed(rows: list[dict[str, Any]], rng: random.Random, tag: str) -> list[
     return out
 
 
-def _phase(project: Project, rows: list[dict[str, Any]], rng: random.Random, duration: float,
-           phase: str, kills: int, outcome: Outcome) -> None:
+def _phase(
+    project: Project,
+    rows: list[dict[str, Any]],
+    rng: random.Random,
+    duration: float,
+    phase: str,
+    kills: int,
+    outcome: Outcome,
+) -> None:
     project.write_profiles(rows)
     for _ in range(kills):
         before = {r.run_id for r in run_history(project)}
@@ -74,8 +81,11 @@ def _phase(project: Project, rows: list[dict[str, Any]], rng: random.Random, dur
             outcome.notes.append(f"{phase} done before its kill at {delay:.2f}s")
             continue
         started = [r.run_id for r in run_history(project) if r.run_id not in before]
-        where = ", ".join(checkpoints_of(project, started[-1]) or ["no import yet"]) \
-            if started else "before its run started"
+        where = (
+            ", ".join(checkpoints_of(project, started[-1]) or ["no import yet"])
+            if started
+            else "before its run started"
+        )
         outcome.notes.append(f"{phase} killed at {delay:.2f}s ({where})")
     rerun_until_success(project, outcome, phase)
     assert_converged(project, rows)
@@ -93,8 +103,9 @@ def rerun_until_success(project: Project, outcome: Outcome, phase: str) -> None:
     raise AssertionError(f"{phase}: no success in {MAX_RERUNS} reruns [{'; '.join(outcome.notes)}]")
 
 
-def kill_seed(emulator: EmulatorProcess, folder: Path, seed: int, timing: Timing,
-              profiles: int = PROFILES) -> Outcome:
+def kill_seed(
+    emulator: EmulatorProcess, folder: Path, seed: int, timing: Timing, profiles: int = PROFILES
+) -> Outcome:
     """One seed: an initial export and a refresh, each killed once or twice, then rerun."""
     rng = random.Random(seed)  # noqa: S311 - kill points, not secrets
     started = time.monotonic()
@@ -132,12 +143,20 @@ def calibrate(emulator: EmulatorProcess, folder: Path, profiles: int = PROFILES)
 
 
 # Every checkpoint a run writes, in order (see dotsync.delivery and harness.Checkpoints).
-CHECKPOINTS = ("run started", "import prepared", "import submitted", "import committed",
-               "removal prepared", "removal submitted", "removal committed")
+CHECKPOINTS = (
+    "run started",
+    "import prepared",
+    "import submitted",
+    "import committed",
+    "removal prepared",
+    "removal submitted",
+    "removal committed",
+)
 
 
-def checkpoint_kill(emulator: EmulatorProcess, folder: Path, checkpoint: str,
-                    profiles: int = 60) -> Outcome:
+def checkpoint_kill(
+    emulator: EmulatorProcess, folder: Path, checkpoint: str, profiles: int = 60
+) -> Outcome:
     """A refresh killed the moment its run reaches ``checkpoint`` (the initial export runs
     in-process, unharmed), then rerun until it succeeds."""
     started = time.monotonic()

@@ -42,10 +42,18 @@ STORMS: dict[str, dict[str, Any]] = {
     "dropped connections": {"script": ["drop"] * 3, "drop_rate": 0.2},
     "replies slower than the timeout": {"slow_rate": 0.25, "slow_seconds": 1.5},
     "imports ending Failed": {"failed_imports": 1, "import_failure_status": "Failed"},
-    "imports ending RejectedByWatchdog": {"failed_imports": 1,
-                                          "import_failure_status": "RejectedByWatchdog"},
-    "everything at once": {"script": ["429", "503", "drop"], "error_rate": 0.1, "drop_rate": 0.1,
-                           "slow_rate": 0.1, "slow_seconds": 1.5, "failed_imports": 1},
+    "imports ending RejectedByWatchdog": {
+        "failed_imports": 1,
+        "import_failure_status": "RejectedByWatchdog",
+    },
+    "everything at once": {
+        "script": ["429", "503", "drop"],
+        "error_rate": 0.1,
+        "drop_rate": 0.1,
+        "slow_rate": 0.1,
+        "slow_seconds": 1.5,
+        "failed_imports": 1,
+    },
 }
 
 
@@ -59,10 +67,10 @@ class ShortTimeouts(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         asked = request.extensions.get("timeout", {})
-        request.extensions["timeout"] = {k: min(v or self.limit, self.limit)
-                                         for k, v in {**dict.fromkeys(
-                                             ("connect", "read", "write", "pool")),
-                                             **asked}.items()}
+        request.extensions["timeout"] = {
+            k: min(v or self.limit, self.limit)
+            for k, v in {**dict.fromkeys(("connect", "read", "write", "pool")), **asked}.items()
+        }
         return super().handle_request(request)
 
 
@@ -70,8 +78,12 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower())[:40]
 
 
-def converge_in_process(project: Project, rows: list[dict[str, Any]], outcome: Outcome,
-                        http_client: httpx.Client | None = None) -> None:
+def converge_in_process(
+    project: Project,
+    rows: list[dict[str, Any]],
+    outcome: Outcome,
+    http_client: httpx.Client | None = None,
+) -> None:
     """Run the export (in this process) until a run succeeds; only "retry later" failures
     (exit code 5) are allowed on the way. Then check the invariant."""
     project.write_profiles(rows)
@@ -88,8 +100,14 @@ def converge_in_process(project: Project, rows: list[dict[str, Any]], outcome: O
     assert_converged(project, rows)
 
 
-def fault_storm(emulator: RunningEmulator, folder: Path, name: str,
-                faults: Mapping[str, Any], seed: int = 0, profiles: int = 80) -> Outcome:
+def fault_storm(
+    emulator: RunningEmulator,
+    folder: Path,
+    name: str,
+    faults: Mapping[str, Any],
+    seed: int = 0,
+    profiles: int = 80,
+) -> Outcome:
     """An initial export and a refresh, each under the storm ``faults`` (reseeded per phase)."""
     started = time.monotonic()
     project = new_project(emulator, folder / f"storm-{_slug(name)}-{seed}", f"{name} {seed}")
@@ -153,14 +171,20 @@ def tiered_storm(emulator: RunningEmulator, folder: Path, profiles: int = 80) ->
     return outcome
 
 
-def restart_mid_run(emulator: EmulatorProcess, folder: Path, checkpoint: str,
-                    sig_name: str = "SIGTERM", profiles: int = 120) -> Outcome:
+def restart_mid_run(
+    emulator: EmulatorProcess,
+    folder: Path,
+    checkpoint: str,
+    sig_name: str = "SIGTERM",
+    profiles: int = 120,
+) -> Outcome:
     """A refresh during which the emulator process is stopped and started again (same port, same
     ``--state`` file) the moment the run reaches ``checkpoint``."""
     started = time.monotonic()
     name = checkpoint.replace(" ", "-")
-    project = new_project(emulator.api, folder / f"restart-{name}-{sig_name}",
-                          f"Restart {sig_name} {checkpoint}")
+    project = new_project(
+        emulator.api, folder / f"restart-{name}-{sig_name}", f"Restart {sig_name} {checkpoint}"
+    )
     project.write_config()
     rows = [profile(i) for i in range(profiles)]
     project.write_profiles(rows)

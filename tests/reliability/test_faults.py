@@ -26,16 +26,18 @@ STORM_SEEDS = range(5) if FULL_MATRIX else range(1)
 
 @pytest.mark.parametrize("seed", STORM_SEEDS)
 @pytest.mark.parametrize("storm", list(STORMS))
-def test_a_storm_is_survived(emulator: RunningEmulator, work_dir: Path, storm: str,
-                             seed: int) -> None:
+def test_a_storm_is_survived(
+    emulator: RunningEmulator, work_dir: Path, storm: str, seed: int
+) -> None:
     outcome = fault_storm(emulator, work_dir, storm, STORMS[storm], seed=seed)
     SURVIVED.add(outcome)
 
 
 def test_tiered_limits_with_a_tiny_budget(work_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = tiered_clock(seconds_left=4)
-    monkeypatch.setattr(dotsync.emulator.app, "RateLimiter",
-                        lambda settings: RateLimiter(settings, clock=clock))
+    monkeypatch.setattr(
+        dotsync.emulator.app, "RateLimiter", lambda settings: RateLimiter(settings, clock=clock)
+    )
     with run_emulator() as emulator:
         outcome = SURVIVED.add(tiered_storm(emulator, work_dir))
     assert outcome.faults["429 to dotsync"] > 0

@@ -16,12 +16,17 @@ from reliability.storms import restart_mid_run
 
 CASES = [("import submitted", "SIGTERM")]
 if FULL_MATRIX:
-    CASES += [("removal submitted", "SIGTERM"), ("import committed", "SIGTERM"),
-              ("import submitted", "SIGKILL"), ("removal submitted", "SIGKILL")]
+    CASES += [
+        ("removal submitted", "SIGTERM"),
+        ("import committed", "SIGTERM"),
+        ("import submitted", "SIGKILL"),
+        ("removal submitted", "SIGKILL"),
+    ]
 
 
 @pytest.mark.parametrize(("checkpoint", "sig"), CASES)
-def test_emulator_restarted_mid_run(emulator_process: EmulatorProcess, work_dir: Path,
-                                    checkpoint: str, sig: str) -> None:
+def test_emulator_restarted_mid_run(
+    emulator_process: EmulatorProcess, work_dir: Path, checkpoint: str, sig: str
+) -> None:
     outcome = restart_mid_run(emulator_process, work_dir, checkpoint, sig)
     SURVIVED.add(outcome)

@@ -25,8 +25,10 @@ def test_members_who_unsubscribe_between_runs_stay_unsubscribed(
 
     emulator.suppress(project.api_user, "person1@example.com", "Unsubscribed")
     with emulator.client() as api:  # person2 leaves this book's mailings only
-        api.post(f"/v2/address-books/{project.book_id}/contacts/unsubscribe",
-                 json={"email": "person2@example.com"}).raise_for_status()
+        api.post(
+            f"/v2/address-books/{project.book_id}/contacts/unsubscribe",
+            json={"email": "person2@example.com"},
+        ).raise_for_status()
     for i in (1, 2, 3):
         rows[i]["first_name"] = f"Changed{i}"
     project.write_profiles(rows)
@@ -42,6 +44,11 @@ def test_members_who_unsubscribe_between_runs_stay_unsubscribed(
     refresh, full, _again = runs
     assert refresh.counts.suppressed >= 1 and full.counts.suppressed >= 1
     assert refresh.status is RunStatus.PARTIAL
-    SURVIVED.add(Outcome("suppression", "unsubscribed between runs, then refresh and --full",
-                         runs=len(runs), notes=[f"suppressed counted {refresh.counts.suppressed}"
-                                                f"/{full.counts.suppressed}"]))
+    SURVIVED.add(
+        Outcome(
+            "suppression",
+            "unsubscribed between runs, then refresh and --full",
+            runs=len(runs),
+            notes=[f"suppressed counted {refresh.counts.suppressed}/{full.counts.suppressed}"],
+        )
+    )

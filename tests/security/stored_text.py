@@ -41,5 +41,9 @@ def _duckdb_values(path: Path) -> Iterator[tuple[str, str]]:
 def leaks(folder: Path, needles: list[str], *, skip: frozenset[Path] = frozenset()) -> list[str]:
     """Where any of ``needles`` (case-insensitive) appears under ``folder``."""
     lowered = [n.lower() for n in needles]
-    return [f"{where}: {needle}" for where, text in stored_texts(folder, skip=skip)
-            for needle in lowered if needle in text.lower()]
+    return [
+        f"{where}: {needle}"
+        for where, text in stored_texts(folder, skip=skip)
+        for needle in lowered
+        if needle in text.lower()
+    ]

@@ -18,16 +18,23 @@ SURNAME = "Vandermolen-Quist"
 
 
 def _rows() -> list[dict[str, object]]:
-    rows = [profile(i, email=f"pd.person{i}@privacy-test.org", first_name=f"Ysolde{i}",
-                    last_name=SURNAME) for i in range(15)]
+    rows = [
+        profile(
+            i, email=f"pd.person{i}@privacy-test.org", first_name=f"Ysolde{i}", last_name=SURNAME
+        )
+        for i in range(15)
+    ]
     rows[7]["email"] = "broken-address"
     rows[8]["email"] = str(rows[9]["email"]).upper()  # a duplicate
     return rows
 
 
 def _personal(rows: list[dict[str, object]]) -> list[str]:
-    return [*{str(r["email"]).lower() for r in rows if "@" in str(r["email"])},
-            *{str(r["first_name"]) for r in rows}, SURNAME]
+    return [
+        *{str(r["email"]).lower() for r in rows if "@" in str(r["email"])},
+        *{str(r["first_name"]) for r in rows},
+        SURNAME,
+    ]
 
 
 def test_logs_state_and_files_hold_no_personal_data(cli: Cli, project: Project) -> None:
@@ -66,8 +73,9 @@ def test_rejected_rows_files_expire_after_the_retention(cli: Cli, project: Proje
     project.write_profiles(_rows())
     project.write_config()
     text = project.config_path.read_text(encoding="utf-8")
-    project.config_path.write_text(text.replace("[state]", "[state]\nrejects_retention_days = 2"),
-                                   encoding="utf-8")
+    project.config_path.write_text(
+        text.replace("[state]", "[state]\nrejects_retention_days = 2"), encoding="utf-8"
+    )
     assert cli.invoke("export", "news").code == 0
     folder = load_config(project.config_path).state.work_dir / "rejects"
     (first,) = folder.glob("*.csv")
@@ -86,8 +94,9 @@ def test_emails_in_logs_only_when_asked(cli: Cli, project: Project) -> None:
     project.write_profiles(_rows())
     project.write_config()
     text = project.config_path.read_text(encoding="utf-8")
-    project.config_path.write_text(text.replace(
-        "[state]", '[state]\nwork_dir = "ops@privacy-test.org"'), encoding="utf-8")
+    project.config_path.write_text(
+        text.replace("[state]", '[state]\nwork_dir = "ops@privacy-test.org"'), encoding="utf-8"
+    )
     hidden = cli.run("export", "news", "--log-format", "json")
     assert hidden.code == 0 and '"event": "run_summary"' in hidden.stderr
     assert "ops@privacy-test.org" not in hidden.stderr and "<email>" in hidden.stderr

@@ -25,8 +25,9 @@ PASSWORD = "Zq7-Quokka!Secret#Lantern-4471"  # noqa: S105 - a test account's dis
 
 @pytest.fixture
 def secret_emulator(emulator_factory: EmulatorFactory) -> RunningEmulator:
-    return emulator_factory(accounts=[AccountSettings(api_user=API_USER,
-                                                      password=SecretStr(PASSWORD))])
+    return emulator_factory(
+        accounts=[AccountSettings(api_user=API_USER, password=SecretStr(PASSWORD))]
+    )
 
 
 @pytest.fixture
@@ -44,25 +45,38 @@ def secret_project(secret_emulator: RunningEmulator, tmp_path: Path) -> Project:
 def _forms(secret: str) -> list[str]:
     """The password and the Basic-auth forms that would carry it."""
     basic = base64.b64encode(f"{API_USER}:{secret}".encode()).decode()
-    return [secret, basic, basic[:-4] if len(basic) > 8 else basic,
-            base64.b64encode(secret.encode()).decode().rstrip("=")]
+    return [
+        secret,
+        basic,
+        basic[:-4] if len(basic) > 8 else basic,
+        base64.b64encode(secret.encode()).decode().rstrip("="),
+    ]
 
 
 def _every_command(cli: Cli, project: Project) -> None:
     """Each command once, with every output form, a failure or two, and --verbose traces."""
     ok = [  # the export first: it creates the TIER field that plan and connect then check
         ("export", "news", "--verbose", "--log-format", "json"),
-        ("connect", "dd"), ("connect", "dd", "--json", "--verbose"),
-        ("address-books", "dd", "--verbose"), ("segments", "--json"),
-        ("plan", "news", "--verbose"), ("plan", "news", "--json"),
-        ("export", "news", "--json", "--full", "--verbose"), ("export", "--all"),
-        ("history", "--json"), ("history",), ("show-run", "1"), ("show-run", "1", "--json"),
+        ("connect", "dd"),
+        ("connect", "dd", "--json", "--verbose"),
+        ("address-books", "dd", "--verbose"),
+        ("segments", "--json"),
+        ("plan", "news", "--verbose"),
+        ("plan", "news", "--json"),
+        ("export", "news", "--json", "--full", "--verbose"),
+        ("export", "--all"),
+        ("history", "--json"),
+        ("history",),
+        ("show-run", "1"),
+        ("show-run", "1", "--json"),
     ]
     for args in ok:
         assert cli.invoke(*args).code == 0, args
     text = project.config_path.read_text(encoding="utf-8")
-    project.config_path.write_text(text.replace(f"address_book_id = {project.book_id}",
-                                                "address_book_id = 4242"), encoding="utf-8")
+    project.config_path.write_text(
+        text.replace(f"address_book_id = {project.book_id}", "address_book_id = 4242"),
+        encoding="utf-8",
+    )
     assert cli.invoke("export", "news", "--verbose", "--log-format", "json").code == 3
     assert cli.invoke("connect", "dd", "--verbose").code == 3
     project.config_path.write_text(text, encoding="utf-8")
@@ -82,8 +96,10 @@ def test_password_from_the_environment_is_never_shown_or_stored(
 ) -> None:
     cli.project = secret_project
     cli.env = {PASSWORD_ENV: PASSWORD}
-    for args in (("connect", "dd", "--verbose"), ("export", "news", "--json", "--verbose",
-                                                 "--log-format", "json")):
+    for args in (
+        ("connect", "dd", "--verbose"),
+        ("export", "news", "--json", "--verbose", "--log-format", "json"),
+    ):
         real = cli.run(*args)  # the installed command too, not only the in-process app
         assert real.code == 0, real.text
     _every_command(cli, secret_project)
@@ -96,8 +112,10 @@ def test_password_from_an_owner_only_file(cli: Cli, secret_project: Project) -> 
     secret = secret_project.folder / "dd.password"
     secret.write_text(PASSWORD + "\n", encoding="utf-8")
     text = secret_project.config_path.read_text(encoding="utf-8")
-    secret_project.config_path.write_text(text.replace(
-        f'password_env = "{PASSWORD_ENV}"', 'password_file = "dd.password"'), encoding="utf-8")
+    secret_project.config_path.write_text(
+        text.replace(f'password_env = "{PASSWORD_ENV}"', 'password_file = "dd.password"'),
+        encoding="utf-8",
+    )
     cli.project, cli.env = secret_project, {}
 
     secret.chmod(0o644)
@@ -111,11 +129,14 @@ def test_password_from_an_owner_only_file(cli: Cli, secret_project: Project) -> 
     assert secret.read_text(encoding="utf-8") == PASSWORD + "\n"  # read, never rewritten
 
 
-def test_password_from_the_keyring(cli: Cli, secret_project: Project,
-                                   memory_keyring: MemoryKeyring) -> None:
+def test_password_from_the_keyring(
+    cli: Cli, secret_project: Project, memory_keyring: MemoryKeyring
+) -> None:
     text = secret_project.config_path.read_text(encoding="utf-8")
-    secret_project.config_path.write_text(text.replace(
-        f'password_env = "{PASSWORD_ENV}"', "password_keyring = true"), encoding="utf-8")
+    secret_project.config_path.write_text(
+        text.replace(f'password_env = "{PASSWORD_ENV}"', "password_keyring = true"),
+        encoding="utf-8",
+    )
     cli.project, cli.env = secret_project, {}
     empty = cli.invoke("connect", "dd")
     assert empty.code == 2 and f"keyring set dotsync {API_USER}" in empty.stderr
@@ -124,11 +145,17 @@ def test_password_from_the_keyring(cli: Cli, secret_project: Project,
     _assert_nowhere(cli, secret_project)
 
 
-@pytest.mark.parametrize(("url", "accepted"), [
-    ("http://api.example.com", False), ("http://10.0.0.5:8765", False),
-    ("http://127.0.0.1:8765", True), ("http://localhost:8765", True), ("http://[::1]:8765", True),
-    ("https://r1-api.dotdigital.com", True),
-])
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("http://api.example.com", False),
+        ("http://10.0.0.5:8765", False),
+        ("http://127.0.0.1:8765", True),
+        ("http://localhost:8765", True),
+        ("http://[::1]:8765", True),
+        ("https://r1-api.dotdigital.com", True),
+    ],
+)
 def test_plain_http_only_on_loopback(cli: Cli, project: Project, url: str, accepted: bool) -> None:
     project.write_profiles([profile(1)])
     project.write_config()

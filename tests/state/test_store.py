@@ -41,12 +41,24 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str) -> Iterat
         admin.dispose()
 
 
-def _confirm(store: StateStore, duck: duckdb.DuckDBPyConnection, run_id: int, book: int,
-             rows: list[tuple[str, int, str, str]]) -> int:
-    duck.register("_rows", pa.table({
-        "key": [r[0] for r in rows], "contact_id": pa.array([r[1] for r in rows], pa.int64()),
-        "email_hash": [r[2] for r in rows], "digest": [r[3] for r in rows],
-    }))
+def _confirm(
+    store: StateStore,
+    duck: duckdb.DuckDBPyConnection,
+    run_id: int,
+    book: int,
+    rows: list[tuple[str, int, str, str]],
+) -> int:
+    duck.register(
+        "_rows",
+        pa.table(
+            {
+                "key": [r[0] for r in rows],
+                "contact_id": pa.array([r[1] for r in rows], pa.int64()),
+                "email_hash": [r[2] for r in rows],
+                "digest": [r[3] for r in rows],
+            }
+        ),
+    )
     return store.members.upsert(duck, "select * from _rows", "news", book, run_id)
 
 
@@ -158,12 +170,16 @@ def test_sqlite_state_file_is_private(tmp_path: Path) -> None:
 def test_member_state_in_use_by_another_process_is_a_clear_refusal(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.sqlite'}"
     holder = subprocess.Popen(  # a "run" in another process holding the member file
-        [sys.executable, "-c",
-         "import duckdb, sys, time\n"
-         "from dotsync.state import StateStore\n"
-         f"s = StateStore({url!r}); d = duckdb.connect()\n"
-         "s.members.register(d, 'news', 7); print('ready', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time\n"
+            "from dotsync.state import StateStore\n"
+            f"s = StateStore({url!r}); d = duckdb.connect()\n"
+            "s.members.register(d, 'news', 7); print('ready', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"

@@ -16,16 +16,37 @@ from typing import Any
 
 from support.openapi_check import V2_DOCUMENT, V3_DOCUMENT, find_openapi_dir
 
-PROSE = frozenset({"description", "summary", "example", "examples", "externalDocs", "tags",
-                   "x-codeSamples", "x-readme", "termsOfService", "contact", "license"})
+PROSE = frozenset(
+    {
+        "description",
+        "summary",
+        "example",
+        "examples",
+        "externalDocs",
+        "tags",
+        "x-codeSamples",
+        "x-readme",
+        "termsOfService",
+        "contact",
+        "license",
+    }
+)
 OUT = Path(__file__).parent / "openapi_shapes"
 
 
 def _strip(node: Any, parent_key: str = "") -> Any:
     if isinstance(node, dict):
         # "properties", "responses" and "paths" are maps whose keys are names, not keywords.
-        names = parent_key in ("properties", "responses", "paths", "schemas", "parameters",
-                               "content", "headers", "securitySchemes")
+        names = parent_key in (
+            "properties",
+            "responses",
+            "paths",
+            "schemas",
+            "parameters",
+            "content",
+            "headers",
+            "securitySchemes",
+        )
         return {k: _strip(v, k) for k, v in node.items() if names or k not in PROSE}
     if isinstance(node, list):
         return [_strip(v, parent_key) for v in node]
@@ -38,7 +59,9 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name in (V2_DOCUMENT, V3_DOCUMENT):
         document = json.loads((source / name).read_text(encoding="utf-8"))
-        (OUT / name).write_text(json.dumps(_strip(document), separators=(",", ":")) + "\n", encoding="utf-8")
+        (OUT / name).write_text(
+            json.dumps(_strip(document), separators=(",", ":")) + "\n", encoding="utf-8"
+        )
         print(f"wrote {OUT / name}")
 
 

@@ -162,10 +162,14 @@ def _prepare(raw: dict[str, Any], name: str) -> dict[str, Any]:
                 continue
             responses = operation.setdefault("responses", {})
             for status in GENERIC_ERROR_STATUSES:
-                responses.setdefault(status, {
-                    "description": "", _GENERIC_MARK: True,
-                    "content": {"application/json": {"schema": _ERROR_ENVELOPES[name]}},
-                })
+                responses.setdefault(
+                    status,
+                    {
+                        "description": "",
+                        _GENERIC_MARK: True,
+                        "content": {"application/json": {"schema": _ERROR_ENVELOPES[name]}},
+                    },
+                )
             responses.setdefault("5XX", {"description": "", _GENERIC_MARK: True})
             content = operation.get("requestBody", {}).get("content", {})
             file_schema = content.get("application/json", {}).get("schema", {})
@@ -248,8 +252,14 @@ class _Normaliser:
         for branch in branches:
             for name, sub in branch.get("properties", {}).items():
                 known.setdefault(name.lower(), (name, sub))
-        extra = next((b["additionalProperties"] for b in branches
-                      if isinstance(b.get("additionalProperties"), dict)), None)
+        extra = next(
+            (
+                b["additionalProperties"]
+                for b in branches
+                if isinstance(b.get("additionalProperties"), dict)
+            ),
+            None,
+        )
         out: dict[str, Any] = {}
         for key, item in value.items():
             name, sub = known.get(key.lower(), (key, extra))
@@ -329,34 +339,51 @@ class OpenAPIChecker:
     def _match(
         self, document: _Document, method: str, path: str, status: int
     ) -> tuple[_Operation, dict[str, str]]:
-        matches = [(op, found.groupdict()) for op in document.operations
-                   if (found := op.pattern.match(path))]
+        matches = [
+            (op, found.groupdict())
+            for op in document.operations
+            if (found := op.pattern.match(path))
+        ]
         if not matches:
-            raise OpenAPIMismatch(f"{method.upper()} {path}", status, "path",
-                                  f"not documented in {document.name}")
+            raise OpenAPIMismatch(
+                f"{method.upper()} {path}", status, "path", f"not documented in {document.name}"
+            )
         same_method = [(op, params) for op, params in matches if op.method == method]
         if not same_method:
             allowed = sorted({op.key for op, _ in matches})
-            raise OpenAPIMismatch(f"{method.upper()} {path}", status, "method",
-                                  f"not documented (documented: {', '.join(allowed)})")
+            raise OpenAPIMismatch(
+                f"{method.upper()} {path}",
+                status,
+                "method",
+                f"not documented (documented: {', '.join(allowed)})",
+            )
 
         def fit(candidate: tuple[_Operation, dict[str, str]]) -> tuple[int, bool]:
             # Literal segments beat variables (/address-books/private over /{id}); between equal
             # templates (/v2/contacts/{id} and /{email}) the one whose parameter types fit wins.
             op, params = candidate
             schemas = op.parameters("path")
-            integers_fit = all(re.fullmatch(r"-?\d+", value) for name, value in params.items()
-                               if schemas.get(name, {}).get("type") == "integer")
+            integers_fit = all(
+                re.fullmatch(r"-?\d+", value)
+                for name, value in params.items()
+                if schemas.get(name, {}).get("type") == "integer"
+            )
             return len(params), not integers_fit
 
         return min(same_method, key=fit)
 
-    def _core_request(self, document: _Document, operation: _Operation,
-                      path_params: dict[str, str], request: httpx.Request) -> _CoreRequest:
+    def _core_request(
+        self,
+        document: _Document,
+        operation: _Operation,
+        path_params: dict[str, str],
+        request: httpx.Request,
+    ) -> _CoreRequest:
         normalise = _Normaliser(document.raw).value
         path_schemas = operation.parameters("path")
-        path_values = {name: normalise(value, path_schemas.get(name))
-                       for name, value in path_params.items()}
+        path_values = {
+            name: normalise(value, path_schemas.get(name)) for name, value in path_params.items()
+        }
         query_schemas = operation.parameters("query")
         query_names = {name.lower(): name for name in query_schemas}
         query = []
@@ -382,9 +409,12 @@ class OpenAPIChecker:
         )
 
     @staticmethod
-    def _request_body(operation: _Operation, request: httpx.Request, media_type: str,
-                      normalise: Callable[[Any, Mapping[str, Any] | None], Any],
-                      ) -> tuple[bytes | None, bool]:
+    def _request_body(
+        operation: _Operation,
+        request: httpx.Request,
+        media_type: str,
+        normalise: Callable[[Any, Mapping[str, Any] | None], Any],
+    ) -> tuple[bytes | None, bool]:
         try:
             body = request.read()  # multipart streams replay; a generator cannot
         except httpx.StreamError:
@@ -399,15 +429,25 @@ class OpenAPIChecker:
         schema = content.get(media_type, content.get("application/json", {})).get("schema")
         return json.dumps(normalise(value, schema)).encode(), True
 
-    def _check_reply(self, document: _Document, operation: _Operation,
-                     core_request: _CoreRequest, response: httpx.Response) -> None:
+    def _check_reply(
+        self,
+        document: _Document,
+        operation: _Operation,
+        core_request: _CoreRequest,
+        response: httpx.Response,
+    ) -> None:
         status = response.status_code
         responses = operation.spec["responses"]
         documented = responses.get(str(status), responses.get(f"{str(status)[0]}XX"))
         if documented is None:
             listed = ", ".join(sorted(k for k, v in responses.items() if not v.get(_GENERIC_MARK)))
-            raise OpenAPIMismatch(operation.key, status, "status", f"not documented (documented: "
-                                  f"{listed}; generic errors: 400, 401, 403, 404, 429, 5xx)")
+            raise OpenAPIMismatch(
+                operation.key,
+                status,
+                "status",
+                f"not documented (documented: "
+                f"{listed}; generic errors: 400, 401, 403, 404, 429, 5xx)",
+            )
         content: Mapping[str, Any] = documented.get("content", {})
         if not content:
             return  # nothing is documented about this body (204, v3's 401, 5xx)
@@ -425,13 +465,21 @@ class OpenAPIChecker:
             accepted.update(_BINARY_ALIASES)
         if media_type in accepted or (not body and not any(map(_is_json, content))):
             return
-        raise OpenAPIMismatch(operation.key, status, "response content type",
-                              f"{media_type or 'none'} not documented (documented: "
-                              f"{', '.join(sorted(content))})")
+        raise OpenAPIMismatch(
+            operation.key,
+            status,
+            "response content type",
+            f"{media_type or 'none'} not documented (documented: {', '.join(sorted(content))})",
+        )
 
     @staticmethod
-    def _raise_first(errors: Iterable[Exception], operation: _Operation, status: int,
-                     part: str, unreadable_body: bool = False) -> None:
+    def _raise_first(
+        errors: Iterable[Exception],
+        operation: _Operation,
+        status: int,
+        part: str,
+        unreadable_body: bool = False,
+    ) -> None:
         for error in errors:
             if isinstance(error, MissingRequiredRequestBody) and unreadable_body:
                 continue  # a streamed upload is gone once sent: its body cannot be checked

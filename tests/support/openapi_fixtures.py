@@ -46,8 +46,10 @@ def checked_client(openapi_checker: OpenAPIChecker) -> Iterator[ClientFactory]:
     def make(base_url: str, auth: tuple[str, str] | None = None, **kw: Any) -> httpx.Client:
         hooks: dict[str, list[Callable[..., Any]]] = dict(kw.pop("event_hooks", None) or {})
         # Validation runs after the caller's own response hooks, on the body as received.
-        hooks["response"] = [*hooks.get("response", []),
-                             *validation_hooks(openapi_checker)["response"]]
+        hooks["response"] = [
+            *hooks.get("response", []),
+            *validation_hooks(openapi_checker)["response"],
+        ]
         kw.setdefault("timeout", 30.0)
         client = httpx.Client(base_url=base_url, auth=auth, event_hooks=hooks, **kw)
         clients.append(client)

@@ -20,8 +20,12 @@ PROFILE_COLUMNS = ["customer_id", "email", "first_name", "last_name", "lifetime_
 
 def profile(i: int, **overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "customer_id": f"C{i:05d}", "email": f"person{i}@example.com", "first_name": f"Ann{i}",
-        "last_name": "Lee", "lifetime_value": 500 + i, "tier": "gold" if i % 2 else "silver",
+        "customer_id": f"C{i:05d}",
+        "email": f"person{i}@example.com",
+        "first_name": f"Ann{i}",
+        "last_name": "Lee",
+        "lifetime_value": 500 + i,
+        "tier": "gold" if i % 2 else "silver",
     }
     row.update(overrides)
     return row
@@ -48,25 +52,44 @@ class Project:
 
     def write_config(self, **export: Any) -> Config:
         settings = {
-            "connection": "dd", "segments": ["valuable"], "create_missing_data_fields": True,
-            **self.export, **export,
+            "connection": "dd",
+            "segments": ["valuable"],
+            "create_missing_data_fields": True,
+            **self.export,
+            **export,
         }
         lines = [
             "[state]",
             f"url = {self.state_url!r}" if self.state_url else "",
-            "[source]", 'path = "profiles.csv"', 'key = "customer_id"',
-            "[segments.valuable]", 'where = "lifetime_value > 100"',
-            "[segments.gold]", "where = \"tier = 'gold'\"",
-            "[connections.dd]", 'display_name = "Test account"', f'api_user = "{self.api_user}"',
-            f'password_env = "{PASSWORD_ENV}"', f"address_book_id = {self.book_id}",
-            "privacy_acknowledged = true", f'api_url = "{self.emulator.base_url}"',
+            "[source]",
+            'path = "profiles.csv"',
+            'key = "customer_id"',
+            "[segments.valuable]",
+            'where = "lifetime_value > 100"',
+            "[segments.gold]",
+            "where = \"tier = 'gold'\"",
+            "[connections.dd]",
+            'display_name = "Test account"',
+            f'api_user = "{self.api_user}"',
+            f'password_env = "{PASSWORD_ENV}"',
+            f"address_book_id = {self.book_id}",
+            "privacy_acknowledged = true",
+            f'api_url = "{self.emulator.base_url}"',
             "[exports.news]",
             *[f"{k} = {_toml(v)}" for k, v in settings.items() if k != "mapping"],
             "[exports.news.mapping]",
-            *[f"{k} = {_toml(v)}" for k, v in settings.get("mapping", {
-                "email": "email", "first_name": "first_name", "last_name": "last_name",
-                "data_fields": {"TIER": "tier"},
-            }).items()],
+            *[
+                f"{k} = {_toml(v)}"
+                for k, v in settings.get(
+                    "mapping",
+                    {
+                        "email": "email",
+                        "first_name": "first_name",
+                        "last_name": "last_name",
+                        "data_fields": {"TIER": "tier"},
+                    },
+                ).items()
+            ],
         ]
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return load_config(self.config_path)
@@ -76,8 +99,9 @@ class Project:
 
     def members(self) -> dict[str, dict[str, Any]]:
         """The address book as the emulator holds it: e-mail → contact."""
-        return {m["email"].lower(): m for m in
-                self.emulator.book_members(self.api_user, self.book_id)}
+        return {
+            m["email"].lower(): m for m in self.emulator.book_members(self.api_user, self.book_id)
+        }
 
 
 def _toml(value: Any) -> str:

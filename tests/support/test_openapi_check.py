@@ -18,12 +18,25 @@ IMPORT_ID = "5f0c0c3e-8a6b-4c1e-9d6f-0a1b2c3d4e5f"
 AUTH = {"Authorization": "Basic ZGVtbzpkZW1v"}
 BOOK = {"id": 7, "name": "Newsletter", "visibility": "Private", "contacts": 3}
 V3_BODY = {"contacts": [{"matchIdentifier": "email", "identifiers": {"email": "a@b.co"}}]}
-CONTACT = {"id": 9, "email": "ann@example.com", "optInType": "Single", "emailType": "Html",
-           "dataFields": [{"key": "FIRSTNAME", "value": "Ann"}], "status": "Subscribed"}
+CONTACT = {
+    "id": 9,
+    "email": "ann@example.com",
+    "optInType": "Single",
+    "emailType": "Html",
+    "dataFields": [{"key": "FIRSTNAME", "value": "Ann"}],
+    "status": "Subscribed",
+}
 
 
-def exchange(method: str, path: str, status: int, reply: Any = None, *,
-             content_type: str | None = None, **request: Any) -> httpx.Response:
+def exchange(
+    method: str,
+    path: str,
+    status: int,
+    reply: Any = None,
+    *,
+    content_type: str | None = None,
+    **request: Any,
+) -> httpx.Response:
     """A response to ``method path`` (with ``request`` kwargs), body JSON unless bytes."""
     sent = httpx.Request(method, BASE + path, **request)
     if reply is None:
@@ -67,8 +80,10 @@ def test_pointer_reaches_into_arrays(checker: OpenAPIChecker) -> None:
 
 
 def test_missing_required_property_fails(checker: OpenAPIChecker) -> None:
-    error = mismatch(checker, exchange("GET", "/v2/contacts/9", 200,
-                                       {k: v for k, v in CONTACT.items() if k != "email"}))
+    error = mismatch(
+        checker,
+        exchange("GET", "/v2/contacts/9", 200, {k: v for k, v in CONTACT.items() if k != "email"}),
+    )
     assert "'email' is a required property" in error.detail
 
 
@@ -124,8 +139,9 @@ def test_undocumented_path_and_method_fail(checker: OpenAPIChecker) -> None:
 @pytest.mark.parametrize("prefix", ["/r2", "/r3"])
 def test_region_prefixes_are_mapped_away(checker: OpenAPIChecker, prefix: str) -> None:
     assert checker.check(exchange("GET", f"{prefix}/v2/address-books/7", 200, BOOK))
-    reply = exchange("PUT", f"{prefix}/contacts/v3/import", 202, {"importId": "abc"},
-                     json=V3_BODY, headers=AUTH)
+    reply = exchange(
+        "PUT", f"{prefix}/contacts/v3/import", 202, {"importId": "abc"}, json=V3_BODY, headers=AUTH
+    )
     assert checker.check(reply) == "PUT /contacts/v3/import"
     assert mismatch(checker, exchange("GET", "/r9/v2/address-books/7", 200, BOOK)).where == "path"
 
@@ -139,9 +155,11 @@ def test_admin_paths_are_ignored(checker: OpenAPIChecker) -> None:
 def test_contact_by_id_and_by_email_are_told_apart(checker: OpenAPIChecker) -> None:
     assert checker.check(exchange("GET", "/v2/contacts/9", 200, CONTACT)) == "GET /v2/contacts/{id}"
     assert checker.check(exchange("GET", "/v2/contacts/ann%40example.com", 200, CONTACT)) == (
-        "GET /v2/contacts/{email}")
+        "GET /v2/contacts/{email}"
+    )
     assert checker.check(exchange("GET", "/v2/address-books/private", 200, [BOOK])) == (
-        "GET /v2/address-books/private")
+        "GET /v2/address-books/private"
+    )
 
 
 def test_nullable_enums_accept_null(checker: OpenAPIChecker) -> None:
@@ -154,16 +172,29 @@ def test_nullable_enums_accept_null(checker: OpenAPIChecker) -> None:
 def test_pascal_case_request_bodies_pass(checker: OpenAPIChecker) -> None:
     book = {"Name": "Newsletter", "Visibility": "Public"}
     assert checker.check(exchange("POST", "/v2/address-books", 201, BOOK, json=book))
-    contact = {"Email": "ann@example.com", "OptInType": "Single", "EmailType": "Html",
-               "DataFields": [{"Key": "FIRSTNAME", "Value": "Ann"}]}
+    contact = {
+        "Email": "ann@example.com",
+        "OptInType": "Single",
+        "EmailType": "Html",
+        "DataFields": [{"Key": "FIRSTNAME", "Value": "Ann"}],
+    }
     path = "/v2/address-books/7/contacts"
     assert checker.check(exchange("POST", path, 200, CONTACT, json=contact))
-    v3 = {"MergeOption": "Overwrite", "Contacts": [{
-        "MatchIdentifier": "email", "Identifiers": {"Email": "ann@example.com"},
-        "DataFields": {"FIRSTNAME": "Ann"}, "ChannelProperties": {"Email": {"EmailType": "Html"}},
-        "Lists": [7]}]}
-    assert checker.check(exchange("PUT", "/contacts/v3/import", 202, {"importId": "a"}, json=v3,
-                                  headers=AUTH))
+    v3 = {
+        "MergeOption": "Overwrite",
+        "Contacts": [
+            {
+                "MatchIdentifier": "email",
+                "Identifiers": {"Email": "ann@example.com"},
+                "DataFields": {"FIRSTNAME": "Ann"},
+                "ChannelProperties": {"Email": {"EmailType": "Html"}},
+                "Lists": [7],
+            }
+        ],
+    }
+    assert checker.check(
+        exchange("PUT", "/contacts/v3/import", 202, {"importId": "a"}, json=v3, headers=AUTH)
+    )
 
 
 def test_invalid_request_fails_unless_rejected(checker: OpenAPIChecker) -> None:
@@ -192,10 +223,18 @@ def test_v3_request_needs_basic_auth(checker: OpenAPIChecker) -> None:
 def test_v3_import_status_shape(checker: OpenAPIChecker) -> None:
     path = f"/contacts/v3/import/{IMPORT_ID}"
     ref = {"contactId": 9, "identifiers": {"email": "ann@example.com"}}
-    failure = {"matchIdentifier": "email", "identifiers": {"email": "bad"},
-               "failures": [{"failureCode": "invalidEmail", "description": "Invalid"}]}
-    status = {"importId": IMPORT_ID, "status": "Finished", "created": [ref], "updated": [],
-              "failures": [failure]}
+    failure = {
+        "matchIdentifier": "email",
+        "identifiers": {"email": "bad"},
+        "failures": [{"failureCode": "invalidEmail", "description": "Invalid"}],
+    }
+    status = {
+        "importId": IMPORT_ID,
+        "status": "Finished",
+        "created": [ref],
+        "updated": [],
+        "failures": [failure],
+    }
     assert checker.check(exchange("GET", path, 200, status, headers=AUTH))
     del failure["matchIdentifier"]
     error = mismatch(checker, exchange("GET", path, 200, status, headers=AUTH))
@@ -237,7 +276,8 @@ def test_documents_are_found_above_the_repository(tmp_path: Path) -> None:
         find_openapi_dir(tmp_path / "x.py", shapes_fallback=False)
     assert find_openapi_dir(tmp_path / "x.py") == SHAPES_DIR
     assert {"PUT /contacts/v3/import", "GET /v2/account-info"} <= (
-        OpenAPIChecker().documented_operations())
+        OpenAPIChecker().documented_operations()
+    )
 
 
 def test_shipped_shapes_match_the_documents() -> None:
@@ -266,8 +306,12 @@ def test_hooks_validate_each_reply(checked_hooks: Hooks) -> None:
 def test_checked_client_validates_and_keeps_caller_hooks(checked_client: ClientFactory) -> None:
     statuses: list[int] = []
     transport = httpx.MockTransport(lambda request: httpx.Response(201, json=BOOK))
-    client = checked_client(BASE, auth=("demo", "demo"), transport=transport,
-                            event_hooks={"response": [lambda r: statuses.append(r.status_code)]})
+    client = checked_client(
+        BASE,
+        auth=("demo", "demo"),
+        transport=transport,
+        event_hooks={"response": [lambda r: statuses.append(r.status_code)]},
+    )
     assert client.post("/v2/address-books", json={"Name": "B"}).status_code == 201
     with pytest.raises(OpenAPIMismatch, match="status"):
         client.get("/v2/address-books/7")  # 201 is not a documented reply to a GET

@@ -39,7 +39,8 @@ def test_first_export_sends_valid_members_and_explains_the_rest(project: Project
     assert set(members) == expected
     ann = members["person0@example.com"]["dataFields"]
     assert {"FIRSTNAME": "Ann0", "LASTNAME": "Lee", "TIER": "silver"}.items() <= {
-        k: v for k, v in ann.items() if v is not None}.items()
+        k: v for k, v in ann.items() if v is not None
+    }.items()
     assert result.rejects_file is not None
     assert os.stat(result.rejects_file).st_mode & 0o077 == 0
     with result.rejects_file.open(encoding="utf-8") as fh:
@@ -47,7 +48,8 @@ def test_first_export_sends_valid_members_and_explains_the_rest(project: Project
     assert rejected["C00003"] == "invalid_email"
     assert rejected["C00007"] == "value_too_long"
     assert "@" not in result.rejects_file.read_text(encoding="utf-8").replace(
-        "not-an-email", "")  # keys and reasons, no addresses
+        "not-an-email", ""
+    )  # keys and reasons, no addresses
 
 
 def test_refresh_sends_only_changes_and_leavers_leave(project: Project) -> None:
@@ -124,15 +126,18 @@ def test_suppressed_contacts_are_never_resubscribed(project: Project) -> None:
     project.write_profiles(rows)
     project.write_config()
     project.emulator.suppress(project.api_user, "person1@example.com", "Unsubscribed")
-    project.emulator.suppress(project.api_user, "person2@example.com", "HardBounced",
-                              global_=True)
+    project.emulator.suppress(project.api_user, "person2@example.com", "HardBounced", global_=True)
     for full in (False, True, False):
         result = project.run(full=full)
         members = project.members()
-        assert "person1@example.com" not in members or \
-            members["person1@example.com"]["status"] != "Subscribed"
-        assert "person2@example.com" not in members or \
-            members["person2@example.com"]["status"] != "Subscribed"
+        assert (
+            "person1@example.com" not in members
+            or members["person1@example.com"]["status"] != "Subscribed"
+        )
+        assert (
+            "person2@example.com" not in members
+            or members["person2@example.com"]["status"] != "Subscribed"
+        )
         assert result.counts.suppressed == 2
         assert result.status is RunStatus.PARTIAL
     with project.emulator.client() as api:
@@ -142,7 +147,9 @@ def test_suppressed_contacts_are_never_resubscribed(project: Project) -> None:
 def test_too_many_profiles_stops_before_sending(project: Project) -> None:
     project.write_profiles([profile(i) for i in range(12)])
     project.write_config(max_profiles=10)
-    with pytest.raises(LimitExceededError, match=r"12 profiles \(valuable: 12\).*max_profiles = 10"):
+    with pytest.raises(
+        LimitExceededError, match=r"12 profiles \(valuable: 12\).*max_profiles = 10"
+    ):
         project.run()
     assert project.members() == {}
     assert not any("import" in call for call in project.emulator.calls())
@@ -151,8 +158,9 @@ def test_too_many_profiles_stops_before_sending(project: Project) -> None:
 def test_privacy_notice_must_be_acknowledged(project: Project) -> None:
     project.write_profiles([profile(1)])
     project.write_config()
-    text = project.config_path.read_text().replace("privacy_acknowledged = true",
-                                                   "privacy_acknowledged = false")
+    text = project.config_path.read_text().replace(
+        "privacy_acknowledged = true", "privacy_acknowledged = false"
+    )
     project.config_path.write_text(text)
     with pytest.raises(ConfigError, match="personal data.*privacy_acknowledged = true"):
         project.run()
@@ -183,8 +191,12 @@ def test_plan_writes_nothing(project: Project) -> None:
     project.write_profiles(rows)
     project.emulator.reset_calls()
     dry = plan_export(project.write_config(), "news")
-    assert (dry.counts.entered, dry.counts.changed, dry.counts.left, dry.counts.rejected) == \
-        (0, 1, 1, 1)
+    assert (dry.counts.entered, dry.counts.changed, dry.counts.left, dry.counts.rejected) == (
+        0,
+        1,
+        1,
+        1,
+    )
     assert dry.leave_sample == [("C00000", "left")]
     assert all(call.startswith("GET ") for call in project.emulator.calls())
     assert "person0@example.com" in project.members()

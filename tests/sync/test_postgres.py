@@ -35,17 +35,26 @@ def schema(pg_url: str) -> Iterator[str]:
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        conn.execute(sa.text(
-            f'CREATE TABLE "{name}".customers (customer_id integer primary key, email text, '
-            "first_name text, lifetime_value numeric, tier text)"))
-        conn.execute(sa.text(f'INSERT INTO "{name}".customers VALUES (:i, :e, :f, :v, :t)'),
-                     [dict(zip("iefvt", row, strict=True)) for row in CUSTOMERS])
+        conn.execute(
+            sa.text(
+                f'CREATE TABLE "{name}".customers (customer_id integer primary key, email text, '
+                "first_name text, lifetime_value numeric, tier text)"
+            )
+        )
+        conn.execute(
+            sa.text(f'INSERT INTO "{name}".customers VALUES (:i, :e, :f, :v, :t)'),
+            [dict(zip("iefvt", row, strict=True)) for row in CUSTOMERS],
+        )
         conn.execute(sa.text(f'CREATE TABLE "{name}".churn (customer_id integer, score real)'))
-        conn.execute(sa.text(f'INSERT INTO "{name}".churn VALUES (:i, :s)'),
-                     [{"i": i, "s": s} for i, s in CHURN])
+        conn.execute(
+            sa.text(f'INSERT INTO "{name}".churn VALUES (:i, :s)'),
+            [{"i": i, "s": s} for i, s in CHURN],
+        )
         conn.execute(sa.text(f'CREATE TABLE "{name}".memberships (segment text, key text)'))
-        conn.execute(sa.text(f'INSERT INTO "{name}".memberships VALUES (:s, :k)'),
-                     [{"s": s, "k": k} for s, k in MEMBERSHIPS])
+        conn.execute(
+            sa.text(f'INSERT INTO "{name}".memberships VALUES (:s, :k)'),
+            [{"s": s, "k": k} for s, k in MEMBERSHIPS],
+        )
     try:
         yield name
     finally:
@@ -55,9 +64,13 @@ def schema(pg_url: str) -> Iterator[str]:
 
 
 def _configure(project: Project, pg_url: str, schema: str, *, state_in_postgres: bool) -> None:
-    state_url = f"{pg_url}?options=-csearch_path%3D{schema}" if state_in_postgres \
+    state_url = (
+        f"{pg_url}?options=-csearch_path%3D{schema}"
+        if state_in_postgres
         else "sqlite:///.dotsync/state.sqlite"
-    project.config_path.write_text(f"""
+    )
+    project.config_path.write_text(
+        f"""
 [state]
 url = "{state_url}"
 [source]
@@ -84,7 +97,9 @@ create_missing_data_fields = true
 email = "email"
 first_name = "first_name"
 data_fields = {{ TIER = "tier" }}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
 
 def _run(project: Project) -> RunResult:
@@ -116,14 +131,26 @@ def test_postgres_source_to_the_emulator(
     assert (c.profiles_in_segments, c.valid, c.rejected, c.sent) == (8, 6, 2, 6)
     assert c.rejected_by_reason == {"missing_email": 1, "invalid_email": 1}
     members = project.members()
-    assert set(members) == {"ann@example.com", "bob@example.com", "cy@example.com",
-                            "di@example.com", "ed@example.com", "gus@example.com"}
+    assert set(members) == {
+        "ann@example.com",
+        "bob@example.com",
+        "cy@example.com",
+        "di@example.com",
+        "ed@example.com",
+        "gus@example.com",
+    }
     assert members["ann@example.com"]["dataFields"]["TIER"] == "gold"
     assert members["ed@example.com"]["dataFields"].get("TIER") is None  # NULL: not sent
 
     if state_in_postgres:  # runs and members in the schema, no state file beside the config
-        tables = {t for (t,) in _sql(pg_url, "select table_name from information_schema.tables "
-                                             "where table_schema = :s", s=schema)}
+        tables = {
+            t
+            for (t,) in _sql(
+                pg_url,
+                "select table_name from information_schema.tables where table_schema = :s",
+                s=schema,
+            )
+        }
         assert {"runs", "members", "locks", "imports"} <= tables
         assert _sql(pg_url, f'select count(*) from "{schema}".runs')[0][0] == 1
         stored = _sql(pg_url, f'select * from "{schema}".members')
@@ -133,8 +160,10 @@ def test_postgres_source_to_the_emulator(
     # Changes in the database: one new value, one leaver, one arrival.
     _sql(pg_url, f"update \"{schema}\".customers set first_name = 'Anne' where customer_id = 1")
     _sql(pg_url, f'delete from "{schema}".churn where customer_id = 4')
-    _sql(pg_url, f"insert into \"{schema}\".customers values (8, 'hal@example.com', 'Hal', 9000, "
-                 "'gold')")
+    _sql(
+        pg_url,
+        f"insert into \"{schema}\".customers values (8, 'hal@example.com', 'Hal', 9000, 'gold')",
+    )
     project.emulator.reset_calls()
 
     refresh = _run(project)

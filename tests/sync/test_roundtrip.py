@@ -18,11 +18,14 @@ from support.project import PASSWORD_ENV, Project
 BLANK = " \t\r\n"
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(values=st.lists(st.text(max_size=300), min_size=1, max_size=8))
 def test_any_string_arrives_unchanged_or_is_rejected_with_a_reason(
-    values: list[str], emulator: RunningEmulator, tmp_path_factory: pytest.TempPathFactory,
+    values: list[str],
+    emulator: RunningEmulator,
+    tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder = tmp_path_factory.mktemp("roundtrip")
@@ -32,13 +35,23 @@ def test_any_string_arrives_unchanged_or_is_rejected_with_a_reason(
         book = int(api.post("/v2/address-books", json={"name": folder.name}).json()["id"])
     keys = [f"K{i}" for i in range(len(values))]
     emails = [f"trip{i}.{folder.name}@example.com".lower() for i in range(len(values))]
-    pq.write_table(pa.table({
-        "customer_id": keys, "email": emails, "first_name": values, "note": values[::-1],
-        "lifetime_value": [1000] * len(values), "tier": ["x"] * len(values),
-    }), folder / "profiles.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": keys,
+                "email": emails,
+                "first_name": values,
+                "note": values[::-1],
+                "lifetime_value": [1000] * len(values),
+                "tier": ["x"] * len(values),
+            }
+        ),
+        folder / "profiles.parquet",
+    )
     project = Project(folder=folder, emulator=emulator, book_id=book, api_user=user)
-    project.write_config(mapping={"email": "email", "first_name": "first_name",
-                                  "data_fields": {"NOTE": "note"}})
+    project.write_config(
+        mapping={"email": "email", "first_name": "first_name", "data_fields": {"NOTE": "note"}}
+    )
     text = project.config_path.read_text().replace('"profiles.csv"', '"profiles.parquet"')
     project.config_path.write_text(text)
 

@@ -20,8 +20,9 @@ from dotsync.logs import configure_logging
 
 ConfigOption = Annotated[
     Path,
-    typer.Option("--config", "-c", envvar="DOTSYNC_CONFIG", help="Path of dotsync.toml.",
-                 show_default=True),
+    typer.Option(
+        "--config", "-c", envvar="DOTSYNC_CONFIG", help="Path of dotsync.toml.", show_default=True
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 VerboseOption = Annotated[

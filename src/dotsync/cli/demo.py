@@ -28,9 +28,13 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     profiles: Annotated[int, typer.Option(help="How many synthetic profiles.", min=100)] = 50_000,
-    folder: Annotated[Path | None, typer.Option(
-        "--dir", help="Keep the demo's files (profiles, dotsync.toml, state) here.",
-    )] = None,
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Keep the demo's files (profiles, dotsync.toml, state) here.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -54,12 +58,14 @@ def _demo(folder: Path, profiles: int, as_json: bool, *, kept: bool) -> None:
     with _progress(enabled=not as_json) as progress:
         outcome = run_demo(folder, profiles=profiles, progress=progress, say=say)
     if as_json:
-        print_json({
-            "first": outcome.first.model_dump(mode="json"),
-            "refresh": outcome.refresh.model_dump(mode="json"),
-            "address_book_contacts": outcome.book_contacts,
-            "expected_members": outcome.expected_members,
-        })
+        print_json(
+            {
+                "first": outcome.first.model_dump(mode="json"),
+                "refresh": outcome.refresh.model_dump(mode="json"),
+                "address_book_contacts": outcome.book_contacts,
+                "expected_members": outcome.expected_members,
+            }
+        )
     else:
         print_summary(outcome.first)
         print_summary(outcome.refresh)
@@ -69,9 +75,9 @@ def _demo(folder: Path, profiles: int, as_json: bool, *, kept: bool) -> None:
             f"{outcome.first.counts.suppressed:,} suppressed)"
         )
         if not kept:  # the paths printed above are in a temporary folder, gone at exit
-            out.print("the demo's files were temporary: `dotsync demo --dir demo` keeps them "
-                      "(profiles, dotsync.toml, state, rejected rows) to look at and copy from")
+            out.print(
+                "the demo's files were temporary: `dotsync demo --dir demo` keeps them "
+                "(profiles, dotsync.toml, state, rejected rows) to look at and copy from"
+            )
     if outcome.book_contacts + outcome.first.counts.suppressed != outcome.expected_members:
         raise DotsyncError("the address book does not match the segments", detail=str(outcome))
-
-

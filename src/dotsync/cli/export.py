@@ -41,8 +41,14 @@ from dotsync.result import RunResult
 from dotsync.runner import ProgressFn, plan_export, run_export
 from dotsync.signals import stop_on_signals
 
-STAGES = {"connect": "Connecting", "resume": "Resuming imports", "read": "Reading segments",
-          "validate": "Validating", "send": "Sending contacts", "remove": "Removing leavers"}
+STAGES = {
+    "connect": "Connecting",
+    "resume": "Resuming imports",
+    "read": "Reading segments",
+    "validate": "Validating",
+    "send": "Sending contacts",
+    "remove": "Removing leavers",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -86,10 +92,13 @@ def export(
                 export_cfg = cfg.find_export(export_name)
                 connection = cfg.connections[export_cfg.connection]
                 try:
-                    with explain_refusal(export_cfg.connection, connection), \
-                            _progress(enabled=not as_json) as progress:
-                        result = run_export(cfg, export_name, full=full, stop=stop,
-                                            progress=progress)
+                    with (
+                        explain_refusal(export_cfg.connection, connection),
+                        _progress(enabled=not as_json) as progress,
+                    ):
+                        result = run_export(
+                            cfg, export_name, full=full, stop=stop, progress=progress
+                        )
                 except DotsyncError as exc:
                     if len(names) == 1:
                         raise
@@ -125,27 +134,36 @@ def plan(
         with explain_refusal(export_cfg.connection, cfg.connections[export_cfg.connection]):
             dry = plan_export(cfg, name, full=full)
         if as_json:
-            print_json({
-                "export": name, "counts": dry.counts.model_dump(mode="json"),
-                "enter_sample": dry.enter_sample, "leave_sample": dry.leave_sample,
-                "reject_sample": dry.reject_sample,
-            })
+            print_json(
+                {
+                    "export": name,
+                    "counts": dry.counts.model_dump(mode="json"),
+                    "enter_sample": dry.enter_sample,
+                    "leave_sample": dry.leave_sample,
+                    "reject_sample": dry.reject_sample,
+                }
+            )
             return
         c = dry.counts
         table = Table(title=f"plan for export {name!r} (nothing sent)", show_header=False)
         for label, value in [
-            ("profiles in segments", c.profiles_in_segments), ("valid", c.valid),
-            ("would enter", c.entered), ("would change", c.changed),
-            ("unchanged", c.unchanged), ("would leave", c.left), ("rejected", c.rejected),
+            ("profiles in segments", c.profiles_in_segments),
+            ("valid", c.valid),
+            ("would enter", c.entered),
+            ("would change", c.changed),
+            ("unchanged", c.unchanged),
+            ("would leave", c.left),
+            ("rejected", c.rejected),
         ]:
             table.add_row(label, f"{value:,}")
         out.print(table)
-        for title, rows in [("enter/change sample", dry.enter_sample),
-                            ("leave sample", dry.leave_sample),
-                            ("rejected sample", dry.reject_sample)]:
+        for title, rows in [
+            ("enter/change sample", dry.enter_sample),
+            ("leave sample", dry.leave_sample),
+            ("rejected sample", dry.reject_sample),
+        ]:
             if rows:
-                out.print(f"{title}: " + ", ".join(f"{k} ({v})" for k, v in rows),
-                          highlight=False)
+                out.print(f"{title}: " + ", ".join(f"{k} ({v})" for k, v in rows), highlight=False)
 
 
 def print_summary(result: RunResult) -> None:
@@ -153,21 +171,32 @@ def print_summary(result: RunResult) -> None:
     color = {"succeeded": "green", "partial": "yellow"}.get(result.status, "red")
     duration = result.duration_seconds or 0.0
     table = Table(
-        title=Text.assemble(f"export {result.export!r}: run {result.run_id} ",
-                            (str(result.status.value), color), f" in {duration:.1f}s"),
+        title=Text.assemble(
+            f"export {result.export!r}: run {result.run_id} ",
+            (str(result.status.value), color),
+            f" in {duration:.1f}s",
+        ),
         show_header=False,
     )
     rows = [
         ("profiles in segments", c.profiles_in_segments),
         *[(f"  segment {s}", n) for s, n in c.segment_sizes.items()],
-        ("valid", c.valid), ("entered", c.entered), ("changed", c.changed),
-        ("unchanged (not sent)", c.unchanged), ("sent", c.sent), ("new contacts", c.created),
-        ("updated contacts", c.updated), ("suppressed (not added)", c.suppressed),
-        ("refused by DotDigital", c.failed), ("left the segments", c.left),
-        ("removed from the book", c.removed), ("unsubscribed", c.unsubscribed),
+        ("valid", c.valid),
+        ("entered", c.entered),
+        ("changed", c.changed),
+        ("unchanged (not sent)", c.unchanged),
+        ("sent", c.sent),
+        ("new contacts", c.created),
+        ("updated contacts", c.updated),
+        ("suppressed (not added)", c.suppressed),
+        ("refused by DotDigital", c.failed),
+        ("left the segments", c.left),
+        ("removed from the book", c.removed),
+        ("unsubscribed", c.unsubscribed),
         ("rejected", c.rejected),
         *[(f"  {reason}", n) for reason, n in sorted(c.rejected_by_reason.items())],
-        ("imports", c.imports), ("API calls", c.api_calls),
+        ("imports", c.imports),
+        ("API calls", c.api_calls),
         ("MB uploaded", round(c.bytes_uploaded / 1e6, 1)),
     ]
     for label, value in rows:
@@ -185,8 +214,12 @@ def _progress(*, enabled: bool) -> Iterator[ProgressFn | None]:
         yield None
         return
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     ) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -196,5 +229,3 @@ def _progress(*, enabled: bool) -> Iterator[ProgressFn | None]:
             bar.update(tasks[stage], completed=done, total=total or None)
 
         yield update
-
-

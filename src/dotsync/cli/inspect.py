@@ -59,27 +59,39 @@ def connect(
         fields = sorted({name for e in exports for name in required_fields(e.mapping)})
         # A field that every export mapping it may create (create_missing_data_fields) is not an
         # error here: the export creates it. Connect only reads, so it is reported, not created.
-        creatable = {name for name in fields
-                     if all(e.create_missing_data_fields for e in exports
-                            if name in required_fields(e.mapping))}
+        creatable = {
+            name
+            for name in fields
+            if all(
+                e.create_missing_data_fields for e in exports if name in required_fields(e.mapping)
+            )
+        }
         with explain_refusal(connection, conn), open_client(conn) as client:
             report = check_connection(
-                client, display_name=conn.display_name or connection,
-                address_book_id=conn.address_book_id, expected_region=conn.region,
-                required_fields=[f for f in fields if f not in creatable], create_missing=False,
+                client,
+                display_name=conn.display_name or connection,
+                address_book_id=conn.address_book_id,
+                expected_region=conn.region,
+                required_fields=[f for f in fields if f not in creatable],
+                create_missing=False,
             )
         to_create = sorted(f for f in creatable if f.upper() not in report.data_fields)
         if as_json:
-            print_json({**report.__dict__, "mapped_fields": fields,
-                        "fields_created_on_export": to_create})
+            print_json(
+                {**report.__dict__, "mapped_fields": fields, "fields_created_on_export": to_create}
+            )
             return
         table = Table(title=f"connection {report.display_name!r}: OK", show_header=False)
         table.add_row("account", report.account_name)
         table.add_row("region / endpoint", f"{report.region or '?'}  {report.api_endpoint}")
-        table.add_row("address book", f"{report.address_book_id} {report.address_book_name!r} "
-                                       f"({report.address_book_contacts:,} contacts)")
-        table.add_row("data fields", ", ".join(f"{k} ({v})" for k, v in
-                                               sorted(report.data_fields.items())))
+        table.add_row(
+            "address book",
+            f"{report.address_book_id} {report.address_book_name!r} "
+            f"({report.address_book_contacts:,} contacts)",
+        )
+        table.add_row(
+            "data fields", ", ".join(f"{k} ({v})" for k, v in sorted(report.data_fields.items()))
+        )
         table.add_row("mapped fields checked", ", ".join(fields) or "none")
         if to_create:
             table.add_row("created on export", ", ".join(to_create))
@@ -152,14 +164,31 @@ def history(
         if as_json:
             print_json([r.model_dump(mode="json") for r in runs])
             return
-        table = Table("run", "export", "started (UTC)", "duration", "status", "sent", "left",
-                      "rejected", "error", title="history")
+        table = Table(
+            "run",
+            "export",
+            "started (UTC)",
+            "duration",
+            "status",
+            "sent",
+            "left",
+            "rejected",
+            "error",
+            title="history",
+        )
         for r in runs:
             duration = f"{r.duration_seconds:.1f}s" if r.duration_seconds is not None else "-"
-            table.add_row(str(r.run_id), r.export, f"{r.started_at:%Y-%m-%d %H:%M:%S}", duration,
-                          r.status.value, f"{r.counts.sent:,}",
-                          f"{r.counts.removed + r.counts.unsubscribed:,}",
-                          f"{r.counts.rejected:,}", (r.error or "")[:80])
+            table.add_row(
+                str(r.run_id),
+                r.export,
+                f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+                duration,
+                r.status.value,
+                f"{r.counts.sent:,}",
+                f"{r.counts.removed + r.counts.unsubscribed:,}",
+                f"{r.counts.rejected:,}",
+                (r.error or "")[:80],
+            )
         out.print(table)
 
 
@@ -199,5 +228,3 @@ def show_run(
             for row in rejected:
                 table.add_row(*[v or "" for v in row.values()])
             out.print(table)
-
-

@@ -29,9 +29,13 @@ def register(app: typer.Typer) -> None:
 
 def remove(
     name: Annotated[str, typer.Argument(help="The export to remove.")],
-    purge_members: Annotated[bool, typer.Option(
-        "--purge-members", help="Also take its members out of the address book (not the account).",
-    )] = False,
+    purge_members: Annotated[
+        bool,
+        typer.Option(
+            "--purge-members",
+            help="Also take its members out of the address book (not the account).",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
@@ -65,5 +69,7 @@ def _confirmed(question: str) -> bool:
     try:
         return typer.confirm(question, default=False)
     except typer.Abort:
-        raise ConfigError("dotsync remove asks for confirmation and got no answer: "
-                          "pass --yes to remove without asking") from None
+        raise ConfigError(
+            "dotsync remove asks for confirmation and got no answer: "
+            "pass --yes to remove without asking"
+        ) from None

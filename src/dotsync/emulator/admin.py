@@ -50,8 +50,9 @@ def _account(request: Request) -> Account:
 
 async def calls(request: Request) -> Response:
     counter = _runtime(request).calls
-    return JSONResponse({"calls": counter.snapshot(), "by_status": counter.by_status(),
-                         "total": counter.total()})
+    return JSONResponse(
+        {"calls": counter.snapshot(), "by_status": counter.by_status(), "total": counter.total()}
+    )
 
 
 async def reset_calls(request: Request) -> Response:
@@ -89,13 +90,17 @@ def _state(runtime: Runtime) -> dict[str, Any]:
     store = runtime.store
     accounts = []
     for account in store.accounts():
-        contacts = store.db.one("SELECT count(*) FROM contacts WHERE account_id = ?",
-                                (account.id,))
-        accounts.append({
-            "api_user": account.api_user, "region": account.region,
-            "contact_limit": account.contact_limit, "contacts": contacts[0] if contacts else 0,
-            "active_imports": store.active_imports(account),
-            "address_books": store.books_summary(account)})
+        contacts = store.db.one("SELECT count(*) FROM contacts WHERE account_id = ?", (account.id,))
+        accounts.append(
+            {
+                "api_user": account.api_user,
+                "region": account.region,
+                "contact_limit": account.contact_limit,
+                "contacts": contacts[0] if contacts else 0,
+                "active_imports": store.active_imports(account),
+                "address_books": store.books_summary(account),
+            }
+        )
     return {"accounts": accounts}
 
 
@@ -114,8 +119,9 @@ async def suppress(request: Request) -> Response:
     item = _Suppression.model_validate(await json_body(request) or {})
     if item.status not in CONTACT_STATUSES:
         raise ValueError(f"unknown status {item.status!r}")
-    await run(_runtime(request).store.suppress, _account(request), item.email, item.status,
-              item.scope)
+    await run(
+        _runtime(request).store.suppress, _account(request), item.email, item.status, item.scope
+    )
     return JSONResponse(item.model_dump())
 
 
@@ -143,7 +149,6 @@ ROUTES = [
     Route(f"{_A}/reset", reset, methods=["POST"]),
     Route(f"{_A}/state", state, methods=["GET"]),
     Route(f"{_A}/accounts", add_account, methods=["POST"]),
-    Route(f"{_A}/accounts/{{api_user}}/address-books/{{id:int}}/members", members,
-          methods=["GET"]),
+    Route(f"{_A}/accounts/{{api_user}}/address-books/{{id:int}}/members", members, methods=["GET"]),
     Route(f"{_A}/accounts/{{api_user}}/suppress", suppress, methods=["POST"]),
 ]

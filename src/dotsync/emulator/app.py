@@ -37,7 +37,9 @@ from dotsync.emulator.values import ValueRejectedError
 log = logging.getLogger(__name__)
 
 DOTDIGITAL_ROUTES = [
-    *handlers_account.ROUTES, *handlers_books.ROUTES, *handlers_imports.ROUTES,
+    *handlers_account.ROUTES,
+    *handlers_books.ROUTES,
+    *handlers_imports.ROUTES,
     *handlers_contacts.ROUTES,
 ]
 
@@ -57,8 +59,9 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 async def _rejected_value(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ValueRejectedError)
     if is_v3_path(request.url.path):
-        return JSONResponse({"errorCode": "contacts:invalidContacts",
-                             "description": exc.sentence}, 400)
+        return JSONResponse(
+            {"errorCode": "contacts:invalidContacts", "description": exc.sentence}, 400
+        )
     return JSONResponse(ApiError(400, exc.code, exc.sentence).body(), 400)
 
 
@@ -79,8 +82,13 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     else:
         for account in settings.accounts:  # accounts named on the command line exist anyway
             store.add_account(account)
-    runtime = Runtime(settings, store, RateLimiter(settings.rate_limits),
-                      FaultInjector(settings.faults), CallCounter())
+    runtime = Runtime(
+        settings,
+        store,
+        RateLimiter(settings.rate_limits),
+        FaultInjector(settings.faults),
+        CallCounter(),
+    )
     store.next_import_failure = lambda: runtime.injector.next_import_failure()
 
     @asynccontextmanager
@@ -97,12 +105,19 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(Gateway, runtime=runtime, routes=DOTDIGITAL_ROUTES),
-            Middleware(FaultMiddleware, get_injector=lambda: runtime.injector,
-                       get_rate_settings=lambda: runtime.limiter.settings),
+            Middleware(
+                FaultMiddleware,
+                get_injector=lambda: runtime.injector,
+                get_rate_settings=lambda: runtime.limiter.settings,
+            ),
         ],
         exception_handlers={
-            ApiError: _api_error, V3Error: _api_error, ValueRejectedError: _rejected_value,
-            ValueError: _other_error, LookupError: _other_error, Exception: _other_error,
+            ApiError: _api_error,
+            V3Error: _api_error,
+            ValueRejectedError: _rejected_value,
+            ValueError: _other_error,
+            LookupError: _other_error,
+            Exception: _other_error,
         },
         lifespan=lifespan,
     )

@@ -30,8 +30,10 @@ _MERGE = {  # the new value of contacts.fields, by merge option
     "ifNotEmpty": "json_patch(coalesce(contacts.fields, '{}'), json_patch('{}', s.fields))",
     "ifEmpty": "json_patch(json_patch('{}', s.fields), coalesce(contacts.fields, '{}'))",
 }
-_NEW_STATUS = ("CASE s.vstatus WHEN 'unsubscribed' THEN 'Unsubscribed' "
-               "WHEN 'suppressed' THEN 'Suppressed' ELSE 'Subscribed' END")
+_NEW_STATUS = (
+    "CASE s.vstatus WHEN 'unsubscribed' THEN 'Unsubscribed' "
+    "WHEN 'suppressed' THEN 'Suppressed' ELSE 'Subscribed' END"
+)
 _OPTED_OUT = "s.vstatus IN ('unsubscribed', 'suppressed')"
 
 
@@ -62,9 +64,16 @@ class Applied:
     suppressed: list[tuple[int, int | None, str, str]] = field(default_factory=list)
 
 
-def apply_import(db: Database, job: Job, parsed: ParsedImport, *, rate: float | None,
-                 max_bad_share: float | None, injected_failure: str | None,
-                 wait: Callable[[float], bool]) -> Applied:
+def apply_import(
+    db: Database,
+    job: Job,
+    parsed: ParsedImport,
+    *,
+    rate: float | None,
+    max_bad_share: float | None,
+    injected_failure: str | None,
+    wait: Callable[[float], bool],
+) -> Applied:
     """``wait(seconds)`` paces the work at ``rate`` contacts/s; it returns True when the
     emulator is stopping."""
     if injected_failure is not None:
@@ -76,8 +85,14 @@ def apply_import(db: Database, job: Job, parsed: ParsedImport, *, rate: float | 
         db.close_scratch()
 
 
-def _apply(db: Database, job: Job, parsed: ParsedImport, rate: float | None,
-           max_bad_share: float | None, wait: Callable[[float], bool]) -> Applied:
+def _apply(
+    db: Database,
+    job: Job,
+    parsed: ParsedImport,
+    rate: float | None,
+    max_bad_share: float | None,
+    wait: Callable[[float], bool],
+) -> Applied:
     good, last_seq = _stage(db, parsed)
     total = good + len(parsed.bad)
     if max_bad_share is not None and total and len(parsed.bad) / total > max_bad_share:
@@ -102,10 +117,12 @@ def _stage(db: Database, parsed: ParsedImport) -> tuple[int, int]:
     """Stage the good rows; their count and the last seq."""
     values = [f"c{k}" for k in range(len(parsed.mapped))]
     with db.tx() as conn:
-        conn.execute("CREATE TABLE scratch.stage (seq INTEGER PRIMARY KEY, email TEXT, "
-                     "fields TEXT, opt_in TEXT, email_type TEXT, vstatus TEXT, lists TEXT, "
-                     "channel TEXT, cid INTEGER, "
-                     f"cstatus TEXT, supp TEXT, is_new INTEGER{''.join(', ' + v for v in values)})")
+        conn.execute(
+            "CREATE TABLE scratch.stage (seq INTEGER PRIMARY KEY, email TEXT, "
+            "fields TEXT, opt_in TEXT, email_type TEXT, vstatus TEXT, lists TEXT, "
+            "channel TEXT, cid INTEGER, "
+            f"cstatus TEXT, supp TEXT, is_new INTEGER{''.join(', ' + v for v in values)})"
+        )
     columns = parsed.stage_columns
     insert = f"INSERT INTO stage ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     while batch := list(itertools.islice(parsed.good, _BATCH)):
@@ -113,13 +130,17 @@ def _stage(db: Database, parsed: ParsedImport) -> tuple[int, int]:
             conn.executemany(insert, batch)
     with db.tx() as conn:
         if parsed.mapped:  # v2: the fields' JSON, built in SQL rather than per row in Python
-            pairs = ", ".join(f"'{name}', {_json_value(f'c{k}', kind)}"
-                              for k, (name, kind) in enumerate(parsed.mapped))
+            pairs = ", ".join(
+                f"'{name}', {_json_value(f'c{k}', kind)}"
+                for k, (name, kind) in enumerate(parsed.mapped)
+            )
             conn.execute(f"UPDATE stage SET fields = json_object({pairs})")
         conn.execute("UPDATE stage SET fields = '{}' WHERE fields IS NULL")
-        conn.execute("UPDATE stage SET opt_in = json_extract(channel, '$[0]'), "
-                     "email_type = json_extract(channel, '$[1]'), "
-                     "vstatus = json_extract(channel, '$[2]') WHERE channel IS NOT NULL")
+        conn.execute(
+            "UPDATE stage SET opt_in = json_extract(channel, '$[0]'), "
+            "email_type = json_extract(channel, '$[1]'), "
+            "vstatus = json_extract(channel, '$[2]') WHERE channel IS NOT NULL"
+        )
         row = conn.execute("SELECT count(*), coalesce(max(seq), -1) FROM stage").fetchone()
     return int(row[0]), int(row[1])
 
@@ -134,26 +155,42 @@ def _classify(db: Database, job: Job) -> int:
     """Mark existing contacts and suppressed rows; the number of new contacts."""
     account = job.account.id
     with db.tx() as conn:
-        conn.execute("UPDATE stage SET cid = c.id, cstatus = c.status FROM contacts c "
-                     "WHERE c.account_id = ? AND c.email = stage.email", (account,))
+        conn.execute(
+            "UPDATE stage SET cid = c.id, cstatus = c.status FROM contacts c "
+            "WHERE c.account_id = ? AND c.email = stage.email",
+            (account,),
+        )
         conn.execute(f"UPDATE stage SET supp = cstatus WHERE cstatus IN ({_SUPPRESSED})")
         if conn.execute("SELECT 1 FROM global_suppressions LIMIT 1").fetchone():
-            conn.execute("UPDATE stage SET supp = g.status FROM global_suppressions g "
-                         "WHERE stage.supp IS NULL AND g.email = stage.email")
-        if conn.execute("SELECT 1 FROM domain_suppressions WHERE account_id = ?",
-                        (account,)).fetchone():
-            conn.execute("UPDATE stage SET supp = 'DomainSuppression' WHERE supp IS NULL AND "
-                         "substr(email, instr(email, '@') + 1) IN (SELECT domain FROM "
-                         "domain_suppressions WHERE account_id = ?)", (account,))
-        if conn.execute("SELECT 1 FROM book_unsubscribes b JOIN books k ON k.id = b.book_id "
-                        "WHERE k.account_id = ? LIMIT 1", (account,)).fetchone():
+            conn.execute(
+                "UPDATE stage SET supp = g.status FROM global_suppressions g "
+                "WHERE stage.supp IS NULL AND g.email = stage.email"
+            )
+        if conn.execute(
+            "SELECT 1 FROM domain_suppressions WHERE account_id = ?", (account,)
+        ).fetchone():
+            conn.execute(
+                "UPDATE stage SET supp = 'DomainSuppression' WHERE supp IS NULL AND "
+                "substr(email, instr(email, '@') + 1) IN (SELECT domain FROM "
+                "domain_suppressions WHERE account_id = ?)",
+                (account,),
+            )
+        if conn.execute(
+            "SELECT 1 FROM book_unsubscribes b JOIN books k ON k.id = b.book_id "
+            "WHERE k.account_id = ? LIMIT 1",
+            (account,),
+        ).fetchone():
             books = ",".join(str(b) for b in job.book_ids) or "NULL"
-            conn.execute("UPDATE stage SET supp = 'Unsubscribed' WHERE supp IS NULL AND cid IN "
-                         f"(SELECT contact_id FROM book_unsubscribes WHERE book_id IN ({books}))")
-            conn.execute("UPDATE stage SET supp = 'Unsubscribed' WHERE supp IS NULL AND lists "
-                         "IS NOT NULL AND EXISTS (SELECT 1 FROM book_unsubscribes b, "
-                         "json_each(stage.lists) j WHERE b.contact_id = stage.cid AND "
-                         "b.book_id = j.value)")
+            conn.execute(
+                "UPDATE stage SET supp = 'Unsubscribed' WHERE supp IS NULL AND cid IN "
+                f"(SELECT contact_id FROM book_unsubscribes WHERE book_id IN ({books}))"
+            )
+            conn.execute(
+                "UPDATE stage SET supp = 'Unsubscribed' WHERE supp IS NULL AND lists "
+                "IS NOT NULL AND EXISTS (SELECT 1 FROM book_unsubscribes b, "
+                "json_each(stage.lists) j WHERE b.contact_id = stage.cid AND "
+                "b.book_id = j.value)"
+            )
         conn.execute("UPDATE stage SET is_new = (cid IS NULL AND supp IS NULL)")
         row = conn.execute("SELECT count(*) FROM stage WHERE is_new").fetchone()
     return int(row[0])
@@ -165,42 +202,62 @@ def _apply_chunk(execute: Callable[..., Any], job: Job, low: int, high: int) -> 
     # New contacts get their ids here, in file order after the highest id, so that no lookup
     # by e-mail is needed to learn them (the chunk's transaction holds the lock).
     top = execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]
-    execute("UPDATE stage SET cid = ? + r.n FROM (SELECT seq, row_number() OVER (ORDER BY seq) "
-            "AS n FROM stage WHERE seq >= ? AND seq < ? AND is_new) r WHERE stage.seq = r.seq",
-            (top, low, high))
-    execute("INSERT INTO contacts (id, account_id, email, status, opt_in, email_type, fields, "
-            f"created, modified, suppressed_at) SELECT s.cid, ?, s.email, {_NEW_STATUS}, "
-            "coalesce(s.opt_in, 'Unknown'), coalesce(s.email_type, 'Html'), "
-            f"json_patch('{{}}', s.fields), ?, ?, CASE WHEN {_OPTED_OUT} THEN ? END "
-            f"FROM stage s WHERE {rng} AND s.is_new ORDER BY s.seq",
-            (account, now, now, now, low, high))
-    execute(f"UPDATE contacts SET fields = {_MERGE[job.merge]}, modified = ?, "
-            "opt_in = coalesce(s.opt_in, contacts.opt_in), "
-            "email_type = coalesce(s.email_type, contacts.email_type), "
-            f"status = CASE WHEN {_OPTED_OUT} THEN {_NEW_STATUS} ELSE contacts.status END, "
-            f"suppressed_at = CASE WHEN {_OPTED_OUT} THEN ? ELSE contacts.suppressed_at END "
-            f"FROM stage s WHERE contacts.id = s.cid AND {rng} AND NOT s.is_new "
-            "AND s.supp IS NULL", (now, now, low, high))
-    joins = f"{rng} AND s.supp IS NULL AND coalesce(s.vstatus, '') NOT IN " \
-            "('unsubscribed', 'suppressed')"
+    execute(
+        "UPDATE stage SET cid = ? + r.n FROM (SELECT seq, row_number() OVER (ORDER BY seq) "
+        "AS n FROM stage WHERE seq >= ? AND seq < ? AND is_new) r WHERE stage.seq = r.seq",
+        (top, low, high),
+    )
+    execute(
+        "INSERT INTO contacts (id, account_id, email, status, opt_in, email_type, fields, "
+        f"created, modified, suppressed_at) SELECT s.cid, ?, s.email, {_NEW_STATUS}, "
+        "coalesce(s.opt_in, 'Unknown'), coalesce(s.email_type, 'Html'), "
+        f"json_patch('{{}}', s.fields), ?, ?, CASE WHEN {_OPTED_OUT} THEN ? END "
+        f"FROM stage s WHERE {rng} AND s.is_new ORDER BY s.seq",
+        (account, now, now, now, low, high),
+    )
+    execute(
+        f"UPDATE contacts SET fields = {_MERGE[job.merge]}, modified = ?, "
+        "opt_in = coalesce(s.opt_in, contacts.opt_in), "
+        "email_type = coalesce(s.email_type, contacts.email_type), "
+        f"status = CASE WHEN {_OPTED_OUT} THEN {_NEW_STATUS} ELSE contacts.status END, "
+        f"suppressed_at = CASE WHEN {_OPTED_OUT} THEN ? ELSE contacts.suppressed_at END "
+        f"FROM stage s WHERE contacts.id = s.cid AND {rng} AND NOT s.is_new "
+        "AND s.supp IS NULL",
+        (now, now, low, high),
+    )
+    joins = (
+        f"{rng} AND s.supp IS NULL AND coalesce(s.vstatus, '') NOT IN "
+        "('unsubscribed', 'suppressed')"
+    )
     for book in job.book_ids:  # v2: one book for every row
-        execute(f"INSERT OR IGNORE INTO members SELECT ?, s.cid FROM stage s WHERE {joins}",
-                (book, low, high))
+        execute(
+            f"INSERT OR IGNORE INTO members SELECT ?, s.cid FROM stage s WHERE {joins}",
+            (book, low, high),
+        )
     virtual = ",".join(str(b) for b in job.virtual_books) or "NULL"
-    execute("INSERT OR IGNORE INTO members SELECT j.value, s.cid FROM stage s, "
-            f"json_each(s.lists) j WHERE s.lists IS NOT NULL AND {joins} "
-            f"AND j.value NOT IN ({virtual})", (low, high))
+    execute(
+        "INSERT OR IGNORE INTO members SELECT j.value, s.cid FROM stage s, "
+        f"json_each(s.lists) j WHERE s.lists IS NOT NULL AND {joins} "
+        f"AND j.value NOT IN ({virtual})",
+        (low, high),
+    )
     row = execute(f"SELECT count(*) FROM stage s WHERE {rng}", (low, high)).fetchone()
     return int(row[0])
 
 
 def _collect(db: Database, job: Job) -> Applied:
     applied = Applied("Finished")
-    counts = db.one("SELECT count(*) FILTER (WHERE is_new), "
-                    "count(*) FILTER (WHERE NOT is_new AND supp IS NULL) FROM stage")
+    counts = db.one(
+        "SELECT count(*) FILTER (WHERE is_new), "
+        "count(*) FILTER (WHERE NOT is_new AND supp IS NULL) FROM stage"
+    )
     applied.new, applied.updated = (int(counts[0]), int(counts[1])) if counts else (0, 0)
-    applied.suppressed = [(r[0], r[1], r[2], r[3]) for r in db.read(
-        "SELECT seq, cid, email, supp FROM stage WHERE supp IS NOT NULL ORDER BY seq")]
+    applied.suppressed = [
+        (r[0], r[1], r[2], r[3])
+        for r in db.read(
+            "SELECT seq, cid, email, supp FROM stage WHERE supp IS NOT NULL ORDER BY seq"
+        )
+    ]
     if job.want_ids:
         applied.created_json = _references_json(db, "is_new")
         applied.updated_json = _references_json(db, "NOT is_new")
@@ -210,22 +267,40 @@ def _collect(db: Database, job: Job) -> Applied:
 def _references_json(db: Database, which: str) -> str:
     """``[{"contactId":1,"identifiers":{"email":"a@x.com"}},...]`` in file order (the rowid
     order of ``stage``, which the subquery keeps)."""
-    row = db.one("SELECT json_group_array(json_object('contactId', cid, 'identifiers', "
-                 "json_object('email', email))) FROM (SELECT cid, email FROM stage "
-                 f"WHERE supp IS NULL AND {which} ORDER BY seq)")
+    row = db.one(
+        "SELECT json_group_array(json_object('contactId', cid, 'identifiers', "
+        "json_object('email', email))) FROM (SELECT cid, email FROM stage "
+        f"WHERE supp IS NULL AND {which} ORDER BY seq)"
+    )
     return str(row[0]) if row is not None and row[0] is not None else "[]"
 
 
 def v2_report(parsed: ParsedImport, applied: Applied) -> dict[str, int]:
     report = dict.fromkeys(
-        ("newContacts", "updatedContacts", "globallySuppressed", "invalidEntries",
-         "duplicateEmails", "blocked", "unsubscribed", "hardBounced", "softBounced",
-         "ispComplaints", "mailBlocked", "domainSuppressed", "pendingDoubleOptin", "failures",
-         "suppressedContacts"), 0)
+        (
+            "newContacts",
+            "updatedContacts",
+            "globallySuppressed",
+            "invalidEntries",
+            "duplicateEmails",
+            "blocked",
+            "unsubscribed",
+            "hardBounced",
+            "softBounced",
+            "ispComplaints",
+            "mailBlocked",
+            "domainSuppressed",
+            "pendingDoubleOptin",
+            "failures",
+            "suppressedContacts",
+        ),
+        0,
+    )
     report["newContacts"], report["updatedContacts"] = applied.new, applied.updated
     for bad in parsed.bad:
-        report[{"invalid": "invalidEntries", "duplicate": "duplicateEmails"}.get(
-            bad.kind, "failures")] += 1
+        report[
+            {"invalid": "invalidEntries", "duplicate": "duplicateEmails"}.get(bad.kind, "failures")
+        ] += 1
     for *_, status in applied.suppressed:
         report[SUPPRESSIONS[status][0]] += 1
     report["suppressedContacts"] = len(applied.suppressed)
@@ -238,17 +313,24 @@ def v3_result(parsed: ParsedImport, applied: Applied) -> str:
     v3 document shows no code for it (our choice)."""
     codes = {"invalid": "invalidEmail", "duplicate": "duplicateIdentifier"}
     failures: list[tuple[int, dict[str, Any]]] = [
-        (b.seq, _failure(None, b.email, codes.get(b.kind) or b.code, b.detail)) for b in parsed.bad]
-    failures += [(seq, _failure(cid, email, "contactSuppressed", f"The contact is {status}"))
-                 for seq, cid, email, status in applied.suppressed]
+        (b.seq, _failure(None, b.email, codes.get(b.kind) or b.code, b.detail)) for b in parsed.bad
+    ]
+    failures += [
+        (seq, _failure(cid, email, "contactSuppressed", f"The contact is {status}"))
+        for seq, cid, email, status in applied.suppressed
+    ]
     failures.sort(key=lambda item: item[0])
     summary = {
-        "newContacts": applied.new, "updatedContacts": applied.updated,
+        "newContacts": applied.new,
+        "updatedContacts": applied.updated,
         "globallySuppressed": len(applied.suppressed),
         "invalidEntries": sum(b.kind != "duplicate" for b in parsed.bad),
-        "duplicateIdentifiers": sum(b.kind == "duplicate" for b in parsed.bad)}
-    return (f'{{"summary":{_compact(summary)},"created":{applied.created_json},'
-            f'"updated":{applied.updated_json},"failures":{_compact([f for _, f in failures])}}}')
+        "duplicateIdentifiers": sum(b.kind == "duplicate" for b in parsed.bad),
+    }
+    return (
+        f'{{"summary":{_compact(summary)},"created":{applied.created_json},'
+        f'"updated":{applied.updated_json},"failures":{_compact([f for _, f in failures])}}}'
+    )
 
 
 def _compact(value: Any) -> str:
@@ -257,8 +339,11 @@ def _compact(value: Any) -> str:
 
 
 def _failure(cid: int | None, email: str, code: str, description: str) -> dict[str, Any]:
-    item: dict[str, Any] = {"matchIdentifier": "email", "identifiers": {"email": email},
-                            "failures": [{"failureCode": code, "description": description}]}
+    item: dict[str, Any] = {
+        "matchIdentifier": "email",
+        "identifiers": {"email": email},
+        "failures": [{"failureCode": code, "description": description}],
+    }
     if cid is not None:
         item["contactId"] = cid
     return item

@@ -30,6 +30,7 @@ class StoreBase:
 
     def field_types(self, account: Account) -> dict[str, str]:
         """Data field name -> type, in creation order (the order of ``dataFields`` replies)."""
-        rows = self.db.read("SELECT name, type FROM data_fields WHERE account_id = ? "
-                            "ORDER BY rowid", (account.id,))
+        rows = self.db.read(
+            "SELECT name, type FROM data_fields WHERE account_id = ? ORDER BY rowid", (account.id,)
+        )
         return {r[0]: r[1] for r in rows}

@@ -16,8 +16,10 @@ _NOT_WRITABLE_SENTENCE = "The address book cannot be written to"
 
 class BooksMixin(StoreBase):
     def book_row(self, account: Account, book_id: int) -> sqlite3.Row:
-        row = self.db.one("SELECT id, name, visibility, reserved FROM books "
-                          "WHERE id = ? AND account_id = ?", (book_id, account.id))
+        row = self.db.one(
+            "SELECT id, name, visibility, reserved FROM books WHERE id = ? AND account_id = ?",
+            (book_id, account.id),
+        )
         if row is None:
             raise ApiError(404, BOOK_NOT_FOUND, "Address book not found")
         return row
@@ -31,15 +33,19 @@ class BooksMixin(StoreBase):
 
     def _book_json(self, account: Account, row: sqlite3.Row) -> dict[str, Any]:
         if row["reserved"] == "All Contacts":
-            count = self.db.one("SELECT count(*) FROM contacts WHERE account_id = ?",
-                                (account.id,))
+            count = self.db.one("SELECT count(*) FROM contacts WHERE account_id = ?", (account.id,))
         else:
             count = self.db.one("SELECT count(*) FROM members WHERE book_id = ?", (row["id"],))
-        return {"id": row["id"], "name": row["name"], "visibility": row["visibility"],
-                "contacts": int(count[0]) if count else 0}
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "visibility": row["visibility"],
+            "contacts": int(count[0]) if count else 0,
+        }
 
-    def list_books(self, account: Account, visibility: str | None, select: int,
-                   skip: int) -> list[dict[str, Any]]:
+    def list_books(
+        self, account: Account, visibility: str | None, select: int, skip: int
+    ) -> list[dict[str, Any]]:
         sql = "SELECT id, name, visibility, reserved FROM books WHERE account_id = ?"
         params: tuple[object, ...] = (account.id,)
         if visibility is not None:
@@ -55,22 +61,27 @@ class BooksMixin(StoreBase):
         name = _valid_name(name)
         try:
             with self.db.tx() as conn:
-                cur = conn.execute("INSERT INTO books (account_id, name, visibility) "
-                                   "VALUES (?, ?, ?)", (account.id, name, visibility))
+                cur = conn.execute(
+                    "INSERT INTO books (account_id, name, visibility) VALUES (?, ?, ?)",
+                    (account.id, name, visibility),
+                )
                 book_id = int(cur.lastrowid or 0)
         except sqlite3.IntegrityError as exc:
             raise _duplicate() from exc
         return self.get_book(account, book_id)
 
-    def update_book(self, account: Account, book_id: int, name: str,
-                    visibility: str) -> dict[str, Any]:
+    def update_book(
+        self, account: Account, book_id: int, name: str, visibility: str
+    ) -> dict[str, Any]:
         if self.book_row(account, book_id)["reserved"]:
             raise ApiError(400, NOT_WRITABLE, _NOT_WRITABLE_SENTENCE)
         name = _valid_name(name)
         try:
             with self.db.tx() as conn:
-                conn.execute("UPDATE books SET name = ?, visibility = ? WHERE id = ?",
-                             (name, visibility, book_id))
+                conn.execute(
+                    "UPDATE books SET name = ?, visibility = ? WHERE id = ?",
+                    (name, visibility, book_id),
+                )
         except sqlite3.IntegrityError as exc:
             raise _duplicate() from exc
         return self.get_book(account, book_id)
@@ -84,8 +95,10 @@ class BooksMixin(StoreBase):
             conn.execute("DELETE FROM books WHERE id = ?", (book_id,))
 
     def books_summary(self, account: Account) -> list[dict[str, Any]]:
-        rows = self.db.read("SELECT id, name, visibility, reserved FROM books "
-                            "WHERE account_id = ? ORDER BY id", (account.id,))
+        rows = self.db.read(
+            "SELECT id, name, visibility, reserved FROM books WHERE account_id = ? ORDER BY id",
+            (account.id,),
+        )
         return [self._book_json(account, row) for row in rows]
 
 
@@ -96,5 +109,6 @@ def _valid_name(name: str) -> str:
 
 
 def _duplicate() -> ApiError:
-    return ApiError(400, "ERROR_ADDRESSBOOK_DUPLICATE",
-                    "That name is in use already, please choose another")
+    return ApiError(
+        400, "ERROR_ADDRESSBOOK_DUPLICATE", "That name is in use already, please choose another"
+    )

@@ -31,18 +31,28 @@ def contact_json(row: sqlite3.Row, fields: dict[str, str] | None) -> dict[str, A
     if fields is not None:
         stored = json.loads(row["fields"]) if row["fields"] else {}
         data = [{"key": name, "value": stored.get(name)} for name in fields]
-    return {"id": row["id"], "email": row["email"], "optInType": row["opt_in"],
-            "emailType": row["email_type"], "dataFields": data, "status": row["status"]}
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "optInType": row["opt_in"],
+        "emailType": row["email_type"],
+        "dataFields": data,
+        "status": row["status"],
+    }
 
 
 class ContactsMixin(BooksMixin):
     def contact_row(self, account: Account, id_or_email: str) -> sqlite3.Row:
         if id_or_email.isdigit():
-            row = self.db.one(f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ? AND "
-                              "account_id = ?", (int(id_or_email), account.id))
+            row = self.db.one(
+                f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ? AND account_id = ?",
+                (int(id_or_email), account.id),
+            )
         else:
-            row = self.db.one(f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? "
-                              "AND email = ?", (account.id, normalize_email(id_or_email)))
+            row = self.db.one(
+                f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? AND email = ?",
+                (account.id, normalize_email(id_or_email)),
+            )
         if row is None:
             raise ApiError(404, CONTACT_NOT_FOUND, "Contact not found")
         return row
@@ -50,24 +60,32 @@ class ContactsMixin(BooksMixin):
     def get_contact(self, account: Account, id_or_email: str) -> dict[str, Any]:
         return contact_json(self.contact_row(account, id_or_email), self.field_types(account))
 
-    def typed_fields(self, account: Account,
-                     pairs: list[tuple[str, object]]) -> dict[str, StoredValue]:
+    def typed_fields(
+        self, account: Account, pairs: list[tuple[str, object]]
+    ) -> dict[str, StoredValue]:
         """Validate ``(key, value)`` pairs of a single write against the account's fields."""
         types = self.field_types(account)
         out: dict[str, StoredValue] = {}
         for key, raw in pairs:
             name = key.upper()
             if name not in types:
-                raise ApiError(400, "ERROR_DATAFIELD_NOTFOUND",
-                               f"Data field '{key}' does not exist")
+                raise ApiError(
+                    400, "ERROR_DATAFIELD_NOTFOUND", f"Data field '{key}' does not exist"
+                )
             try:
                 out[name] = parse_value(types[name], raw)
             except ValueRejectedError as exc:
                 raise ApiError(400, exc.code, exc.sentence) from exc
         return out
 
-    def upsert_contact(self, account: Account, email: str, opt_in: str, email_type: str,
-                       fields: dict[str, StoredValue]) -> sqlite3.Row:
+    def upsert_contact(
+        self,
+        account: Account,
+        email: str,
+        opt_in: str,
+        email_type: str,
+        fields: dict[str, StoredValue],
+    ) -> sqlite3.Row:
         """Create the contact or overwrite the data given (a null value clears a field)."""
         email = normalize_email(email)
         if not is_valid_email(email):
@@ -80,37 +98,67 @@ class ContactsMixin(BooksMixin):
                 "ON CONFLICT (account_id, email) DO UPDATE SET opt_in = excluded.opt_in, "
                 "email_type = excluded.email_type, modified = excluded.modified, "
                 "fields = json_patch(coalesce(contacts.fields, '{}'), ?)",
-                (account.id, email, opt_in, email_type, json.dumps(fields), now, now,
-                 json.dumps(fields)))
+                (
+                    account.id,
+                    email,
+                    opt_in,
+                    email_type,
+                    json.dumps(fields),
+                    now,
+                    now,
+                    json.dumps(fields),
+                ),
+            )
         return self.contact_row(account, email)
 
-    def add_to_book(self, account: Account, book_id: int, email: str, opt_in: str,
-                    email_type: str, fields: dict[str, StoredValue]) -> dict[str, Any]:
+    def add_to_book(
+        self,
+        account: Account,
+        book_id: int,
+        email: str,
+        opt_in: str,
+        email_type: str,
+        fields: dict[str, StoredValue],
+    ) -> dict[str, Any]:
         book = self.writable_book(account, book_id)
-        existing = self.db.one("SELECT id, status FROM contacts WHERE account_id = ? AND "
-                               "email = ?", (account.id, normalize_email(email)))
+        existing = self.db.one(
+            "SELECT id, status FROM contacts WHERE account_id = ? AND email = ?",
+            (account.id, normalize_email(email)),
+        )
         if existing is not None and existing["status"] in SUPPRESSIONS:
             raise invalid("Contact is suppressed", "ERROR_CONTACT_SUPPRESSED")
         if existing is not None and self.db.one(
-                "SELECT 1 FROM book_unsubscribes WHERE book_id = ? AND contact_id = ?",
-                (book_id, existing["id"])):
-            raise invalid("Contact is suppressed for this address book",
-                          "ERROR_CONTACT_SUPPRESSEDFORADDRESSBOOK")
+            "SELECT 1 FROM book_unsubscribes WHERE book_id = ? AND contact_id = ?",
+            (book_id, existing["id"]),
+        ):
+            raise invalid(
+                "Contact is suppressed for this address book",
+                "ERROR_CONTACT_SUPPRESSEDFORADDRESSBOOK",
+            )
         row = self.upsert_contact(account, email, opt_in, email_type, fields)
         if book["reserved"] is None:
             with self.db.tx() as conn:
                 conn.execute("INSERT OR IGNORE INTO members VALUES (?, ?)", (book_id, row["id"]))
         return contact_json(row, self.field_types(account))
 
-    def list_book_contacts(self, account: Account, book_id: int, full: bool, select: int,
-                           skip: int, modified_since: str | None = None) -> list[dict[str, Any]]:
+    def list_book_contacts(
+        self,
+        account: Account,
+        book_id: int,
+        full: bool,
+        select: int,
+        skip: int,
+        modified_since: str | None = None,
+    ) -> list[dict[str, Any]]:
         book = self.book_row(account, book_id)
         params: list[object]
         if book["reserved"] == "All Contacts":
             sql, params = f"SELECT {_PREFIXED} FROM contacts c WHERE c.account_id = ?", [account.id]
         else:
-            sql = (f"SELECT {_PREFIXED} FROM members m JOIN contacts c ON c.id = m.contact_id "
-                   "WHERE m.book_id = ?")
+            sql = (
+                f"SELECT {_PREFIXED} FROM members m JOIN contacts c ON c.id = m.contact_id "
+                "WHERE m.book_id = ?"
+            )
             params = [book_id]
         if modified_since is not None:
             sql += " AND c.modified >= ?"
@@ -122,8 +170,9 @@ class ContactsMixin(BooksMixin):
     def remove_from_book(self, account: Account, book_id: int, contact_id: int) -> None:
         self.writable_book(account, book_id)
         with self.db.tx() as conn:
-            cur = conn.execute("DELETE FROM members WHERE book_id = ? AND contact_id = ?",
-                               (book_id, contact_id))
+            cur = conn.execute(
+                "DELETE FROM members WHERE book_id = ? AND contact_id = ?", (book_id, contact_id)
+            )
         if cur.rowcount == 0:
             raise ApiError(404, CONTACT_NOT_FOUND, "Contact not found in this address book")
 
@@ -136,15 +185,18 @@ class ContactsMixin(BooksMixin):
             if ids is None:
                 conn.execute("DELETE FROM members WHERE book_id = ?", (book_id,))
             else:
-                conn.executemany("DELETE FROM members WHERE book_id = ? AND contact_id = ?",
-                                 [(book_id, i) for i in ids])
-            conn.execute("INSERT INTO deletions VALUES (?, ?, 'Completed')",
-                         (deletion, account.id))
+                conn.executemany(
+                    "DELETE FROM members WHERE book_id = ? AND contact_id = ?",
+                    [(book_id, i) for i in ids],
+                )
+            conn.execute("INSERT INTO deletions VALUES (?, ?, 'Completed')", (deletion, account.id))
         return {"id": deletion, "status": "Started"}
 
     def deletion_status(self, account: Account, deletion_id: str) -> dict[str, str]:
-        row = self.db.one("SELECT id, status FROM deletions WHERE id = ? AND account_id = ?",
-                          (deletion_id.lower(), account.id))
+        row = self.db.one(
+            "SELECT id, status FROM deletions WHERE id = ? AND account_id = ?",
+            (deletion_id.lower(), account.id),
+        )
         if row is None:
             raise ApiError(404, "ERROR_NOT_FOUND", "Deletion request not found")
         return {"id": row[0], "status": row[1]}
@@ -158,18 +210,25 @@ class ContactsMixin(BooksMixin):
             self.writable_book(account, book_id)
         with self.db.tx() as conn:
             if book_id is not None:
-                conn.execute("DELETE FROM members WHERE book_id = ? AND contact_id = ?",
-                             (book_id, row["id"]))
-                conn.execute("INSERT OR REPLACE INTO book_unsubscribes VALUES (?, ?, ?)",
-                             (book_id, row["id"], now))
+                conn.execute(
+                    "DELETE FROM members WHERE book_id = ? AND contact_id = ?", (book_id, row["id"])
+                )
+                conn.execute(
+                    "INSERT OR REPLACE INTO book_unsubscribes VALUES (?, ?, ?)",
+                    (book_id, row["id"], now),
+                )
             else:
-                conn.execute("UPDATE contacts SET status = 'Unsubscribed', suppressed_at = ?, "
-                             "modified = ? WHERE id = ?", (now, now, row["id"]))
+                conn.execute(
+                    "UPDATE contacts SET status = 'Unsubscribed', suppressed_at = ?, "
+                    "modified = ? WHERE id = ?",
+                    (now, now, row["id"]),
+                )
         contact = contact_json(self.contact_row(account, email), None)
         return {"suppressedContact": contact, "dateRemoved": now, "reason": "Unsubscribed"}
 
-    def resubscribe(self, account: Account, book_id: int | None, email: str,
-                    challenge: bool) -> dict[str, Any]:
+    def resubscribe(
+        self, account: Account, book_id: int | None, email: str, challenge: bool
+    ) -> dict[str, Any]:
         """Only a contact that unsubscribed itself can come back; bounces and complaints
         cannot (``ContactCannotBeUnsuppressed``). A challenge leaves it ``PendingOptIn``."""
         row = self.contact_row(account, email)
@@ -180,27 +239,50 @@ class ContactsMixin(BooksMixin):
         if book_id is not None:
             self.writable_book(account, book_id)
         with self.db.tx() as conn:
-            conn.execute("UPDATE contacts SET status = ?, suppressed_at = NULL, modified = ? "
-                         "WHERE id = ?", (new_status, now, row["id"]))
+            conn.execute(
+                "UPDATE contacts SET status = ?, suppressed_at = NULL, modified = ? WHERE id = ?",
+                (new_status, now, row["id"]),
+            )
             if book_id is not None:
-                conn.execute("DELETE FROM book_unsubscribes WHERE book_id = ? AND "
-                             "contact_id = ?", (book_id, row["id"]))
+                conn.execute(
+                    "DELETE FROM book_unsubscribes WHERE book_id = ? AND contact_id = ?",
+                    (book_id, row["id"]),
+                )
                 conn.execute("INSERT OR IGNORE INTO members VALUES (?, ?)", (book_id, row["id"]))
         result = "ContactChallenged" if challenge else "ContactAdded"
         return {"contact": contact_json(self.contact_row(account, email), None), "status": result}
 
-    def suppressed_since(self, account: Account, since: str, select: int,
-                         skip: int) -> list[dict[str, Any]]:
-        rows = self.db.read(f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? AND "
-                            "suppressed_at >= ? ORDER BY suppressed_at, id LIMIT ? OFFSET ?",
-                            (account.id, since, select, skip))
-        return [{"suppressedContact": contact_json(r, None), "dateRemoved": r["suppressed_at"],
-                 "reason": r["status"]} for r in rows]
+    def suppressed_since(
+        self, account: Account, since: str, select: int, skip: int
+    ) -> list[dict[str, Any]]:
+        rows = self.db.read(
+            f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? AND "
+            "suppressed_at >= ? ORDER BY suppressed_at, id LIMIT ? OFFSET ?",
+            (account.id, since, select, skip),
+        )
+        return [
+            {
+                "suppressedContact": contact_json(r, None),
+                "dateRemoved": r["suppressed_at"],
+                "reason": r["status"],
+            }
+            for r in rows
+        ]
 
     def book_members(self, account: Account, book_id: int) -> list[dict[str, Any]]:
         """Every member with its data fields as an object (admin API, tests)."""
-        rows = self.db.read(f"SELECT {_PREFIXED} FROM members m "
-                            "JOIN contacts c ON c.id = m.contact_id "
-                            "WHERE m.book_id = ? ORDER BY c.id", (book_id,))
-        return [{"id": r["id"], "email": r["email"], "status": r["status"],
-                 "dataFields": json.loads(r["fields"]) if r["fields"] else {}} for r in rows]
+        rows = self.db.read(
+            f"SELECT {_PREFIXED} FROM members m "
+            "JOIN contacts c ON c.id = m.contact_id "
+            "WHERE m.book_id = ? ORDER BY c.id",
+            (book_id,),
+        )
+        return [
+            {
+                "id": r["id"],
+                "email": r["email"],
+                "status": r["status"],
+                "dataFields": json.loads(r["fields"]) if r["fields"] else {},
+            }
+            for r in rows
+        ]

@@ -101,8 +101,16 @@ class Database:
     def wipe(self) -> None:
         with self.tx() as conn:
             for table in (
-                "accounts", "data_fields", "books", "contacts", "members", "book_unsubscribes",
-                "global_suppressions", "domain_suppressions", "imports", "deletions",
+                "accounts",
+                "data_fields",
+                "books",
+                "contacts",
+                "members",
+                "book_unsubscribes",
+                "global_suppressions",
+                "domain_suppressions",
+                "imports",
+                "deletions",
             ):
                 conn.execute(f"DELETE FROM {table}")
 

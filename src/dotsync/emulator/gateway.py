@@ -67,14 +67,16 @@ class Gateway:
             await self._serve(scope, receive, counting_send, path)
         finally:
             # 0: the connection was dropped before any reply (an injected fault).
-            self.runtime.calls.record(scope["method"], template,
-                                      status_seen[0] if status_seen else 0)
+            self.runtime.calls.record(
+                scope["method"], template, status_seen[0] if status_seen else 0
+            )
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         account = self.runtime.store.authenticate(*_credentials(scope))
         if account is None:
             await JSONResponse(_DENIED, 401, {"WWW-Authenticate": 'Basic realm="api"'})(
-                scope, receive, send)
+                scope, receive, send
+            )
             return
         if account.region != scope["state"]["host_region"] and path != DISCOVERY_PATH:
             body = _WRONG_REGION_V3 if is_v3_path(path) else _WRONG_REGION
@@ -83,7 +85,8 @@ class Gateway:
         decision = self.runtime.limiter.check(account.api_user, scope["method"], path)
         if not decision.allowed:
             await JSONResponse(decision.body, decision.status, decision.headers)(
-                scope, receive, send)
+                scope, receive, send
+            )
             return
         scope["state"]["account"] = account
         extra = [(k.lower().encode(), v.encode()) for k, v in decision.headers.items()]

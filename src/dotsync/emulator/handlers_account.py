@@ -25,8 +25,15 @@ async def account_info(request: Request) -> Response:
         "TimeZoneIana": "Europe/London",
         "Region": account.region,
     }
-    return reply({"id": account.id, "properties": [
-        {"name": name, "type": "String", "value": value} for name, value in properties.items()]})
+    return reply(
+        {
+            "id": account.id,
+            "properties": [
+                {"name": name, "type": "String", "value": value}
+                for name, value in properties.items()
+            ],
+        }
+    )
 
 
 async def list_data_fields(request: Request) -> Response:
@@ -37,15 +44,20 @@ async def create_data_field(request: Request) -> Response:
     body = ci(await json_body(request))
     kind = canonical_enum(body.get("type"), ("String", "Numeric", "Date", "Boolean"), "String")
     visibility = canonical_enum(body.get("visibility"), ("Private", "Public"), "Private")
-    created = await run(store_of(request).create_data_field, account_of(request),
-                        str(body.get("name") or ""), kind, visibility, body.get("defaultvalue"))
+    created = await run(
+        store_of(request).create_data_field,
+        account_of(request),
+        str(body.get("name") or ""),
+        kind,
+        visibility,
+        body.get("defaultvalue"),
+    )
     # v2-full documents a bare 201, the docs spec a 201 with the field: send the field.
     return reply(created, 201)
 
 
 async def delete_data_field(request: Request) -> Response:
-    await run(store_of(request).delete_data_field, account_of(request),
-              request.path_params["name"])
+    await run(store_of(request).delete_data_field, account_of(request), request.path_params["name"])
     return reply({"dependencies": [], "result": True})
 
 

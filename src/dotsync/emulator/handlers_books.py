@@ -27,8 +27,9 @@ def _book_id(request: Request) -> int:
 
 async def _list(request: Request, visibility: str | None) -> Response:
     select, skip = paging(request)
-    return reply(await run(store_of(request).list_books, account_of(request), visibility,
-                           select, skip))
+    return reply(
+        await run(store_of(request).list_books, account_of(request), visibility, select, skip)
+    )
 
 
 async def list_books(request: Request) -> Response:
@@ -50,8 +51,9 @@ async def get_book(request: Request) -> Response:
 async def create_book(request: Request) -> Response:
     body = ci(await json_body(request))
     visibility = canonical_enum(body.get("visibility"), _VISIBILITIES, "Private")
-    book = await run(store_of(request).create_book, account_of(request),
-                     str(body.get("name") or ""), visibility)
+    book = await run(
+        store_of(request).create_book, account_of(request), str(body.get("name") or ""), visibility
+    )
     return reply(book, 201)  # v2-full: 201 (the docs spec says 200)
 
 
@@ -60,8 +62,15 @@ async def update_book(request: Request) -> Response:
     store, account, book_id = store_of(request), account_of(request), _book_id(request)
     current = await run(store.get_book, account, book_id)
     visibility = canonical_enum(body.get("visibility"), _VISIBILITIES, current["visibility"])
-    return reply(await run(store.update_book, account, book_id,
-                           str(body.get("name") or current["name"]), visibility))
+    return reply(
+        await run(
+            store.update_book,
+            account,
+            book_id,
+            str(body.get("name") or current["name"]),
+            visibility,
+        )
+    )
 
 
 async def delete_book(request: Request) -> Response:

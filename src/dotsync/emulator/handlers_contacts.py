@@ -41,8 +41,12 @@ def _contact_body(body: Any) -> tuple[str, str, str, Pairs]:
     for item in fields.get("datafields") or []:
         entry = ci(item)
         pairs.append((str(entry.get("key") or ""), entry.get("value")))
-    return (email, canonical_enum(fields.get("optintype"), OPT_IN_TYPES, "Unknown"),
-            canonical_enum(fields.get("emailtype"), EMAIL_TYPES, "Html"), pairs)
+    return (
+        email,
+        canonical_enum(fields.get("optintype"), OPT_IN_TYPES, "Unknown"),
+        canonical_enum(fields.get("emailtype"), EMAIL_TYPES, "Html"),
+        pairs,
+    )
 
 
 def _resubscribe_email(body: Any) -> str:
@@ -54,28 +58,49 @@ def _resubscribe_email(body: Any) -> str:
 
 async def list_members(request: Request) -> Response:
     select, skip = paging(request)
-    return reply(await run(store_of(request).list_book_contacts, account_of(request),
-                           _book(request), flag(request, "withFullData"), select, skip))
+    return reply(
+        await run(
+            store_of(request).list_book_contacts,
+            account_of(request),
+            _book(request),
+            flag(request, "withFullData"),
+            select,
+            skip,
+        )
+    )
 
 
 async def members_modified_since(request: Request) -> Response:
     select, skip = paging(request)
-    return reply(await run(store_of(request).list_book_contacts, account_of(request),
-                           _book(request), flag(request, "withFullData"), select, skip,
-                           since(request.path_params["date"])))
+    return reply(
+        await run(
+            store_of(request).list_book_contacts,
+            account_of(request),
+            _book(request),
+            flag(request, "withFullData"),
+            select,
+            skip,
+            since(request.path_params["date"]),
+        )
+    )
 
 
 async def add_member(request: Request) -> Response:
     email, opt_in, email_type, pairs = _contact_body(await json_body(request))
     store, account = store_of(request), account_of(request)
     fields = await run(store.typed_fields, account, pairs)
-    return reply(await run(store.add_to_book, account, _book(request), email, opt_in,
-                           email_type, fields))
+    return reply(
+        await run(store.add_to_book, account, _book(request), email, opt_in, email_type, fields)
+    )
 
 
 async def remove_member(request: Request) -> Response:
-    await run(store_of(request).remove_from_book, account_of(request), _book(request),
-              int_param(request, "contactId", "ERROR_CONTACT_NOT_FOUND"))
+    await run(
+        store_of(request).remove_from_book,
+        account_of(request),
+        _book(request),
+        int_param(request, "contactId", "ERROR_CONTACT_NOT_FOUND"),
+    )
     return Response(status_code=204)
 
 
@@ -83,13 +108,15 @@ async def remove_members(request: Request) -> Response:
     ids = await json_body(request)
     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
         raise invalid("The body must be an array of contact ids")
-    return reply(await run(store_of(request).bulk_remove, account_of(request), _book(request),
-                           ids), 202)
+    return reply(
+        await run(store_of(request).bulk_remove, account_of(request), _book(request), ids), 202
+    )
 
 
 async def remove_all_members_job(request: Request) -> Response:
-    return reply(await run(store_of(request).bulk_remove, account_of(request), _book(request),
-                           None), 202)
+    return reply(
+        await run(store_of(request).bulk_remove, account_of(request), _book(request), None), 202
+    )
 
 
 async def remove_all_members(request: Request) -> Response:
@@ -98,25 +125,41 @@ async def remove_all_members(request: Request) -> Response:
 
 
 async def deletion_status(request: Request) -> Response:
-    return reply(await run(store_of(request).deletion_status, account_of(request),
-                           request.path_params["deletionRequestId"]))
+    return reply(
+        await run(
+            store_of(request).deletion_status,
+            account_of(request),
+            request.path_params["deletionRequestId"],
+        )
+    )
 
 
 async def unsubscribe_member(request: Request) -> Response:
     email = _contact_body(await json_body(request))[0]
-    return reply(await run(store_of(request).unsubscribe, account_of(request), _book(request),
-                           email))
+    return reply(
+        await run(store_of(request).unsubscribe, account_of(request), _book(request), email)
+    )
 
 
 async def resubscribe_member(request: Request) -> Response:
     challenge = not request.url.path.endswith("no-challenge")
-    return reply(await run(store_of(request).resubscribe, account_of(request), _book(request),
-                           _resubscribe_email(await json_body(request)), challenge))
+    return reply(
+        await run(
+            store_of(request).resubscribe,
+            account_of(request),
+            _book(request),
+            _resubscribe_email(await json_body(request)),
+            challenge,
+        )
+    )
 
 
 async def get_contact(request: Request) -> Response:
-    return reply(await run(store_of(request).get_contact, account_of(request),
-                           request.path_params["idOrEmail"]))
+    return reply(
+        await run(
+            store_of(request).get_contact, account_of(request), request.path_params["idOrEmail"]
+        )
+    )
 
 
 async def create_contact(request: Request) -> Response:
@@ -134,14 +177,28 @@ async def unsubscribe_contact(request: Request) -> Response:
 
 async def resubscribe_contact(request: Request) -> Response:
     challenge = not request.url.path.endswith("no-challenge")
-    return reply(await run(store_of(request).resubscribe, account_of(request), None,
-                           _resubscribe_email(await json_body(request)), challenge))
+    return reply(
+        await run(
+            store_of(request).resubscribe,
+            account_of(request),
+            None,
+            _resubscribe_email(await json_body(request)),
+            challenge,
+        )
+    )
 
 
 async def suppressed_since(request: Request) -> Response:
     select, skip = paging(request)
-    return reply(await run(store_of(request).suppressed_since, account_of(request),
-                           since(request.path_params["date"]), select, skip))
+    return reply(
+        await run(
+            store_of(request).suppressed_since,
+            account_of(request),
+            since(request.path_params["date"]),
+            select,
+            skip,
+        )
+    )
 
 
 _BOOK = "/v2/address-books/{addressBookId}/contacts"

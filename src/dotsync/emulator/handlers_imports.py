@@ -52,23 +52,34 @@ async def import_file(request: Request) -> Response:
         return JSONResponse(_NO_FILE, 400)
     merge = request.path_params.get("mergeOption", "Overwrite")
     book_id = int_param(request, "addressBookId", "ERROR_ADDRESSBOOK_NOT_FOUND")
-    return reply(await run(store_of(request).submit_v2, account_of(request), book_id, payload,
-                           file_name, merge), 202)
+    return reply(
+        await run(
+            store_of(request).submit_v2, account_of(request), book_id, payload, file_name, merge
+        ),
+        202,
+    )
 
 
 async def import_status(request: Request) -> Response:
-    return reply(await run(store_of(request).import_status, account_of(request),
-                           request.path_params["importId"]))
+    return reply(
+        await run(
+            store_of(request).import_status, account_of(request), request.path_params["importId"]
+        )
+    )
 
 
 async def import_report(request: Request) -> Response:
-    return reply(await run(store_of(request).import_report, account_of(request),
-                           request.path_params["importId"]))
+    return reply(
+        await run(
+            store_of(request).import_report, account_of(request), request.path_params["importId"]
+        )
+    )
 
 
 async def import_faults(request: Request) -> Response:
-    text = await run(store_of(request).import_faults, account_of(request),
-                     request.path_params["importId"])
+    text = await run(
+        store_of(request).import_faults, account_of(request), request.path_params["importId"]
+    )
     # v2-full documents application/octet-stream; the body is CSV text in UTF-8 with a BOM.
     return Response(text.encode("utf-8"), 200, media_type="application/octet-stream")
 
@@ -80,8 +91,9 @@ async def v3_import(request: Request) -> Response:
 
 async def v3_import_status(request: Request) -> Response:
     # Already JSON: a finished import's reply (ids of every contact) is spliced from stored text.
-    body = await run(store_of(request).v3_status, account_of(request),
-                     request.path_params["importId"])
+    body = await run(
+        store_of(request).v3_status, account_of(request), request.path_params["importId"]
+    )
     return Response(body, 200, media_type="application/json")
 
 

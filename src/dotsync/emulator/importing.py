@@ -91,18 +91,33 @@ def parse_csv(payload: bytes, field_types: dict[str, str]) -> ParsedImport:
     header = next(reader, None)
     if header is None or (email_at := email_column(header)) is None:
         raise InvalidFileError("no Email column")
-    mapped = [(i, name.strip().upper()) for i, name in enumerate(header)
-              if i != email_at and name.strip().upper() in field_types]
-    parsed = ParsedImport(iter(()), True, [h for i, h in enumerate(header) if i != email_at],
-                          [(name, field_types[name]) for _, name in mapped])
+    mapped = [
+        (i, name.strip().upper())
+        for i, name in enumerate(header)
+        if i != email_at and name.strip().upper() in field_types
+    ]
+    parsed = ParsedImport(
+        iter(()),
+        True,
+        [h for i, h in enumerate(header) if i != email_at],
+        [(name, field_types[name]) for _, name in mapped],
+    )
     parsed.good = _csv_rows(reader, email_at, mapped, field_types, parsed.bad)
     return parsed
 
 
-def _csv_rows(reader: Iterator[list[str]], email_at: int, mapped: list[tuple[int, str]],
-              field_types: dict[str, str], bad: list[BadRow]) -> Iterator[GoodRow]:
-    typed = [(k, PARSERS[field_types[name]]) for k, (_, name) in enumerate(mapped)
-             if field_types[name] != "String"]
+def _csv_rows(
+    reader: Iterator[list[str]],
+    email_at: int,
+    mapped: list[tuple[int, str]],
+    field_types: dict[str, str],
+    bad: list[BadRow],
+) -> Iterator[GoodRow]:
+    typed = [
+        (k, PARSERS[field_types[name]])
+        for k, (_, name) in enumerate(mapped)
+        if field_types[name] != "String"
+    ]
     indexes = [i for i, _ in mapped]
     width = max([email_at, *indexes]) + 1
     seen: set[str] = set()

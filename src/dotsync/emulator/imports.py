@@ -59,20 +59,34 @@ class ImportsMixin(ContactsMixin):
             raise ApiError(400, "ERROR_IMPORT_UNSUPPORTED_FORMAT", "The file exceeds 50 MB")
         if self.active_imports(account) >= self.settings.max_active_imports:
             if v3:
-                raise V3Error(429, "contacts:tooManyActiveImports",
-                              "Your import request cannot be accepted as too many imports are "
-                              "being processed for you account")
+                raise V3Error(
+                    429,
+                    "contacts:tooManyActiveImports",
+                    "Your import request cannot be accepted as too many imports are "
+                    "being processed for you account",
+                )
             # v2 documents no status for it: 400, like its other refusals (inferred).
-            raise ApiError(400, "ERROR_IMPORT_TOOMANYACTIVEIMPORTS",
-                           "You currently have more than 25 imports running at the same time")
+            raise ApiError(
+                400,
+                "ERROR_IMPORT_TOOMANYACTIVEIMPORTS",
+                "You currently have more than 25 imports running at the same time",
+            )
 
     def active_imports(self, account: Account) -> int:
-        row = self.db.one("SELECT count(*) FROM imports WHERE account_id = ? AND "
-                          "status = 'NotFinished'", (account.id,))
+        row = self.db.one(
+            "SELECT count(*) FROM imports WHERE account_id = ? AND status = 'NotFinished'",
+            (account.id,),
+        )
         return int(row[0]) if row else 0
 
-    def submit_v2(self, account: Account, book_id: int, payload: bytes, file_name: str,
-                  merge_option: str = "Overwrite") -> dict[str, str]:
+    def submit_v2(
+        self,
+        account: Account,
+        book_id: int,
+        payload: bytes,
+        file_name: str,
+        merge_option: str = "Overwrite",
+    ) -> dict[str, str]:
         self.writable_book(account, book_id)
         merge = MERGE_OPTIONS.get(merge_option.lower())
         if merge is None:
@@ -82,8 +96,10 @@ class ImportsMixin(ContactsMixin):
         is_excel = file_name.lower().endswith((".xls", ".xlsx"))
         if not is_excel and email_column(csv_header(payload)) is None:
             raise ApiError(400, "ERROR_NO_EMAIL_COLUMN", "The file has no Email column")
-        return {"id": self._queue_import(account, "v2", book_id, merge, payload, file_name),
-                "status": "NotFinished"}
+        return {
+            "id": self._queue_import(account, "v2", book_id, merge, payload, file_name),
+            "status": "NotFinished",
+        }
 
     def submit_v3(self, account: Account, payload: bytes) -> dict[str, str]:
         """Checked here (JSON, envelope, lists), parsed by the worker: only the raw bytes wait
@@ -94,31 +110,45 @@ class ImportsMixin(ContactsMixin):
                 self.writable_book(account, book_id)
             except ApiError as exc:
                 # v3 documents no code for a bad list id (assumption: invalidLists, 400).
-                raise V3Error(400, "contacts:invalidLists",
-                              f"List {book_id}: {exc.sentence}") from exc
+                raise V3Error(
+                    400, "contacts:invalidLists", f"List {book_id}: {exc.sentence}"
+                ) from exc
         self._check_capacity(account, len(payload), v3=True)
-        return {"importId": self._queue_import(account, "v3", None, envelope.merge, payload,
-                                               None)}
+        return {"importId": self._queue_import(account, "v3", None, envelope.merge, payload, None)}
 
-    def _queue_import(self, account: Account, kind: str, book_id: int | None, merge: str,
-                      payload: bytes, file_name: str | None) -> str:
+    def _queue_import(
+        self,
+        account: Account,
+        kind: str,
+        book_id: int | None,
+        merge: str,
+        payload: bytes,
+        file_name: str | None,
+    ) -> str:
         import_id = str(uuid.uuid4())
         with self.db.tx() as conn:
-            conn.execute("INSERT INTO imports (id, account_id, kind, book_id, merge_option, "
-                         "status, created, payload, file_name) VALUES (?, ?, ?, ?, ?, "
-                         "'NotFinished', ?, ?, ?)",
-                         (import_id, account.id, kind, book_id, merge, self.now(), payload,
-                          file_name))
+            conn.execute(
+                "INSERT INTO imports (id, account_id, kind, book_id, merge_option, "
+                "status, created, payload, file_name) VALUES (?, ?, ?, ?, ?, "
+                "'NotFinished', ?, ?, ?)",
+                (import_id, account.id, kind, book_id, merge, self.now(), payload, file_name),
+            )
         self._queue.put(import_id)
         return import_id
 
     # --- reading --------------------------------------------------------------------------
     def _import_row(self, account: Account, import_id: str, kind: str) -> Any:
-        row = self.db.one("SELECT id, status, report, result, faults FROM imports WHERE id = ? "
-                          "AND account_id = ? AND kind = ?", (import_id.lower(), account.id, kind))
+        row = self.db.one(
+            "SELECT id, status, report, result, faults FROM imports WHERE id = ? "
+            "AND account_id = ? AND kind = ?",
+            (import_id.lower(), account.id, kind),
+        )
         if row is None and kind == "v3":
-            raise V3Error(404, "contacts:importNotFound",
-                          f"The import request '{import_id}' could not be found!")
+            raise V3Error(
+                404,
+                "contacts:importNotFound",
+                f"The import request '{import_id}' could not be found!",
+            )
         if row is None:
             raise ApiError(404, "ERROR_IMPORT_NOT_FOUND", "Import not found")
         return row
@@ -130,8 +160,11 @@ class ImportsMixin(ContactsMixin):
     def _finished(self, account: Account, import_id: str) -> Any:
         row = self._import_row(account, import_id, "v2")
         if row["status"] != "Finished":
-            raise ApiError(404, "ERROR_IMPORT_REPORT_NOT_FOUND",
-                           "Import is not processed yet or completed with error")
+            raise ApiError(
+                404,
+                "ERROR_IMPORT_REPORT_NOT_FOUND",
+                "Import is not processed yet or completed with error",
+            )
         return row
 
     def import_report(self, account: Account, import_id: str) -> dict[str, int]:
@@ -154,8 +187,9 @@ class ImportsMixin(ContactsMixin):
     def start_worker(self) -> None:
         # A fresh queue: a worker stopped mid-import leaves its queue behind, sentinel included.
         self._queue = queue.Queue()
-        for row in self.db.read("SELECT id FROM imports WHERE status = 'NotFinished' "
-                                "ORDER BY created"):
+        for row in self.db.read(
+            "SELECT id FROM imports WHERE status = 'NotFinished' ORDER BY created"
+        ):
             self._queue.put(row[0])  # left unfinished by a previous run: resume
         self._stopping.clear()
         self._worker = threading.Thread(target=self._work, name="emulator-imports", daemon=True)
@@ -180,16 +214,22 @@ class ImportsMixin(ContactsMixin):
             _release_memory()
 
     def _process(self, import_id: str) -> None:
-        row = self.db.one("SELECT i.kind, i.book_id, i.merge_option, i.status, a.api_user "
-                          "FROM imports i JOIN accounts a ON a.id = i.account_id WHERE i.id = ?",
-                          (import_id,))
+        row = self.db.one(
+            "SELECT i.kind, i.book_id, i.merge_option, i.status, a.api_user "
+            "FROM imports i JOIN accounts a ON a.id = i.account_id WHERE i.id = ?",
+            (import_id,),
+        )
         if row is None or row["status"] != "NotFinished":
             return  # reset meanwhile
         kind, merge = row["kind"], row["merge_option"]
         account = self.account(row["api_user"])  # type: ignore[attr-defined]
-        virtual = [r[0] for r in self.db.read(
-            "SELECT id FROM books WHERE account_id = ? AND reserved = 'All Contacts'",
-            (account.id,))]
+        virtual = [
+            r[0]
+            for r in self.db.read(
+                "SELECT id FROM books WHERE account_id = ? AND reserved = 'All Contacts'",
+                (account.id,),
+            )
+        ]
         books = [] if not row["book_id"] or row["book_id"] in virtual else [row["book_id"]]
         job = Job(account, books, virtual, merge, self.now(), want_ids=kind == "v3")
         if kind == "v2":
@@ -218,27 +258,51 @@ class ImportsMixin(ContactsMixin):
         if applied.status != "Finished":
             self._finish(import_id, applied.status, None, None, None)
         else:
-            self._finish(import_id, "Finished", v2_report(parsed, applied), None,
-                         faults_csv(parsed, applied, payload))
+            self._finish(
+                import_id,
+                "Finished",
+                v2_report(parsed, applied),
+                None,
+                faults_csv(parsed, applied, payload),
+            )
 
     def _payload(self, import_id: str) -> bytes:
         row = self.db.one("SELECT payload FROM imports WHERE id = ?", (import_id,))
         return bytes(row[0]) if row is not None and row[0] is not None else b""
 
     def _apply(self, job: Job, parsed: ParsedImport) -> tuple[Applied, ParsedImport]:
-        applied = apply_import(self.db, job, parsed, rate=self.settings.import_rate,
-                               max_bad_share=self.settings.watchdog_max_bad_share,
-                               injected_failure=self.next_import_failure(),
-                               wait=self._stopping.wait)
+        applied = apply_import(
+            self.db,
+            job,
+            parsed,
+            rate=self.settings.import_rate,
+            max_bad_share=self.settings.watchdog_max_bad_share,
+            injected_failure=self.next_import_failure(),
+            wait=self._stopping.wait,
+        )
         return applied, parsed
 
-    def _finish(self, import_id: str, status: str, report: dict[str, int] | None,
-                result: str | None, faults: str | None) -> None:
+    def _finish(
+        self,
+        import_id: str,
+        status: str,
+        report: dict[str, int] | None,
+        result: str | None,
+        faults: str | None,
+    ) -> None:
         with self.db.tx() as conn:
-            conn.execute("UPDATE imports SET status = ?, finished = ?, report = ?, result = ?, "
-                         "faults = ?, payload = NULL WHERE id = ? AND status = 'NotFinished'",
-                         (status, self.now(), json.dumps(report) if report else None,
-                          result, faults, import_id))
+            conn.execute(
+                "UPDATE imports SET status = ?, finished = ?, report = ?, result = ?, "
+                "faults = ?, payload = NULL WHERE id = ? AND status = 'NotFinished'",
+                (
+                    status,
+                    self.now(),
+                    json.dumps(report) if report else None,
+                    result,
+                    faults,
+                    import_id,
+                ),
+            )
 
 
 def _release_memory() -> None:
@@ -264,7 +328,8 @@ def faults_csv(parsed: ParsedImport, applied: Applied, payload: bytes) -> str:
     """``report-faults``: a UTF-8 BOM, ``Reason,email,<the file's other columns>``, one row per
     contact not imported, in file order."""
     rows: list[tuple[int, list[str]]] = [
-        (b.seq, [_FAULT_REASONS[b.kind], b.email, *b.cells]) for b in parsed.bad]
+        (b.seq, [_FAULT_REASONS[b.kind], b.email, *b.cells]) for b in parsed.bad
+    ]
     suppressed = {seq: status for seq, _, _, status in applied.suppressed}
     if suppressed:
         email_at = email_column(csv_header(payload)) or 0

@@ -82,12 +82,18 @@ def load_seed(path: Path) -> Seed:
 
 def apply_seed(store: Store, seed: Seed) -> None:
     for spec in seed.accounts:
-        account = store.add_account(AccountSettings(
-            api_user=spec.api_user, password=spec.password, region=spec.region,
-            contact_limit=spec.contact_limit))
+        account = store.add_account(
+            AccountSettings(
+                api_user=spec.api_user,
+                password=spec.password,
+                region=spec.region,
+                contact_limit=spec.contact_limit,
+            )
+        )
         for field in spec.data_fields:
-            store.create_data_field(account, field.name, field.type, field.visibility,
-                                    field.default_value)
+            store.create_data_field(
+                account, field.name, field.type, field.visibility, field.default_value
+            )
         for contact in spec.contacts:
             _put_contact(store, account, contact, None)
         for book in spec.address_books:
@@ -116,8 +122,10 @@ def _create_book(store: Store, account: Any, book: SeedBook) -> int:
     if book.id is None:
         return int(store.create_book(account, book.name, book.visibility)["id"])
     with store.db.tx() as conn:
-        conn.execute("INSERT INTO books (id, account_id, name, visibility) VALUES (?, ?, ?, ?)",
-                     (book.id, account.id, book.name, book.visibility))
+        conn.execute(
+            "INSERT INTO books (id, account_id, name, visibility) VALUES (?, ?, ?, ?)",
+            (book.id, account.id, book.name, book.visibility),
+        )
     return book.id
 
 

@@ -29,11 +29,10 @@ RESERVED_BOOKS = ("Test", "All Contacts")
 __all__ = ["Account", "Store", "utc_now"]
 
 
-
-
 class Store(ImportsMixin):
-    def __init__(self, settings: EmulatorSettings, db: Database,
-                 clock: Callable[[], str] = utc_now) -> None:
+    def __init__(
+        self, settings: EmulatorSettings, db: Database, clock: Callable[[], str] = utc_now
+    ) -> None:
         self.settings = settings
         self.db = db
         self.now = clock
@@ -43,28 +42,40 @@ class Store(ImportsMixin):
     def add_account(self, spec: AccountSettings) -> Account:
         """Create an account with the reserved books and default data fields (idempotent)."""
         with self.db.tx() as conn:
-            row = conn.execute("SELECT id FROM accounts WHERE api_user = ?",
-                               (spec.api_user,)).fetchone()
+            row = conn.execute(
+                "SELECT id FROM accounts WHERE api_user = ?", (spec.api_user,)
+            ).fetchone()
             if row is None:
                 cur = conn.execute(
                     "INSERT INTO accounts (api_user, password, region, contact_limit) "
                     "VALUES (?, ?, ?, ?)",
-                    (spec.api_user, spec.password.get_secret_value(), spec.region,
-                     spec.contact_limit))
+                    (
+                        spec.api_user,
+                        spec.password.get_secret_value(),
+                        spec.region,
+                        spec.contact_limit,
+                    ),
+                )
                 account_id = int(cur.lastrowid or 0)
                 for name in RESERVED_BOOKS:
-                    conn.execute("INSERT INTO books (account_id, name, visibility, reserved) "
-                                 "VALUES (?, ?, 'Private', ?)", (account_id, name, name))
+                    conn.execute(
+                        "INSERT INTO books (account_id, name, visibility, reserved) "
+                        "VALUES (?, ?, 'Private', ?)",
+                        (account_id, name, name),
+                    )
                 conn.executemany(
                     "INSERT INTO data_fields VALUES (?, ?, ?, 'Private', NULL)",
-                    [(account_id, name, kind) for name, kind in DEFAULT_FIELDS])
+                    [(account_id, name, kind) for name, kind in DEFAULT_FIELDS],
+                )
         found = self.account(spec.api_user)
         assert found is not None
         return found
 
     def account(self, api_user: str) -> Account | None:
-        row = self.db.one("SELECT id, api_user, region, contact_limit FROM accounts "
-                          "WHERE api_user = ?", (api_user,))
+        row = self.db.one(
+            "SELECT id, api_user, region, contact_limit FROM accounts WHERE api_user = ?",
+            (api_user,),
+        )
         return None if row is None else Account(row[0], row[1], row[2], row[3])
 
     def authenticate(self, api_user: str, password: str) -> Account | None:
@@ -79,13 +90,24 @@ class Store(ImportsMixin):
 
     # --- data fields ----------------------------------------------------------------------
     def list_data_fields(self, account: Account) -> list[dict[str, object]]:
-        rows = self.db.read("SELECT name, type, visibility, default_value FROM data_fields "
-                            "WHERE account_id = ? ORDER BY name", (account.id,))
-        return [{"name": r[0], "type": r[1], "visibility": r[2],
-                 "defaultValue": None if r[3] is None else json.loads(r[3])} for r in rows]
+        rows = self.db.read(
+            "SELECT name, type, visibility, default_value FROM data_fields "
+            "WHERE account_id = ? ORDER BY name",
+            (account.id,),
+        )
+        return [
+            {
+                "name": r[0],
+                "type": r[1],
+                "visibility": r[2],
+                "defaultValue": None if r[3] is None else json.loads(r[3]),
+            }
+            for r in rows
+        ]
 
-    def create_data_field(self, account: Account, name: str, kind: str, visibility: str,
-                          default: object) -> dict[str, object]:
+    def create_data_field(
+        self, account: Account, name: str, kind: str, visibility: str, default: object
+    ) -> dict[str, object]:
         if kind not in FIELD_TYPES or visibility not in ("Private", "Public"):
             raise ApiError(400, "ERROR_DATAFIELD_INVALID", "Data field type or visibility is wrong")
         try:
@@ -95,24 +117,39 @@ class Store(ImportsMixin):
             raise ApiError(400, exc.code, exc.sentence) from exc
         try:
             with self.db.tx() as conn:
-                conn.execute("INSERT INTO data_fields VALUES (?, ?, ?, ?, ?)",
-                             (account.id, upper, kind, visibility,
-                              None if default_value is None else json.dumps(default_value)))
+                conn.execute(
+                    "INSERT INTO data_fields VALUES (?, ?, ?, ?, ?)",
+                    (
+                        account.id,
+                        upper,
+                        kind,
+                        visibility,
+                        None if default_value is None else json.dumps(default_value),
+                    ),
+                )
         except sqlite3.IntegrityError as exc:
             raise ApiError(400, "ERROR_NON_UNIQUE_DATAFIELD", "Field already exists") from exc
-        return {"name": upper, "type": kind, "visibility": visibility,
-                "defaultValue": default_value}
+        return {
+            "name": upper,
+            "type": kind,
+            "visibility": visibility,
+            "defaultValue": default_value,
+        }
 
     def delete_data_field(self, account: Account, name: str) -> None:
         with self.db.tx() as conn:
-            cur = conn.execute("DELETE FROM data_fields WHERE account_id = ? AND name = ?",
-                               (account.id, name.upper()))
+            cur = conn.execute(
+                "DELETE FROM data_fields WHERE account_id = ? AND name = ?",
+                (account.id, name.upper()),
+            )
             if cur.rowcount == 0:
                 raise ApiError(404, "ERROR_DATAFIELD_NOTFOUND", "Data field not found")
             # Values of a deleted field disappear from every contact, as in DotDigital.
-            conn.execute("UPDATE contacts SET fields = json_remove(fields, ?) "
-                         "WHERE account_id = ? AND fields IS NOT NULL",
-                         (f'$."{name.upper()}"', account.id))
+            conn.execute(
+                "UPDATE contacts SET fields = json_remove(fields, ?) "
+                "WHERE account_id = ? AND fields IS NOT NULL",
+                (f'$."{name.upper()}"', account.id),
+            )
 
     # --- suppressions set from outside (seed, admin API) -----------------------------------
     def suppress(self, account: Account, email: str, status: str, scope: str) -> None:
@@ -121,11 +158,14 @@ class Store(ImportsMixin):
         email = email.strip().lower()
         with self.db.tx() as conn:
             if scope == "global":
-                conn.execute("INSERT OR REPLACE INTO global_suppressions VALUES (?, ?)",
-                             (email, status))
+                conn.execute(
+                    "INSERT OR REPLACE INTO global_suppressions VALUES (?, ?)", (email, status)
+                )
             elif scope == "domain":
-                conn.execute("INSERT OR IGNORE INTO domain_suppressions VALUES (?, ?)",
-                             (account.id, email.split("@")[-1]))
+                conn.execute(
+                    "INSERT OR IGNORE INTO domain_suppressions VALUES (?, ?)",
+                    (account.id, email.split("@")[-1]),
+                )
             else:
                 now = self.now()
                 conn.execute(
@@ -133,4 +173,5 @@ class Store(ImportsMixin):
                     "suppressed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, email) "
                     "DO UPDATE SET status = excluded.status, modified = excluded.modified, "
                     "suppressed_at = excluded.suppressed_at",
-                    (account.id, email, status, now, now, now))
+                    (account.id, email, status, now, now, now),
+                )

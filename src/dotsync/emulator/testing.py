@@ -1,7 +1,7 @@
 """Run the emulator in a background thread on a free port: for tests, demos and benchmarks.
 
-    with run_emulator() as emu:
-        httpx.get(f"{emu.base_url}/v2/account-info", auth=emu.credentials)
+with run_emulator() as emu:
+    httpx.get(f"{emu.base_url}/v2/account-info", auth=emu.credentials)
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ class RunningEmulator:
         account = self.settings.accounts[0]
         return account.api_user, account.password.get_secret_value()
 
-    def client(self, auth: tuple[str, str] | None = None, region: str = "r1",
-               **kwargs: Any) -> httpx.Client:
+    def client(
+        self, auth: tuple[str, str] | None = None, region: str = "r1", **kwargs: Any
+    ) -> httpx.Client:
         """An httpx client on a region host of the emulator, with the first account's
         credentials unless ``auth`` says otherwise. The caller closes it."""
         base = self.base_url if region == "r1" else f"{self.base_url}/{region}"
@@ -73,14 +74,24 @@ class RunningEmulator:
 
     def book_members(self, api_user: str, book_id: int) -> list[dict[str, Any]]:
         members: list[dict[str, Any]] = self._json(
-            "GET", f"/accounts/{api_user}/address-books/{book_id}/members")
+            "GET", f"/accounts/{api_user}/address-books/{book_id}/members"
+        )
         return members
 
-    def suppress(self, api_user: str, email: str, status: str = "Unsubscribed",
-                 global_: bool = False, scope: str | None = None) -> None:
+    def suppress(
+        self,
+        api_user: str,
+        email: str,
+        status: str = "Unsubscribed",
+        global_: bool = False,
+        scope: str | None = None,
+    ) -> None:
         chosen = scope or ("global" if global_ else "account")
-        self._json("POST", f"/accounts/{api_user}/suppress",
-                   json={"email": email, "status": status, "scope": chosen})
+        self._json(
+            "POST",
+            f"/accounts/{api_user}/suppress",
+            json={"email": email, "status": status, "scope": chosen},
+        )
 
     def wait_for_import(self, import_id: str, timeout: float = 30.0) -> str:
         """Poll the admin state until the import is no longer ``NotFinished``; its status."""
@@ -104,11 +115,13 @@ def run_emulator(settings: EmulatorSettings | None = None) -> Iterator[RunningEm
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        create_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=5
+    )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                              name=f"emulator-{port}", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"emulator-{port}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:

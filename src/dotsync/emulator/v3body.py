@@ -84,12 +84,22 @@ def _top_level(text: str) -> list[tuple[str, Any]]:
         # array or scalar yields rows without a text key: no envelope at all.
         rows = conn.execute(
             "SELECT key, type, CASE WHEN typeof(key) <> 'text' OR lower(key) = 'contacts' "
-            "THEN NULL ELSE value END FROM json_each(?1)", (text,)).fetchall()
+            "THEN NULL ELSE value END FROM json_each(?1)",
+            (text,),
+        ).fetchall()
     finally:
         conn.close()
     # contacts: the array stands as _ARRAY; any other value as None (refused later either way).
-    return [(key, (_ARRAY if kind == "array" else None) if key.lower() == "contacts"
-             else _python_value(kind, value)) for key, kind, value in rows if isinstance(key, str)]
+    return [
+        (
+            key,
+            (_ARRAY if kind == "array" else None)
+            if key.lower() == "contacts"
+            else _python_value(kind, value),
+        )
+        for key, kind, value in rows
+        if isinstance(key, str)
+    ]
 
 
 def _python_value(kind: str, value: Any) -> Any:
@@ -132,9 +142,15 @@ def _envelope_by_full_parse(payload: bytes) -> Envelope:
     contacts = lowered.get("contacts")
     if not isinstance(contacts, list) or not contacts:
         raise V3Error(400, "contacts:noContactsSpecified", "You must specify 1 or more contacts")
-    list_ids = frozenset(int(i) for c in contacts if isinstance(c, dict)
-                         for k, v in c.items() if k.lower() == "lists" and isinstance(v, list)
-                         for i in v if isinstance(i, int))
+    list_ids = frozenset(
+        int(i)
+        for c in contacts
+        if isinstance(c, dict)
+        for k, v in c.items()
+        if k.lower() == "lists" and isinstance(v, list)
+        for i in v
+        if isinstance(i, int)
+    )
     return Envelope(_merge_option(lowered), list_ids)
 
 
@@ -143,7 +159,7 @@ def iter_contacts(text: str) -> Generator[Any, None, None]:
     ``RepeatedContactsError`` at the end if a second ``contacts`` key follows the first."""
     decode = _DECODER.raw_decode
     pos = _skip(text, 0)
-    if text[pos:pos + 1] != "{":
+    if text[pos : pos + 1] != "{":
         return
     pos = _skip(text, pos + 1)
     found = False
@@ -191,8 +207,7 @@ def _skip(text: str, pos: int) -> int:
     return space.end() if space is not None else pos
 
 
-def parse_v3(body: dict[str, Any] | str, field_types: dict[str, str],
-             merge: str) -> ParsedImport:
+def parse_v3(body: dict[str, Any] | str, field_types: dict[str, str], merge: str) -> ParsedImport:
     """A body as text (streamed) or already parsed (``{"contacts": [...]}``)."""
     parsed = ParsedImport(iter(()))
     contacts: Iterable[Any]
@@ -205,5 +220,13 @@ def parse_v3(body: dict[str, Any] | str, field_types: dict[str, str],
     return parsed
 
 
-__all__ = ["BadRow", "Envelope", "GoodRow", "RepeatedContactsError", "decode_body",
-           "iter_contacts", "parse_v3", "read_envelope"]
+__all__ = [
+    "BadRow",
+    "Envelope",
+    "GoodRow",
+    "RepeatedContactsError",
+    "decode_body",
+    "iter_contacts",
+    "parse_v3",
+    "read_envelope",
+]

@@ -22,8 +22,9 @@ from dotsync.emulator.values import (
     is_valid_email,
 )
 
-_CONTACT_KEYS = frozenset({"matchIdentifier", "identifiers", "dataFields", "channelProperties",
-                           "lists"})
+_CONTACT_KEYS = frozenset(
+    {"matchIdentifier", "identifiers", "dataFields", "channelProperties", "lists"}
+)
 _MISSING = object()
 _UNKNOWN = ("", None)  # a data field the account does not have
 
@@ -34,8 +35,9 @@ def _compact_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # a Python build without the C accelerator
         return json.JSONEncoder(separators=(",", ":")).encode
-    encode = make(None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False,
-                  False, True)
+    encode = make(
+        None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
     return lambda obj: "".join(encode(obj, 0))
 
 
@@ -49,8 +51,9 @@ def _get(obj: Any, name: str) -> Any:
     return next((v for k, v in obj.items() if str(k).lower() == lowered), None)
 
 
-def v3_rows(contacts: Iterable[Any], field_types: dict[str, str], merge: str,
-            bad: list[BadRow]) -> Iterator[GoodRow]:
+def v3_rows(
+    contacts: Iterable[Any], field_types: dict[str, str], merge: str, bad: list[BadRow]
+) -> Iterator[GoodRow]:
     """v3 contacts as rows of ``importing.V3_COLUMNS``: seq, e-mail, data fields and lists as
     JSON, channel properties (see ``_channel_json``). ``dataFields`` keys match field names
     case-insensitively (``firstName`` is FIRSTNAME); null clears a value under overwrite. A
@@ -74,8 +77,9 @@ def v3_rows(contacts: Iterable[Any], field_types: dict[str, str], merge: str,
             bad.append(BadRow(seq, "invalid", raw, "Invalid value for 'email'"))
             continue
         if email in seen:
-            bad.append(BadRow(seq, "duplicate", raw,
-                              f"Duplicate identifier detected for email '{raw}'"))
+            bad.append(
+                BadRow(seq, "duplicate", raw, f"Duplicate identifier detected for email '{raw}'")
+            )
             continue
         seen.add(email)
         try:
@@ -99,10 +103,13 @@ def _channel_json(channel: Any) -> str | None:
     status = _get(channel, "status")
     if opt_in is None and email_type is None and status is None:
         return None
-    return json.dumps([
-        None if opt_in is None else canonical_enum(opt_in, OPT_IN_TYPES, "Unknown"),
-        None if email_type is None else canonical_enum(email_type, EMAIL_TYPES, "Html"),
-        None if status is None else str(status).lower()])
+    return json.dumps(
+        [
+            None if opt_in is None else canonical_enum(opt_in, OPT_IN_TYPES, "Unknown"),
+            None if email_type is None else canonical_enum(email_type, EMAIL_TYPES, "Html"),
+            None if status is None else str(status).lower(),
+        ]
+    )
 
 
 def _lists_text(lists: Any, known: dict[tuple[Any, ...], str]) -> str:
@@ -144,8 +151,9 @@ class _FieldReader:
             value_type = type(raw)
             if kind == "String" and value_type is str and len(raw) <= MAX_STRING:
                 values[name] = raw  # what _parse_string returns, without the call
-            elif ((kind == "Numeric" and (value_type is int or value_type is float))
-                  or (kind == "Boolean" and value_type is bool)):
+            elif (kind == "Numeric" and (value_type is int or value_type is float)) or (
+                kind == "Boolean" and value_type is bool
+            ):
                 values[name] = raw
             else:
                 values[name] = PARSERS[kind](raw)

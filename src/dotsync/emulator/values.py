@@ -83,8 +83,9 @@ def canonical_enum(raw: object, allowed: tuple[str, ...], default: str) -> str:
     for value in allowed:
         if str(raw).lower() == value.lower():
             return value
-    raise ValueRejectedError("ERROR_PARAMETER_INVALID",
-                             f"'{raw}' is not one of {', '.join(allowed)}")
+    raise ValueRejectedError(
+        "ERROR_PARAMETER_INVALID", f"'{raw}' is not one of {', '.join(allowed)}"
+    )
 
 
 def _parse_string(raw: object) -> StoredValue:
@@ -102,8 +103,9 @@ def _parse_numeric(raw: object) -> StoredValue:
     try:
         number = float(str(raw).strip())
     except ValueError as exc:
-        raise ValueRejectedError("ERROR_PARAMETER_INVALID",
-                                 "Numeric data field needs a number") from exc
+        raise ValueRejectedError(
+            "ERROR_PARAMETER_INVALID", "Numeric data field needs a number"
+        ) from exc
     return int(number) if number.is_integer() and "." not in str(raw) else number
 
 
@@ -123,8 +125,9 @@ def _date_text(raw: str) -> str:
             return datetime.strptime(text, fmt).strftime("%Y-%m-%dT%H:%M:%S")
         except ValueError:
             continue
-    raise ValueRejectedError("ERROR_PARAMETER_INVALID",
-                             "Date data field needs a date with a 4-digit year")
+    raise ValueRejectedError(
+        "ERROR_PARAMETER_INVALID", "Date data field needs a date with a 4-digit year"
+    )
 
 
 def _parse_boolean(raw: object) -> StoredValue:

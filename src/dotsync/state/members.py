@@ -36,8 +36,9 @@ class MemberStore(Protocol):
     def register(self, duck: duckdb.DuckDBPyConnection, export: str, book_id: int) -> None:
         """Make ``state_members(key, contact_id, email_hash, digest)`` queryable in ``duck``."""
 
-    def upsert(self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int,
-               run_id: int) -> int:
+    def upsert(
+        self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int, run_id: int
+    ) -> int:
         """Upsert the rows ``query`` (run in ``duck``) returns, as (key, contact_id, email_hash,
         digest). Returns how many."""
 
@@ -109,8 +110,9 @@ class DuckMembers:
             select {_MEMBER_COLUMNS} from {alias}.members where address_book_id = {int(book_id)}"""
         )
 
-    def upsert(self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int,
-               run_id: int) -> int:
+    def upsert(
+        self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int, run_id: int
+    ) -> int:
         alias = self._attach(duck, export)
         duck.execute("begin transaction")
         try:
@@ -186,23 +188,34 @@ class SqlMembers:
         duck.execute("create or replace temp table state_members as select * from snapshot")
 
     def _arrow(self, export: str, book_id: int) -> pa.Table:
-        schema = pa.schema([("key", pa.string()), ("contact_id", pa.int64()),
-                            ("email_hash", pa.string()), ("digest", pa.string())])
+        schema = pa.schema(
+            [
+                ("key", pa.string()),
+                ("contact_id", pa.int64()),
+                ("email_hash", pa.string()),
+                ("digest", pa.string()),
+            ]
+        )
         batches: list[pa.RecordBatch] = []
         with self.engine.connect() as conn:
             cursor = conn.execution_options(stream_results=True).execute(
-                select(members.c.key, members.c.contact_id, members.c.email_hash, members.c.digest)
-                .where(members.c.export == export, members.c.address_book_id == book_id)
+                select(
+                    members.c.key, members.c.contact_id, members.c.email_hash, members.c.digest
+                ).where(members.c.export == export, members.c.address_book_id == book_id)
             )
             while chunk := cursor.fetchmany(MEMBER_FETCH_ROWS):
                 cols = list(zip(*chunk, strict=True))
-                batches.append(pa.RecordBatch.from_arrays(
-                    [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)],
-                    schema=schema))
+                batches.append(
+                    pa.RecordBatch.from_arrays(
+                        [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)],
+                        schema=schema,
+                    )
+                )
         return pa.Table.from_batches(batches, schema=schema)
 
-    def upsert(self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int,
-               run_id: int) -> int:
+    def upsert(
+        self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int, run_id: int
+    ) -> int:
         rows = duck.execute(query).fetchall()
         params = [(export, book_id, k, c, h, d, run_id) for k, c, h, d in rows]
         if not params:
@@ -222,26 +235,43 @@ class SqlMembers:
     def remove_contacts(self, export: str, book_id: int, contact_ids: Sequence[int]) -> None:
         with self.engine.begin() as conn:
             for start in range(0, len(contact_ids), 5000):
-                conn.execute(delete(members).where(
-                    members.c.export == export, members.c.address_book_id == book_id,
-                    members.c.contact_id.in_(list(contact_ids[start:start + 5000]))))
+                conn.execute(
+                    delete(members).where(
+                        members.c.export == export,
+                        members.c.address_book_id == book_id,
+                        members.c.contact_id.in_(list(contact_ids[start : start + 5000])),
+                    )
+                )
 
     def forget_keys(self, export: str, book_id: int, keys: Sequence[str]) -> None:
         with self.engine.begin() as conn:
             for start in range(0, len(keys), 5000):
-                conn.execute(delete(members).where(
-                    members.c.export == export, members.c.address_book_id == book_id,
-                    members.c.key.in_(list(keys[start:start + 5000]))))
+                conn.execute(
+                    delete(members).where(
+                        members.c.export == export,
+                        members.c.address_book_id == book_id,
+                        members.c.key.in_(list(keys[start : start + 5000])),
+                    )
+                )
 
     def contact_ids(self, export: str, book_id: int) -> list[int]:
         with self.engine.connect() as conn:
-            return [int(r[0]) for r in conn.execute(select(members.c.contact_id).where(
-                members.c.export == export, members.c.address_book_id == book_id))]
+            return [
+                int(r[0])
+                for r in conn.execute(
+                    select(members.c.contact_id).where(
+                        members.c.export == export, members.c.address_book_id == book_id
+                    )
+                )
+            ]
 
     def count(self, export: str) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(members)
-                                    .where(members.c.export == export)).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(members).where(members.c.export == export)
+                ).scalar_one()
+            )
 
     def drop(self, export: str) -> list[Path]:
         with self.engine.begin() as conn:

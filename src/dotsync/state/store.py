@@ -140,8 +140,12 @@ class StateStore:
                 try:
                     conn.execute(
                         insert(locks).values(
-                            name=name, export=export, host=host, pid=pid,
-                            acquired_at=now, heartbeat_at=now,
+                            name=name,
+                            export=export,
+                            host=host,
+                            pid=pid,
+                            acquired_at=now,
+                            heartbeat_at=now,
                         )
                     )
                 except IntegrityError as exc:  # another process won the race
@@ -175,8 +179,13 @@ class StateStore:
         with self._tx() as conn:
             result = conn.execute(
                 insert(runs).values(
-                    export=export, status=RunStatus.RUNNING, full=full, started_at=_now(),
-                    host=socket.gethostname(), pid=os.getpid(), resumed_imports=0,
+                    export=export,
+                    status=RunStatus.RUNNING,
+                    full=full,
+                    started_at=_now(),
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    resumed_imports=0,
                 )
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -196,8 +205,11 @@ class StateStore:
                 update(runs)
                 .where(runs.c.id == run_id)
                 .values(
-                    status=status, finished_at=_now(), counts=counts.model_dump_json(),
-                    error=error, rejects_file=str(rejects_file) if rejects_file else None,
+                    status=status,
+                    finished_at=_now(),
+                    counts=counts.model_dump_json(),
+                    error=error,
+                    rejects_file=str(rejects_file) if rejects_file else None,
                     resumed_imports=resumed_imports,
                 )
             )
@@ -209,7 +221,8 @@ class StateStore:
         with self._tx() as conn:
             rows = conn.execute(
                 select(runs.c.id).where(
-                    runs.c.export == export, runs.c.status == RunStatus.RUNNING,
+                    runs.c.export == export,
+                    runs.c.status == RunStatus.RUNNING,
                     runs.c.id != except_run,
                 )
             )
@@ -220,8 +233,11 @@ class StateStore:
             conn.execute(
                 update(runs)
                 .where(runs.c.id == run_id)
-                .values(status=RunStatus.INTERRUPTED, error=note,
-                        finished_at=func.coalesce(runs.c.finished_at, _now()))
+                .values(
+                    status=RunStatus.INTERRUPTED,
+                    error=note,
+                    finished_at=func.coalesce(runs.c.finished_at, _now()),
+                )
             )
 
     def get_run(self, run_id: int) -> RunResult | None:
@@ -239,14 +255,25 @@ class StateStore:
     # --- imports -----------------------------------------------------------------------------
 
     def add_import(
-        self, run_id: int, export: str, book_id: int, seq: int, batch_file: Path,
-        contacts: int, size: int,
+        self,
+        run_id: int,
+        export: str,
+        book_id: int,
+        seq: int,
+        batch_file: Path,
+        contacts: int,
+        size: int,
     ) -> int:
         with self._tx() as conn:
             result = conn.execute(
                 insert(imports).values(
-                    run_id=run_id, export=export, address_book_id=book_id, seq=seq,
-                    status=ImportStatus.PREPARED, batch_file=str(batch_file), contacts=contacts,
+                    run_id=run_id,
+                    export=export,
+                    address_book_id=book_id,
+                    seq=seq,
+                    status=ImportStatus.PREPARED,
+                    batch_file=str(batch_file),
+                    contacts=contacts,
                     bytes=size,
                 )
             )
@@ -255,31 +282,40 @@ class StateStore:
     def import_submitted(self, row_id: int, import_id: str) -> None:
         with self._tx() as conn:
             conn.execute(
-                update(imports).where(imports.c.id == row_id).values(
-                    status=ImportStatus.SUBMITTED, import_id=import_id, submitted_at=_now()
-                )
+                update(imports)
+                .where(imports.c.id == row_id)
+                .values(status=ImportStatus.SUBMITTED, import_id=import_id, submitted_at=_now())
             )
 
     def import_failed(self, row_id: int, error: str) -> None:
         with self._tx() as conn:
             conn.execute(
-                update(imports).where(imports.c.id == row_id).values(
-                    status=ImportStatus.FAILED, error=error, finished_at=_now()
-                )
+                update(imports)
+                .where(imports.c.id == row_id)
+                .values(status=ImportStatus.FAILED, error=error, finished_at=_now())
             )
 
     def pending_imports(self, export: str, book_id: int) -> list[PendingImport]:
         """Imports submitted by earlier runs and never committed: poll them, don't resend."""
         with self._tx() as conn:
             rows = conn.execute(
-                select(imports).where(
-                    imports.c.export == export, imports.c.address_book_id == book_id,
+                select(imports)
+                .where(
+                    imports.c.export == export,
+                    imports.c.address_book_id == book_id,
                     imports.c.status == ImportStatus.SUBMITTED,
-                ).order_by(imports.c.id)
+                )
+                .order_by(imports.c.id)
             ).mappings()
             return [
-                PendingImport(r["id"], r["run_id"], r["seq"], r["import_id"],
-                              Path(r["batch_file"]), r["contacts"])
+                PendingImport(
+                    r["id"],
+                    r["run_id"],
+                    r["seq"],
+                    r["import_id"],
+                    Path(r["batch_file"]),
+                    r["contacts"],
+                )
                 for r in rows
             ]
 
@@ -303,9 +339,9 @@ class StateStore:
         """The import's members are in the member store: mark it committed (a checkpoint)."""
         with self._tx() as conn:
             conn.execute(
-                update(imports).where(imports.c.id == row_id).values(
-                    status=ImportStatus.COMMITTED, finished_at=_now()
-                )
+                update(imports)
+                .where(imports.c.id == row_id)
+                .values(status=ImportStatus.COMMITTED, finished_at=_now())
             )
 
     # --- removals ----------------------------------------------------------------------------
@@ -314,8 +350,11 @@ class StateStore:
         with self._tx() as conn:
             result = conn.execute(
                 insert(removals).values(
-                    run_id=run_id, export=export, address_book_id=book_id,
-                    status=RemovalStatus.PREPARED, contact_ids=json.dumps(contact_ids),
+                    run_id=run_id,
+                    export=export,
+                    address_book_id=book_id,
+                    status=RemovalStatus.PREPARED,
+                    contact_ids=json.dumps(contact_ids),
                 )
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -323,7 +362,9 @@ class StateStore:
     def removal_submitted(self, row_id: int, deletion_id: str) -> None:
         with self._tx() as conn:
             conn.execute(
-                update(removals).where(removals.c.id == row_id).values(
+                update(removals)
+                .where(removals.c.id == row_id)
+                .values(
                     status=RemovalStatus.SUBMITTED, deletion_id=deletion_id, submitted_at=_now()
                 )
             )
@@ -331,10 +372,13 @@ class StateStore:
     def pending_removals(self, export: str, book_id: int) -> list[PendingRemoval]:
         with self._tx() as conn:
             rows = conn.execute(
-                select(removals).where(
-                    removals.c.export == export, removals.c.address_book_id == book_id,
+                select(removals)
+                .where(
+                    removals.c.export == export,
+                    removals.c.address_book_id == book_id,
                     removals.c.status != RemovalStatus.COMMITTED,
-                ).order_by(removals.c.id)
+                )
+                .order_by(removals.c.id)
             ).mappings()
             return [
                 PendingRemoval(r["id"], r["run_id"], r["deletion_id"], json.loads(r["contact_ids"]))
@@ -343,20 +387,31 @@ class StateStore:
 
     def commit_removal(self, row_id: int) -> None:
         with self._tx() as conn:
-            conn.execute(update(removals).where(removals.c.id == row_id).values(
-                status=RemovalStatus.COMMITTED, finished_at=_now()
-            ))
+            conn.execute(
+                update(removals)
+                .where(removals.c.id == row_id)
+                .values(status=RemovalStatus.COMMITTED, finished_at=_now())
+            )
 
     # --- removal of a destination -------------------------------------------------------------
 
     def remove_export(self, export: str) -> list[Path]:
         """Delete everything stored for the export. Returns the files the caller must delete."""
         with self._tx() as conn:
-            files = [Path(r[0]) for r in conn.execute(
-                select(imports.c.batch_file).where(imports.c.export == export))]
-            files += [Path(r[0]) for r in conn.execute(
-                select(runs.c.rejects_file).where(
-                    runs.c.export == export, runs.c.rejects_file.is_not(None)))]
+            files = [
+                Path(r[0])
+                for r in conn.execute(
+                    select(imports.c.batch_file).where(imports.c.export == export)
+                )
+            ]
+            files += [
+                Path(r[0])
+                for r in conn.execute(
+                    select(runs.c.rejects_file).where(
+                        runs.c.export == export, runs.c.rejects_file.is_not(None)
+                    )
+                )
+            ]
             conn.execute(delete(imports).where(imports.c.export == export))
             conn.execute(delete(removals).where(removals.c.export == export))
             conn.execute(delete(runs).where(runs.c.export == export))
@@ -386,10 +441,13 @@ def _pid_alive(pid: int) -> bool:
 def _run_result(row: Any) -> RunResult:
     counts = RunCounts.model_validate_json(row["counts"]) if row["counts"] else RunCounts()
     return RunResult(
-        run_id=row["id"], export=row["export"], status=RunStatus(row["status"]),
+        run_id=row["id"],
+        export=row["export"],
+        status=RunStatus(row["status"]),
         started_at=_aware(row["started_at"]) or row["started_at"],
         finished_at=_aware(row["finished_at"]),
-        counts=counts, error=row["error"],
+        counts=counts,
+        error=row["error"],
         rejects_file=Path(row["rejects_file"]) if row["rejects_file"] else None,
         resumed_imports=row["resumed_imports"] or 0,
     )
