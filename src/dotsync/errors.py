@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     BUSY = 6  # another run of the same export (or account) is in progress
     LIMIT = 7  # the export is larger than max_profiles; nothing was sent
     SOURCE = 8  # the profile source or a segment query failed
+    MASS_REMOVAL = 9  # the run would remove too many members; nothing was removed or sent
     INTERRUPTED = 130  # stopped by a signal; the next run resumes
 
 
@@ -56,6 +57,13 @@ class LimitExceededError(DotsyncError):
     """The export holds more profiles than ``max_profiles`` allows; nothing was sent."""
 
     exit_code = ExitCode.LIMIT
+
+
+class MassRemovalError(DotsyncError):
+    """The run would remove more of the export's members than ``max_removal_fraction`` allows,
+    or its segments came back empty: it stopped before removing or sending anything."""
+
+    exit_code = ExitCode.MASS_REMOVAL
 
 
 class RunInProgressError(DotsyncError):

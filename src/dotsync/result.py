@@ -39,6 +39,11 @@ class RunCounts(BaseModel):
     failed: int = 0  # refused by DotDigital for another reason (see rejected rows)
     removed: int = 0  # taken out of the address book (on_segment_exit = remove)
     unsubscribed: int = 0  # unsubscribed from the address book (on_segment_exit = unsubscribe)
+    # Leavers left in the book, by ownership: another export of the book still holds them, or
+    # they were in the book before dotsync (found there by a read of the book, not added by it).
+    kept_held_by_other_export: int = 0
+    kept_found_in_book: int = 0
+    suppressed_known: int = 0  # known as suppressed or unsubscribed: not sent again (see --full)
     bytes_uploaded: int = 0
     imports: int = 0
     api_calls: int = 0

@@ -21,7 +21,13 @@ from dotsync.connect import ConnectionReport, check_connection, open_client
 from dotsync.delivery import Deliverer, DeliveryTotals
 from dotsync.dotdigital import CallStats, DotDigitalClient
 from dotsync.encode import EncodeOptions, encode_batches
-from dotsync.errors import DotsyncError, InterruptedRunError, LimitExceededError
+from dotsync.errors import (
+    DotsyncError,
+    InterruptedRunError,
+    LimitExceededError,
+    MassRemovalError,
+)
+from dotsync.guard import RemovalGuard, mass_removal
 from dotsync.plan import PlanCounts, make_plan, sample
 from dotsync.rejects import purge_old_rejects, write_rejects
 from dotsync.result import RunCounts, RunResult, RunStatus
@@ -42,6 +48,7 @@ class DryRun:
     enter_sample: list[tuple[str, str]]
     leave_sample: list[tuple[str, str]]
     reject_sample: list[tuple[str, str]]
+    mass_removal: str | None = None  # why a run would stop before removing anyone, if it would
 
 
 def account_lock_name(api_url: str, api_user: str) -> str:
@@ -57,10 +64,14 @@ def run_export(
     progress: ProgressFn | None = None,
     http_client: httpx.Client | None = None,
     on_imports_in_flight: Callable[[int], None] | None = None,
+    allow_mass_removal: bool = False,
 ) -> RunResult:
     """Run the export ``name`` once. Raises a :class:`~dotsync.errors.DotsyncError` subclass on
     failure (the run is recorded as failed and the next run resumes); a ``stop`` request ends the
-    run at its next checkpoint with status ``interrupted``."""
+    run at its next checkpoint with status ``interrupted``. A run that would remove more members
+    than the export's ``max_removal_fraction`` allows raises
+    :class:`~dotsync.errors.MassRemovalError` before removing or sending anything, unless
+    ``allow_mass_removal`` (for this one run)."""
     job = _Job(
         config,
         name,
@@ -69,6 +80,7 @@ def run_export(
         progress=progress,
         http_client=http_client,
         on_imports_in_flight=on_imports_in_flight,
+        allow_mass_removal=allow_mass_removal,
     )
     return job.run()
 
@@ -92,8 +104,10 @@ class _Job:
         progress: ProgressFn | None,
         http_client: httpx.Client | None,
         on_imports_in_flight: Callable[[int], None] | None = None,
+        allow_mass_removal: bool = False,
     ) -> None:
         self.config = config
+        self.allow_mass_removal = allow_mass_removal
         self.on_imports_in_flight = on_imports_in_flight or (lambda _n: None)
         self.name = name
         self.export: ExportConfig = config.find_export(name)
@@ -134,6 +148,7 @@ class _Job:
                 report = self._connect(client, create_missing=create, dry_run=True)
                 counts, _fields = self._prepare(duck, store, report)
                 return DryRun(
+                    mass_removal=self._mass_removal(duck, counts),
                     counts=counts,
                     enter_sample=sample(duck, "to_send"),
                     leave_sample=sample(duck, "to_leave"),
@@ -168,6 +183,9 @@ class _Job:
                 deliverer = self._deliverer(client, store, duck, run_id, totals)
                 resumed = self._resume(store, deliverer, run_id)
                 counts, fields = self._prepare(duck, store, report)
+                blocked = self._mass_removal(duck, counts)
+                if blocked and not self.allow_mass_removal:
+                    raise MassRemovalError(blocked)
                 # Leavers first: the old contact of a changed e-mail is known only until the
                 # import of the new e-mail commits (it replaces the member's contact id), so
                 # removing it afterwards would lose it to a crash in between.
@@ -335,6 +353,23 @@ class _Job:
         store.members.forget_keys(self.name, self.book_id, left_keys)
         self.progress("remove", removed, len(ids))
         return removed, 0
+
+    def _mass_removal(self, duck: duckdb.DuckDBPyConnection, counts: RunCounts) -> str | None:
+        if self.export.on_segment_exit == "keep":
+            return None  # nobody leaves the book
+        row = duck.execute(
+            "select (select count(*) from state_members),"
+            " (select count(*) from to_leave where reason = 'left')"
+        ).fetchone()
+        members, leavers = (int(x) for x in row) if row else (0, 0)
+        guard = RemovalGuard(self.export.max_removal_fraction, self.export.min_removals_guarded)
+        return mass_removal(
+            guard,
+            export=self.name,
+            members=members,
+            leavers=leavers,
+            profiles=counts.profiles_in_segments,
+        )
 
     # --- helpers --------------------------------------------------------------------------------
 

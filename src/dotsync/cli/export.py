@@ -67,6 +67,14 @@ def export(
     fail_on_rejects: Annotated[
         bool, typer.Option("--fail-on-rejects", help="Exit 4 when rows were rejected.")
     ] = False,
+    allow_mass_removal: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mass-removal",
+            help="For this run only: remove the leavers even when they are more than "
+            "max_removal_fraction of the members, or the segments came back empty.",
+        ),
+    ] = False,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
@@ -77,7 +85,8 @@ def export(
     Exit codes: 0 done, 2 configuration, 3 DotDigital refused the connection, 4 rows rejected
     (with --fail-on-rejects), 5 DotDigital or network failure (rerun later, nothing is lost),
     6 another run is in progress, 7 more profiles than max_profiles, 8 source or segment query
-    failed, 130 stopped by a signal (the next run resumes)."""
+    failed, 9 the run would remove too many members (nothing removed or sent; see
+    --allow-mass-removal), 130 stopped by a signal (the next run resumes)."""
     setup_logging(verbose, log_format)
     code = ExitCode.OK
     with handled(verbose):
@@ -97,7 +106,12 @@ def export(
                         _progress(enabled=not as_json) as progress,
                     ):
                         result = run_export(
-                            cfg, export_name, full=full, stop=stop, progress=progress
+                            cfg,
+                            export_name,
+                            full=full,
+                            stop=stop,
+                            progress=progress,
+                            allow_mass_removal=allow_mass_removal,
                         )
                 except DotsyncError as exc:
                     if len(names) == 1:
@@ -141,6 +155,7 @@ def plan(
                     "enter_sample": dry.enter_sample,
                     "leave_sample": dry.leave_sample,
                     "reject_sample": dry.reject_sample,
+                    "mass_removal": dry.mass_removal,
                 }
             )
             return
@@ -153,10 +168,15 @@ def plan(
             ("would change", c.changed),
             ("unchanged", c.unchanged),
             ("would leave", c.left),
+            ("  kept: another export holds them", c.kept_held_by_other_export),
+            ("  kept: in the book before dotsync", c.kept_found_in_book),
+            ("known suppressed (not sent)", c.suppressed_known),
             ("rejected", c.rejected),
         ]:
             table.add_row(label, f"{value:,}")
         out.print(table)
+        if dry.mass_removal:
+            out.print(styled(f"an export would stop: {dry.mass_removal}", "red"), highlight=False)
         for title, rows in [
             ("enter/change sample", dry.enter_sample),
             ("leave sample", dry.leave_sample),
@@ -189,9 +209,12 @@ def print_summary(result: RunResult) -> None:
         ("new contacts", c.created),
         ("updated contacts", c.updated),
         ("suppressed (not added)", c.suppressed),
+        ("known suppressed (not sent)", c.suppressed_known),
         ("refused by DotDigital", c.failed),
         ("left the segments", c.left),
         ("removed from the book", c.removed),
+        ("  kept: another export holds them", c.kept_held_by_other_export),
+        ("  kept: in the book before dotsync", c.kept_found_in_book),
         ("unsubscribed", c.unsubscribed),
         ("rejected", c.rejected),
         *[(f"  {reason}", n) for reason, n in sorted(c.rejected_by_reason.items())],

@@ -244,6 +244,11 @@ class ExportConfig(_Model):
     mapping: MappingConfig
     max_profiles: int = Field(default=1_000_000, ge=1)
     on_segment_exit: Literal["remove", "keep", "unsubscribe"] = "remove"
+    # The mass-removal guard: a run that would take more than this share of the export's members
+    # out of the book (and more than ``min_removals_guarded`` of them) stops before removing or
+    # sending anything, unless a person passes --allow-mass-removal for that one run.
+    max_removal_fraction: float = Field(default=0.2, ge=0, le=1)
+    min_removals_guarded: int = Field(default=10, ge=0)
     create_missing_data_fields: bool = False
     send_empty_values: bool = False
     # "" never sends a status: an import must not re-subscribe someone who unsubscribed.
