@@ -39,6 +39,7 @@ class ConnectionReport:
     address_book_contacts: int
     data_fields: dict[str, str]  # name -> type, as the account holds them
     created_fields: list[str] = field(default_factory=list)
+    account_id: str = ""  # the account's id from account-info (empty if DotDigital gave none)
 
 
 def check_connection(
@@ -116,6 +117,7 @@ def _report(
         address_book_contacts=book.contacts,
         data_fields=account_fields,
         created_fields=created,
+        account_id=str(getattr(info, "account_id", None) or ""),
     )
 
 

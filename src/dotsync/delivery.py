@@ -23,7 +23,8 @@ import pyarrow as pa
 from dotsync.dotdigital import ContactsImport, DotDigitalClient, ImportStatus
 from dotsync.encode import Batch
 from dotsync.errors import ImportFailedError, InterruptedRunError
-from dotsync.state import PendingImport, StateStore
+from dotsync.identity import email_hash_sql, quote_literal
+from dotsync.state import BookRef, PendingImport, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Deliverer:
         book_id: int,
         run_id: int,
         totals: DeliveryTotals,
+        book: BookRef | None = None,
         max_in_flight: int = 5,
         poll: PollSchedule | None = None,
         should_stop: Callable[[], bool] = lambda: False,
@@ -101,6 +103,7 @@ class Deliverer:
     ) -> None:
         self.client, self.store, self.duck = client, store, duck
         self.export, self.book_id, self.run_id = export, book_id, run_id
+        self.book = book  # the ownership ledger's key; None only where no ledger is kept (tests)
         self.totals = totals
         self.max_in_flight = max(1, max_in_flight)
         self.poll = poll or PollSchedule()
@@ -193,12 +196,22 @@ class Deliverer:
         self.duck.register(
             "import_result", pa.table({"contact_id": confirmed_ids, "email": confirmed_emails})
         )
-        batch_sql = f"read_parquet('{str(item.members_file).replace(chr(39), chr(39) * 2)}')"
+        batch_sql = f"read_parquet({quote_literal(str(item.members_file))})"
+        if self.book is not None:
+            # The ledger first: a crash before the members' upsert replays both on resume, and a
+            # contact already known (found in the book) keeps its origin.
+            self.store.ledger.merge(
+                self.duck,
+                self.book,
+                f"""select {email_hash_sql("email")}, contact_id, 'added', 'confirmed'
+                from import_result""",
+                self.run_id,
+            )
         confirmed = self.store.members.upsert(
             self.duck,
             f"""select b.key, r.contact_id, b.email_hash, b.digest
             from {batch_sql} b join import_result r
-              on b.email_hash = sha256(lower(trim(r.email)))""",
+              on b.email_hash = {email_hash_sql("r.email")}""",
             self.export,
             self.book_id,
             self.run_id,
@@ -220,25 +233,52 @@ class Deliverer:
             code = "; ".join(c for c, _d in failure.reasons) or "failure"
             description = "; ".join(d for _c, d in failure.reasons)
             suppressed = any(h in code.lower() for h in _SUPPRESSION_HINTS)
-            reason = "suppressed" if suppressed else "dotdigital_rejected"
-            self.totals.failure_reasons[reason] = self.totals.failure_reasons.get(reason, 0) + 1
-            if suppressed:
-                self.totals.suppressed += 1
-            else:
-                self.totals.failed += 1
             emails.append(str(failure.email or ""))
-            reasons.append(reason)
+            reasons.append("suppressed" if suppressed else "dotdigital_rejected")
             details.append(f"{code}: {description}".strip())
         self.duck.register(
             "import_failures", pa.table({"email": emails, "reason": reasons, "detail": details})
         )
+        # A member dotsync unsubscribed from this book when it left, back in the segments:
+        # DotDigital refuses it as suppressed for this book; say so.
+        unsubscribed = (
+            "(select email_hash from ledger_contacts where status = 'unsubscribed')"
+            if self.book is not None
+            else "(select null::varchar as email_hash where false)"
+        )
+        self.duck.execute(
+            f"""create or replace temp table _failed as
+            select {email_hash_sql("f.email")} as email_hash,
+              case when f.reason = 'suppressed' and {email_hash_sql("f.email")} in {unsubscribed}
+                then 'unsubscribed_from_book' else f.reason end as reason,
+              f.detail
+            from import_failures f"""
+        )
+        self.duck.unregister("import_failures")
+        for reason, n in self.duck.execute(
+            "select reason, count(*) from _failed group by reason"
+        ).fetchall():
+            self.totals.failure_reasons[reason] = self.totals.failure_reasons.get(reason, 0) + n
+            if reason == "dotdigital_rejected":
+                self.totals.failed += n
+            else:
+                self.totals.suppressed += n
         self.duck.execute(
             f"""insert into delivery_failures
             select b.key, f.reason, null, f.detail
-            from {batch_sql} b join import_failures f
-              on b.email_hash = sha256(lower(trim(f.email)))"""
+            from {batch_sql} b join _failed f using (email_hash)"""
         )
-        self.duck.unregister("import_failures")
+        if self.book is not None:
+            # Remembered, so that they are not sent again until a read of the book shows them
+            # subscribed again (or --full).
+            self.store.ledger.merge(
+                self.duck,
+                self.book,
+                "select email_hash, null, null, 'suppressed' from _failed "
+                "where reason = 'suppressed'",
+                self.run_id,
+            )
+        self.duck.execute("drop table _failed")
 
     def _check_stop(self) -> None:
         if self.should_stop():
@@ -270,6 +310,8 @@ class Deliverer:
             self.store.removal_submitted(row_id, deletion_id)
         self.client.wait_for_deletion(deletion_id)
         self.store.members.remove_contacts(self.export, self.book_id, ids)
+        if self.book is not None:
+            self.store.ledger.forget(self.book, ids)
         self.store.commit_removal(row_id)
         self.heartbeat()
         return len(ids)

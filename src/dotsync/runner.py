@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -28,11 +30,12 @@ from dotsync.errors import (
     MassRemovalError,
 )
 from dotsync.guard import RemovalGuard, mass_removal
+from dotsync.ownership import BookReader, hold_back_refused, split_leavers
 from dotsync.plan import PlanCounts, make_plan, sample
 from dotsync.rejects import purge_old_rejects, write_rejects
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.sources import open_source
-from dotsync.state import StateStore
+from dotsync.state import BookRef, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +149,9 @@ class _Job:
                 duck = stack.enter_context(self._duck(None))
                 create = self.export.create_missing_data_fields
                 report = self._connect(client, create_missing=create, dry_run=True)
-                counts, _fields = self._prepare(duck, store, report)
+                reader = self._reader(store, duck, report, run_id=0, client=None)
+                reader.register()
+                counts, _fields = self._prepare(duck, store, report, reader)
                 return DryRun(
                     mass_removal=self._mass_removal(duck, counts),
                     counts=counts,
@@ -180,16 +185,19 @@ class _Job:
                 self.progress("connect", 0, 1)
                 create = self.export.create_missing_data_fields
                 report = self._connect(client, create_missing=create)
-                deliverer = self._deliverer(client, store, duck, run_id, totals)
+                book = self._book(report)
+                store.bind_export(self.name, book)
+                deliverer = self._deliverer(client, store, duck, run_id, totals, book)
                 resumed = self._resume(store, deliverer, run_id)
-                counts, fields = self._prepare(duck, store, report)
-                blocked = self._mass_removal(duck, counts)
-                if blocked and not self.allow_mass_removal:
-                    raise MassRemovalError(blocked)
+                reader = self._reader(store, duck, report, run_id=run_id, client=client)
+                read = reader.sync()
+                counts, fields = self._prepare(duck, store, report, reader)
+                counts = counts.model_copy(update={"book_contacts_read": read.contacts_read})
+                self._check_mass_removal(duck, counts)
                 # Leavers first: the old contact of a changed e-mail is known only until the
                 # import of the new e-mail commits (it replaces the member's contact id), so
                 # removing it afterwards would lose it to a crash in between.
-                removed, unsubscribed = self._leave(duck, store, deliverer, client)
+                removed, unsubscribed = self._leave(duck, store, deliverer, client, book)
                 self._send(duck, deliverer, fields, run_dir)
                 rejects_file = write_rejects(duck, self._rejects_dir(), self.name, run_id)
         except BaseException as exc:
@@ -226,8 +234,13 @@ class _Job:
             if stale.name != f"{self.name}-{run_id}" and stale.name.startswith(f"{self.name}-"):
                 for body in stale.glob("batch-*.json*"):
                     body.unlink(missing_ok=True)  # unsent bodies hold personal data
-        for path in store.abandon_prepared_imports(self.name):
-            path.unlink(missing_ok=True)
+        possible = store.mark_prepared_possible(self.name)
+        if possible:
+            log.warning(
+                "%d batches of an interrupted run may have reached DotDigital: they are matched "
+                "against the address book's changes",
+                possible,
+            )
         pending = store.pending_imports(self.name, self.book_id)
         resumed = 0
         if pending:
@@ -240,7 +253,11 @@ class _Job:
         return resumed
 
     def _prepare(
-        self, duck: duckdb.DuckDBPyConnection, store: StateStore, report: ConnectionReport
+        self,
+        duck: duckdb.DuckDBPyConnection,
+        store: StateStore,
+        report: ConnectionReport,
+        reader: BookReader,
     ) -> tuple[RunCounts, list[mapping.MappedField]]:
         """Read the segments' members, validate them and plan against the state."""
         email_column, fields = mapping.plan_columns(self.export.mapping, report.data_fields)
@@ -269,9 +286,17 @@ class _Job:
             send_empty_values=self.export.send_empty_values,
             mapping_version=mapping.mapping_version(self.export.mapping, fields),
         )
-        store.members.register(duck, self.name, self.book_id)
+        reader.register()
         plan: PlanCounts = make_plan(duck, full=self.full)
+        refused = hold_back_refused(duck, full=self.full)
+        if refused:
+            plan = _recount(duck, plan)
+        leavers = split_leavers(duck)
         counts = RunCounts(
+            kept_held_by_other_export=leavers.held_by_other_export,
+            kept_found_in_book=leavers.found_in_book,
+            suppressed_known=sum(refused.values()),
+            suppressed_known_by_reason=refused,
             profiles_in_segments=profiles,
             segment_sizes=dict(sizes),
             valid=summary.valid,
@@ -316,6 +341,7 @@ class _Job:
         store: StateStore,
         deliverer: Deliverer,
         client: DotDigitalClient,
+        book: BookRef,
     ) -> tuple[int, int]:
         """Members who left: out of the book (remove), unsubscribed (unsubscribe), or forgotten
         (keep). Only contacts this export put there, never the contact itself."""
@@ -324,21 +350,15 @@ class _Job:
             str(k)
             for (k,) in duck.execute("select key from to_leave where reason = 'left'").fetchall()
         ]
-        # Contacts to take out: those the leavers held, unless a valid member has that e-mail now
-        # and so holds (or is about to hold) the contact: two profiles that swapped e-mails keep
-        # both contacts.
-        ids = [
-            int(c)
-            for (c,) in duck.execute(
-                """select distinct l.contact_id from to_leave l join state_members s using (key)
-            where s.email_hash not in (select email_hash from members_valid)
-            order by l.contact_id"""
-            ).fetchall()
-        ]
+        # Contacts to take out (see ownership.split_leavers): dotsync added them and no other
+        # export of the book holds them.
+        ids = [int(c) for (c,) in duck.execute("select contact_id from to_remove").fetchall()]
         if not left_keys and not ids:
             return 0, 0
         self._check_stop()
         if mode == "keep":
+            # The export keeps holding them: another export of the book cannot take them out.
+            store.ledger.keep(duck, book, self.name, "select email_hash, contact_id from leaving")
             store.members.forget_keys(self.name, self.book_id, left_keys)
             return 0, 0
         if mode == "unsubscribe":
@@ -346,6 +366,14 @@ class _Job:
                 self._check_stop()
                 contact = client.get_contact(contact_id)
                 client.unsubscribe_from_book(self.book_id, contact.email)
+            if ids:
+                store.ledger.merge(
+                    duck,
+                    book,
+                    "select email_hash, contact_id, null, 'unsubscribed' from leaving "
+                    "where contact_id in (select contact_id from to_remove)",
+                    deliverer.run_id,
+                )
             store.members.forget_keys(self.name, self.book_id, left_keys)
             return 0, len(ids)
         self.progress("remove", 0, len(ids))
@@ -358,7 +386,7 @@ class _Job:
         if self.export.on_segment_exit == "keep":
             return None  # nobody leaves the book
         row = duck.execute(
-            "select (select count(*) from state_members),"
+            "select (select count(*) from state_members where digest <> 'possibly-delivered'),"
             " (select count(*) from to_leave where reason = 'left')"
         ).fetchone()
         members, leavers = (int(x) for x in row) if row else (0, 0)
@@ -369,6 +397,44 @@ class _Job:
             members=members,
             leavers=leavers,
             profiles=counts.profiles_in_segments,
+        )
+
+    def _check_mass_removal(self, duck: duckdb.DuckDBPyConnection, counts: RunCounts) -> None:
+        blocked = self._mass_removal(duck, counts)
+        if blocked and not self.allow_mass_removal:
+            raise MassRemovalError(blocked)
+
+    def _book(self, report: ConnectionReport) -> BookRef:
+        # Without an account id from DotDigital, the API user and host stand for the account.
+        account = report.account_id or account_lock_name(
+            str(self.connection.api_url), self.connection.api_user
+        ).removeprefix("account:")
+        return BookRef(account, self.book_id)
+
+    def _reader(
+        self,
+        store: StateStore,
+        duck: duckdb.DuckDBPyConnection,
+        report: ConnectionReport,
+        *,
+        run_id: int,
+        client: DotDigitalClient | None,
+    ) -> BookReader:
+        read_book = None
+        members = getattr(client, "book_members", None) if client is not None else None
+        if members is not None:
+
+            def read_book(book_id: int, since: datetime | None) -> Iterator[Any]:
+                return members(book_id, modified_since=since)  # type: ignore[no-any-return]
+
+        return BookReader(
+            store=store,
+            duck=duck,
+            export=self.name,
+            book=self._book(report),
+            run_id=run_id,
+            read_book=read_book,
+            progress=self.progress,
         )
 
     # --- helpers --------------------------------------------------------------------------------
@@ -417,8 +483,10 @@ class _Job:
         duck: duckdb.DuckDBPyConnection,
         run_id: int,
         totals: DeliveryTotals,
+        book: BookRef,
     ) -> Deliverer:
         return Deliverer(
+            book=book,
             client=client,
             store=store,
             duck=duck,
@@ -437,6 +505,15 @@ class _Job:
     def _check_stop(self) -> None:
         if self.stop.is_set():
             raise InterruptedRunError("stopped on request at a checkpoint; the next run resumes")
+
+
+def _recount(duck: duckdb.DuckDBPyConnection, plan: PlanCounts) -> PlanCounts:
+    row = duck.execute(
+        "select count(*) filter (where kind = 'enter'), count(*) filter (where kind = 'change') "
+        "from to_send"
+    ).fetchone()
+    entered, changed = (int(x) for x in row) if row else (0, 0)
+    return PlanCounts(entered, changed, plan.unchanged, plan.left, plan.email_changed)
 
 
 def _final_counts(

@@ -6,12 +6,12 @@ import csv
 import os
 
 import pytest
+from support.project import Project, profile
 
 from dotsync.errors import ConfigError, LimitExceededError, RunInProgressError
 from dotsync.result import RunStatus
 from dotsync.runner import account_lock_name, plan_export
 from dotsync.state import StateStore
-from support.project import Project, profile
 
 
 def _expected(rows: list[dict[str, object]]) -> set[str]:
@@ -127,7 +127,9 @@ def test_suppressed_contacts_are_never_resubscribed(project: Project) -> None:
     project.write_config()
     project.emulator.suppress(project.api_user, "person1@example.com", "Unsubscribed")
     project.emulator.suppress(project.api_user, "person2@example.com", "HardBounced", global_=True)
-    for full in (False, True, False):
+    for step, full in enumerate((False, True, False, False)):
+        rows[1]["first_name"] = rows[2]["first_name"] = f"Changed{step}"  # data changes daily
+        project.write_profiles(rows)
         result = project.run(full=full)
         members = project.members()
         assert (
@@ -138,8 +140,13 @@ def test_suppressed_contacts_are_never_resubscribed(project: Project) -> None:
             "person2@example.com" not in members
             or members["person2@example.com"]["status"] != "Subscribed"
         )
-        assert result.counts.suppressed == 2
-        assert result.status is RunStatus.PARTIAL
+        if step < 2:  # refused by DotDigital: the first time, and when --full resends everyone
+            assert (result.counts.suppressed, result.counts.suppressed_known) == (2, 0)
+            assert result.status is RunStatus.PARTIAL
+        else:  # known as suppressed: not sent again, though their data changed
+            assert (result.counts.suppressed, result.counts.suppressed_known) == (0, 2)
+            assert result.counts.sent == 0
+            assert result.status is RunStatus.SUCCEEDED
     with project.emulator.client() as api:
         assert api.get("/v2/contacts/person1@example.com").json()["status"] != "Subscribed"
 

@@ -5,12 +5,12 @@ through the API is exactly what it was. ``allow_mass_removal`` lets one run proc
 from __future__ import annotations
 
 import pytest
+from support.project import Project, profile
 
 from dotsync.config import load_config
 from dotsync.errors import ExitCode, MassRemovalError
 from dotsync.result import RunStatus
 from dotsync.runner import plan_export
-from support.project import Project, profile
 
 
 def _emails(rows: list[dict[str, object]]) -> set[str]:

@@ -44,6 +44,12 @@ class MemberStore(Protocol):
 
     def remove_contacts(self, export: str, book_id: int, contact_ids: Sequence[int]) -> None: ...
 
+    def holdings(
+        self, duck: duckdb.DuckDBPyConnection, exports: Sequence[str], book_id: int
+    ) -> None:
+        """Make ``other_holdings(email_hash, contact_id)`` queryable in ``duck``: the members that
+        ``exports`` (other exports of the same book) hold in it."""
+
     def forget_keys(self, export: str, book_id: int, keys: Sequence[str]) -> None: ...
 
     def contact_ids(self, export: str, book_id: int) -> list[int]: ...
@@ -133,6 +139,33 @@ class DuckMembers:
             duck.execute("rollback")
             raise
         return int(row[0]) if row else 0
+
+    def holdings(
+        self, duck: duckdb.DuckDBPyConnection, exports: Sequence[str], book_id: int
+    ) -> None:
+        duck.execute(
+            "create or replace temp table other_holdings(email_hash varchar, contact_id bigint)"
+        )
+        for export in exports:
+            path = self._file(export)
+            if not path.exists():
+                continue
+            # Runs of one account hold its lock, so no other run writes these files now.
+            try:
+                duck.execute(f"attach {_quote(str(path))} as dotsync_other (read_only)")
+            except duckdb.Error as exc:
+                raise RunInProgressError(
+                    f"the member state of export {export!r} (same address book) is in use by a "
+                    "run in another process; try again when it ends (see `dotsync history`)",
+                    detail=str(exc).splitlines()[0],
+                ) from None
+            try:
+                duck.execute(
+                    f"""insert into other_holdings select email_hash, contact_id
+                    from dotsync_other.members where address_book_id = {int(book_id)}"""
+                )
+            finally:
+                duck.execute("detach dotsync_other")
 
     def remove_contacts(self, export: str, book_id: int, contact_ids: Sequence[int]) -> None:
         duck, alias = self._own(export)
@@ -231,6 +264,25 @@ class SqlMembers:
                 params,
             )
         return len(params)
+
+    def holdings(
+        self, duck: duckdb.DuckDBPyConnection, exports: Sequence[str], book_id: int
+    ) -> None:
+        hashes: list[str] = []
+        ids: list[int] = []
+        if exports:
+            with self.engine.connect() as conn:
+                for h, c in conn.execute(
+                    select(members.c.email_hash, members.c.contact_id).where(
+                        members.c.export.in_(list(exports)), members.c.address_book_id == book_id
+                    )
+                ):
+                    hashes.append(str(h))
+                    ids.append(int(c))
+        held = pa.table(  # noqa: F841 - read by name in the SQL below
+            {"email_hash": pa.array(hashes, pa.string()), "contact_id": pa.array(ids, pa.int64())}
+        )
+        duck.execute("create or replace temp table other_holdings as select * from held")
 
     def remove_contacts(self, export: str, book_id: int, contact_ids: Sequence[int]) -> None:
         with self.engine.begin() as conn:

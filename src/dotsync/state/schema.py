@@ -99,3 +99,51 @@ locks = Table(
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
 )
+
+# The ownership ledger of each address book (see state/ledger.py): beside a SQLite state it lives
+# in one DuckDB file per book; with a PostgreSQL state, in these two tables.
+book_contacts = Table(
+    "book_contacts",
+    metadata,
+    Column("account_id", String(100), primary_key=True),
+    Column("address_book_id", BigInteger, primary_key=True),
+    Column("email_hash", String(64), primary_key=True),
+    Column("contact_id", BigInteger),  # none for a contact refused as suppressed
+    Column("origin", String(10)),  # added | found | none (not in the book through anyone known)
+    Column("status", String(20)),  # confirmed | suppressed | unsubscribed
+    Column("run_id", Integer, nullable=False),
+)
+
+# Contacts an export let go under ``on_segment_exit = keep``: it still holds them.
+book_kept = Table(
+    "book_kept",
+    metadata,
+    Column("account_id", String(100), primary_key=True),
+    Column("address_book_id", BigInteger, primary_key=True),
+    Column("export", String(200), primary_key=True),
+    Column("email_hash", String(64), primary_key=True),
+    Column("contact_id", BigInteger),
+)
+
+# Which book each export writes (account id from account-info, book id), so that another export
+# of the same book and `remove` find the exports that hold the book's contacts.
+export_books = Table(
+    "export_books",
+    metadata,
+    Column("export", String(200), primary_key=True),
+    Column("account_id", String(100), nullable=False),
+    Column("address_book_id", BigInteger, nullable=False),
+)
+
+# Reads of a book: the baseline (its members before dotsync first wrote to it) and the start of
+# the last read of its changes, from which the next read starts (less an overlap).
+book_reads = Table(
+    "book_reads",
+    metadata,
+    Column("account_id", String(100), primary_key=True),
+    Column("address_book_id", BigInteger, primary_key=True),
+    Column("baseline_at", DateTime(timezone=True)),  # none: dotsync has not read the book yet
+    Column("baseline_contacts", Integer),
+    Column("changes_from", DateTime(timezone=True)),  # the next changes read starts here
+    Column("owners_decided_at", DateTime(timezone=True)),  # 0.1 members entered in the ledger
+)

@@ -30,10 +30,23 @@ from sqlalchemy.exc import IntegrityError
 
 from dotsync.errors import RunInProgressError
 from dotsync.result import RunCounts, RunResult, RunStatus
+from dotsync.state.ledger import BookRef, DuckLedger, Ledger, SqlLedger
 from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
-from dotsync.state.schema import imports, locks, metadata, removals, runs
+from dotsync.state.schema import (
+    book_reads,
+    export_books,
+    imports,
+    locks,
+    metadata,
+    removals,
+    runs,
+)
 
 LOCK_STALE_AFTER = timedelta(minutes=15)  # a run refreshes its heartbeat at every poll
+# How long a batch that may have been delivered is matched against the book's changes: an import
+# DotDigital accepted normally ends within minutes, one held back by its watchdog within hours
+# (assumption: DotDigital documents no bound); a day covers both with room.
+POSSIBLE_FOR = timedelta(hours=24)
 
 
 class ImportStatus(StrEnum):
@@ -41,7 +54,12 @@ class ImportStatus(StrEnum):
     SUBMITTED = "submitted"  # DotDigital answered 202 with an import id
     COMMITTED = "committed"  # finished; its members are in the state
     FAILED = "failed"  # ended Failed / RejectedByWatchdog...: its members stay pending
-    ABANDONED = "abandoned"  # prepared by a run that died before sending: resent by a new plan
+    ABANDONED = "abandoned"  # refused when sent (a 4xx): nothing reached DotDigital
+    # Prepared, and maybe sent: a run died (or the PUT's retries ran out with no reply) between
+    # sending and saving the import id. Its member file (keys, e-mail hashes, digests; never
+    # e-mails) is kept and matched against the book's changes read by later runs.
+    POSSIBLE = "possible"
+    EXPIRED = "expired"  # possible, and nothing of it seen in the book within POSSIBLE_FOR
 
 
 class RemovalStatus(StrEnum):
@@ -58,6 +76,22 @@ class PendingImport:
     import_id: str
     batch_file: Path
     contacts: int
+
+
+@dataclass(frozen=True)
+class PossibleImport:
+    row_id: int
+    export: str
+    batch_file: Path
+    prepared_at: datetime
+
+
+@dataclass(frozen=True)
+class BookRead:
+    baseline_at: datetime | None
+    baseline_contacts: int
+    changes_from: datetime | None
+    owners_decided: bool
 
 
 @dataclass(frozen=True)
@@ -102,15 +136,19 @@ class StateStore:
         self.engine = open_engine(url)
         metadata.create_all(self.engine)
         self.members: MemberStore
+        self.ledger: Ledger
         if url.startswith("sqlite:///"):
             db = Path(url.removeprefix("sqlite:///"))
             if db.exists():
                 db.chmod(0o600)  # keys and hashes only, but still nobody else's business
             self.members = DuckMembers(db.parent / "members")
+            self.ledger = DuckLedger(db.parent / "members")
         else:
             self.members = SqlMembers(self.engine)
+            self.ledger = SqlLedger(self.engine)
 
     def close(self) -> None:
+        self.ledger.close()
         self.members.close()
         self.engine.dispose()
 
@@ -319,21 +357,150 @@ class StateStore:
                 for r in rows
             ]
 
-    def abandon_prepared_imports(self, export: str) -> list[Path]:
-        """Batches prepared but never sent by a dead run: their members are still pending and the
-        new plan sends them again. Returns their files, for deletion."""
+    def mark_prepared_possible(self, export: str) -> int:
+        """Batches a dead run prepared and may have sent (the import id was never saved): they
+        are possibly delivered. Their members are still pending, so the new plan sends those
+        still in the segments again; their member files stay, to be matched against the book."""
         with self._tx() as conn:
-            rows = conn.execute(
-                select(imports.c.id, imports.c.batch_file).where(
-                    imports.c.export == export, imports.c.status == ImportStatus.PREPARED
-                )
-            ).all()
+            result = conn.execute(
+                update(imports)
+                .where(imports.c.export == export, imports.c.status == ImportStatus.PREPARED)
+                .values(status=ImportStatus.POSSIBLE, submitted_at=_now())
+            )
+        return int(result.rowcount or 0)
+
+    def import_abandoned(self, row_id: int, error: str) -> None:
+        """DotDigital refused the batch when it was sent: nothing of it reached the book."""
+        with self._tx() as conn:
             conn.execute(
                 update(imports)
-                .where(imports.c.id.in_([r[0] for r in rows]))
-                .values(status=ImportStatus.ABANDONED, finished_at=_now())
+                .where(imports.c.id == row_id)
+                .values(status=ImportStatus.ABANDONED, error=error, finished_at=_now())
             )
-        return [Path(r[1]) for r in rows]
+
+    def possible_imports(self, exports: Sequence[str], book_id: int) -> list[PossibleImport]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(imports.c.id, imports.c.export, imports.c.batch_file, imports.c.submitted_at)
+                .where(
+                    imports.c.export.in_(list(exports)),
+                    imports.c.address_book_id == book_id,
+                    imports.c.status == ImportStatus.POSSIBLE,
+                )
+                .order_by(imports.c.id)
+            ).all()
+        return [
+            PossibleImport(int(r[0]), str(r[1]), Path(r[2]), _aware(r[3]) or _now()) for r in rows
+        ]
+
+    def expire_possible(self, row_id: int) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(imports)
+                .where(imports.c.id == row_id)
+                .values(status=ImportStatus.EXPIRED, finished_at=_now())
+            )
+
+    # --- books and their reads -----------------------------------------------------------------
+
+    def bind_export(self, export: str, book: BookRef) -> BookRef | None:
+        """Record that ``export`` writes ``book``. Returns the book it wrote before, if another."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(export_books.c.account_id, export_books.c.address_book_id).where(
+                    export_books.c.export == export
+                )
+            ).first()
+            before = BookRef(str(row[0]), int(row[1])) if row else None
+            if before == book:
+                return None
+            conn.execute(delete(export_books).where(export_books.c.export == export))
+            conn.execute(
+                insert(export_books).values(
+                    export=export, account_id=book.account, address_book_id=book.book_id
+                )
+            )
+        return before
+
+    def book_of(self, export: str) -> BookRef | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                select(export_books.c.account_id, export_books.c.address_book_id).where(
+                    export_books.c.export == export
+                )
+            ).first()
+        return BookRef(str(row[0]), int(row[1])) if row else None
+
+    def exports_of(self, book: BookRef) -> list[str]:
+        with self._tx() as conn:
+            return sorted(
+                str(r[0])
+                for r in conn.execute(
+                    select(export_books.c.export).where(
+                        export_books.c.account_id == book.account,
+                        export_books.c.address_book_id == book.book_id,
+                    )
+                )
+            )
+
+    def book_read(self, book: BookRef) -> BookRead:
+        with self._tx() as conn:
+            row = (
+                conn.execute(
+                    select(book_reads).where(
+                        book_reads.c.account_id == book.account,
+                        book_reads.c.address_book_id == book.book_id,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return BookRead(None, 0, None, False)
+        return BookRead(
+            _aware(row["baseline_at"]),
+            int(row["baseline_contacts"] or 0),
+            _aware(row["changes_from"]),
+            row["owners_decided_at"] is not None,
+        )
+
+    def record_book_read(
+        self,
+        book: BookRef,
+        *,
+        changes_from: datetime,
+        baseline_contacts: int | None = None,
+        owners_decided: bool = False,
+    ) -> None:
+        """A read of the book ended: the next one starts at ``changes_from`` (this one's start).
+        ``baseline_contacts`` marks it as the baseline read."""
+        values: dict[str, Any] = {"changes_from": changes_from}
+        if baseline_contacts is not None:
+            values |= {"baseline_at": _now(), "baseline_contacts": baseline_contacts}
+        if owners_decided:
+            values["owners_decided_at"] = _now()
+        key = {"account_id": book.account, "address_book_id": book.book_id}
+        with self._tx() as conn:
+            done = conn.execute(
+                update(book_reads)
+                .where(
+                    book_reads.c.account_id == book.account,
+                    book_reads.c.address_book_id == book.book_id,
+                )
+                .values(**values)
+            )
+            if not done.rowcount:
+                conn.execute(insert(book_reads).values(**key, **values))
+
+    def forget_book_reads(self, book: BookRef) -> None:
+        """The book must be read again before it is written (its export moved to it anew)."""
+        with self._tx() as conn:
+            conn.execute(
+                delete(book_reads).where(
+                    book_reads.c.account_id == book.account,
+                    book_reads.c.address_book_id == book.book_id,
+                )
+            )
 
     def commit_import(self, row_id: int) -> None:
         """The import's members are in the member store: mark it committed (a checkpoint)."""
@@ -416,6 +583,7 @@ class StateStore:
             conn.execute(delete(removals).where(removals.c.export == export))
             conn.execute(delete(runs).where(runs.c.export == export))
             conn.execute(delete(locks).where(locks.c.export == export))
+            conn.execute(delete(export_books).where(export_books.c.export == export))
         return files + self.members.drop(export)
 
 

@@ -1,0 +1,284 @@
+"""Whose contacts are in the book: reading it, and deciding who may leave it.
+
+At the start of a run, before anything is planned or sent (``BookReader.sync``):
+1. the first time dotsync meets a book, the members its exports confirmed before the ledger
+   existed (a 0.1 state) are entered as ``added`` by dotsync: 0.1 sent them and nothing can tell
+   now who was there before (a read of the book today cannot say who put a contact there);
+2. the book is read: the whole of it the first time (the baseline: ``GET /contacts/v3`` with
+   ``~listId``, 5,000 a call, by marker), then only its changes since the previous read started
+   (``~modified=gte::``, less ``READ_OVERLAP`` for clocks that disagree). A contact the ledger does
+   not know is ``found`` (someone else put it there), unless it is in a batch that dotsync may
+   have delivered, when it is ``added``. A contact's status (subscribed again, suppressed) is
+   taken as the read says. Cost: one call per 5,000 contacts read; the first run after a large
+   export reads again what that export changed (its imports change the contacts' dates too);
+3. batches that may have been delivered (a run died between DotDigital's 202 and saving the import
+   id, or the PUT's retries ran out with no reply) are matched against the ledger: their contacts
+   that landed are held again by the export, with a digest that makes the plan send those still
+   in the segments again and take those who left out of the book.
+
+Then ``split_leavers`` (pure DuckDB) decides, for the plan's leavers, who leaves the book: only
+contacts dotsync added, that no other export of the book holds (nor keeps).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+
+from dotsync.identity import email_hash_sql, quote_literal
+from dotsync.state import BookRef, StateStore
+from dotsync.state.store import POSSIBLE_FOR
+
+log = logging.getLogger(__name__)
+
+# DotDigital's and this machine's clocks may disagree: each changes read starts this much before
+# the previous read started (reading a contact twice is harmless).
+READ_OVERLAP = timedelta(minutes=10)
+# A digest no member can have: a member held again from a possibly delivered batch is sent again
+# if still in the segments (its values in the book are unknown).
+POSSIBLE_DIGEST = "possibly-delivered"
+
+
+class _Summary(Protocol):
+    contact_id: int
+    email: str | None
+    status: Any
+
+
+@dataclass(frozen=True)
+class ReadCounts:
+    contacts_read: int = 0  # contacts the read returned
+    found: int = 0  # new to the ledger and not dotsync's
+    resolved_possible: int = 0  # members of possibly delivered batches found in the book
+    baseline: bool = False
+
+
+def _presence(status: object) -> str:
+    """v3 channel status of a contact → the ledger's status."""
+    text = str(getattr(status, "value", status) or "").lower()
+    if text in ("", "subscribed", "pendingoptin", "notavailableinthisregion"):
+        return "confirmed"
+    return "suppressed"
+
+
+class BookReader:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        duck: duckdb.DuckDBPyConnection,
+        export: str,
+        book: BookRef,
+        run_id: int,
+        read_book: Callable[[int, datetime | None], Iterable[Sequence[_Summary]]] | None,
+        progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store, self.duck, self.export, self.book = store, duck, export, book
+        self.run_id, self.read_book, self.progress, self.clock = run_id, read_book, progress, clock
+
+    def register(self) -> None:
+        """``ledger_contacts``, ``ledger_kept``, ``state_members`` and ``other_holdings``."""
+        store, duck = self.store, self.duck
+        store.ledger.register(duck, self.book)
+        store.members.register(duck, self.export, self.book.book_id)
+        others = [e for e in store.exports_of(self.book) if e != self.export]
+        store.members.holdings(duck, others, self.book.book_id)
+
+    def sync(self) -> ReadCounts:
+        self.register()
+        read = self.store.book_read(self.book)
+        if not read.owners_decided:
+            self._decide_earlier_members()
+        started = self.clock()
+        if self.read_book is None:
+            log.warning(
+                "address book %s cannot be read through this client: contacts others put there "
+                "are not told apart from dotsync's",
+                self.book.book_id,
+            )
+            return ReadCounts()
+        since = None if read.baseline_at is None else (read.changes_from or started) - READ_OVERLAP
+        counts = self._read(since)
+        self.store.record_book_read(
+            self.book,
+            changes_from=started,
+            baseline_contacts=counts.contacts_read if since is None else None,
+        )
+        counts = ReadCounts(
+            counts.contacts_read, counts.found, self._hold_possible(), baseline=since is None
+        )
+        self.register()  # holdings changed
+        return counts
+
+    def _decide_earlier_members(self) -> None:
+        """Members confirmed by dotsync before the ledger (0.1): dotsync's own."""
+        self.store.ledger.merge(
+            self.duck,
+            self.book,
+            """select email_hash, contact_id, 'added', 'confirmed' from state_members
+            union all select email_hash, contact_id, 'added', 'confirmed' from other_holdings""",
+            self.run_id,
+        )
+        self.store.record_book_read(
+            self.book,
+            changes_from=self.store.book_read(self.book).changes_from or self.clock(),
+            owners_decided=True,
+        )
+        self.store.ledger.register(self.duck, self.book)
+
+    def _possible_hashes(self) -> None:
+        files = [
+            p.batch_file
+            for p in self.store.possible_imports(
+                self.store.exports_of(self.book), self.book.book_id
+            )
+            if p.batch_file.exists()
+        ]
+        if files:
+            listing = ", ".join(quote_literal(str(f)) for f in files)
+            self.duck.execute(
+                "create or replace temp table possible_hashes as "
+                f"select distinct email_hash from read_parquet([{listing}])"
+            )
+        else:
+            self.duck.execute("create or replace temp table possible_hashes(email_hash varchar)")
+
+    def _read(self, since: datetime | None) -> ReadCounts:
+        assert self.read_book is not None
+        duck = self.duck
+        duck.execute(
+            "create or replace temp table book_read"
+            "(email_hash varchar, contact_id bigint, status varchar)"
+        )
+        total = 0
+        stage = "read book" if since is None else "read book changes"
+        self.progress(stage, 0, 0)
+        for page in self.read_book(self.book.book_id, since):
+            rows = [c for c in page if c.email]
+            page_table = pa.table(  # noqa: F841 - read by name in the SQL below
+                {
+                    "contact_id": pa.array([int(c.contact_id) for c in rows], pa.int64()),
+                    "email": pa.array([str(c.email) for c in rows], pa.string()),
+                    "status": pa.array([_presence(c.status) for c in rows], pa.string()),
+                }
+            )
+            duck.execute(
+                f"insert into book_read select {email_hash_sql('email')}, contact_id, status "
+                "from page_table"
+            )
+            total += len(page)
+            self.progress(stage, total, 0)
+        self._possible_hashes()
+        row = duck.execute(
+            """select count(*) from book_read r
+            where r.email_hash not in (select email_hash from ledger_contacts)
+              and r.email_hash not in (select email_hash from possible_hashes)"""
+        ).fetchone()
+        found = int(row[0]) if row else 0
+        self.store.ledger.merge(
+            duck,
+            self.book,
+            """select r.email_hash, r.contact_id,
+              case when p.email_hash is null then 'found' else 'added' end, r.status
+            from book_read r left join possible_hashes p using (email_hash)""",
+            self.run_id,
+        )
+        self.store.ledger.register(duck, self.book)
+        log.info("address book %s: %d contacts read, %d found", self.book.book_id, total, found)
+        return ReadCounts(total, found)
+
+    def _hold_possible(self) -> int:
+        """The export holds again its possibly delivered contacts that the ledger shows landed."""
+        held = 0
+        now = self.clock()
+        for batch in self.store.possible_imports([self.export], self.book.book_id):
+            if not batch.batch_file.exists() or now - batch.prepared_at > POSSIBLE_FOR:
+                self.store.expire_possible(batch.row_id)
+                batch.batch_file.unlink(missing_ok=True)
+                continue
+            source = f"read_parquet({quote_literal(str(batch.batch_file))})"
+            held += self.store.members.upsert(
+                self.duck,
+                f"""select b.key, l.contact_id, b.email_hash, '{POSSIBLE_DIGEST}'
+                from {source} b join ledger_contacts l using (email_hash)
+                where l.origin = 'added' and l.contact_id is not null
+                  and b.key not in (select key from state_members)""",
+                self.export,
+                self.book.book_id,
+                self.run_id,
+            )
+        if held:
+            log.info("%d contacts of possibly delivered batches were in the book", held)
+        return held
+
+
+@dataclass(frozen=True)
+class LeaverSplit:
+    remove: int  # contacts to take out of the book
+    held_by_other_export: int
+    found_in_book: int
+
+
+def split_leavers(duck: duckdb.DuckDBPyConnection) -> LeaverSplit:
+    """From ``to_leave``: ``leaving(contact_id, email_hash)`` (contacts no valid member holds any
+    more) and ``to_remove(contact_id)`` (those of them dotsync added and no other export holds or
+    keeps). Needs ``state_members``, ``members_valid``, ``ledger_contacts``, ``ledger_kept`` and
+    ``other_holdings``."""
+    # A contact whose e-mail a valid member has now holds (or is about to hold) it: two profiles
+    # that swapped e-mails keep both contacts.
+    duck.execute(
+        """create or replace temp table leaving as
+        select l.contact_id, any_value(s.email_hash) as email_hash
+        from to_leave l join state_members s using (key)
+        where s.email_hash not in (select email_hash from members_valid)
+        group by l.contact_id"""
+    )
+    duck.execute(
+        """create or replace temp table leaving_owner as
+        select v.contact_id, v.email_hash,
+          (v.email_hash in (select email_hash from other_holdings
+                            union select email_hash from ledger_kept)
+           or v.contact_id in (select contact_id from other_holdings
+                               union select contact_id from ledger_kept)) as held,
+          coalesce(c.origin, 'added') as origin
+        from leaving v left join ledger_contacts c using (email_hash)"""
+    )
+    duck.execute(
+        """create or replace temp table to_remove as
+        select contact_id from leaving_owner where not held and origin = 'added'
+        order by contact_id"""
+    )
+    row = duck.execute(
+        """select count(*) filter (where not held and origin = 'added'),
+          count(*) filter (where held),
+          count(*) filter (where not held and origin <> 'added')
+        from leaving_owner"""
+    ).fetchone()
+    assert row is not None
+    return LeaverSplit(int(row[0]), int(row[1]), int(row[2]))
+
+
+def hold_back_refused(duck: duckdb.DuckDBPyConnection, *, full: bool) -> dict[str, int]:
+    """Take out of ``to_send`` the members the ledger knows DotDigital refuses (suppressed, or
+    unsubscribed from this book): not sent again until a read of the book shows them subscribed
+    again, or ``--full``. Returns how many, by reason."""
+    if full:
+        return {}
+    rows = duck.execute(
+        """select case when c.status = 'unsubscribed' then 'unsubscribed_from_book'
+                  else 'suppressed' end, count(*)
+        from to_send t join ledger_contacts c using (email_hash)
+        where c.status in ('suppressed', 'unsubscribed') group by 1"""
+    ).fetchall()
+    duck.execute(
+        """delete from to_send where email_hash in (select email_hash from ledger_contacts
+        where status in ('suppressed', 'unsubscribed'))"""
+    )
+    return {str(r): int(n) for r, n in rows}
