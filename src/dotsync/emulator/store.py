@@ -16,6 +16,7 @@ from dotsync.emulator.base import Account, utc_now
 from dotsync.emulator.db import Database
 from dotsync.emulator.errors import ApiError
 from dotsync.emulator.imports import ImportsMixin
+from dotsync.emulator.reading import ReadingMixin
 from dotsync.emulator.settings import AccountSettings, EmulatorSettings
 from dotsync.emulator.values import (
     DEFAULT_FIELDS,
@@ -29,7 +30,7 @@ RESERVED_BOOKS = ("Test", "All Contacts")
 __all__ = ["Account", "Store", "utc_now"]
 
 
-class Store(ImportsMixin):
+class Store(ImportsMixin, ReadingMixin):
     def __init__(
         self, settings: EmulatorSettings, db: Database, clock: Callable[[], str] = utc_now
     ) -> None:
@@ -37,6 +38,7 @@ class Store(ImportsMixin):
         self.db = db
         self.now = clock
         ImportsMixin.__init__(self)
+        ReadingMixin.__init__(self)
 
     # --- accounts -------------------------------------------------------------------------
     def add_account(self, spec: AccountSettings) -> Account:
