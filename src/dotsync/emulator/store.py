@@ -154,9 +154,12 @@ class Store(ImportsMixin, ReadingMixin):
             )
 
     # --- suppressions set from outside (seed, admin API) -----------------------------------
-    def suppress(self, account: Account, email: str, status: str, scope: str) -> None:
+    def suppress(
+        self, account: Account, email: str, status: str, scope: str, at: str | None = None
+    ) -> None:
         """``scope``: ``account`` (the contact's status), ``global`` (every account) or
-        ``domain`` (``email`` is a domain; every address there is suppressed)."""
+        ``domain`` (``email`` is a domain; every address there is suppressed). ``at``: when it
+        happened (default now), as the suppressed-since feeds report it."""
         email = email.strip().lower()
         with self.db.tx() as conn:
             if scope == "global":
@@ -169,7 +172,7 @@ class Store(ImportsMixin, ReadingMixin):
                     (account.id, email.split("@")[-1]),
                 )
             else:
-                now = self.now()
+                now = at or self.now()
                 conn.execute(
                     "INSERT INTO contacts (account_id, email, status, created, modified, "
                     "suppressed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, email) "
