@@ -149,6 +149,8 @@ def _stage(db: Database, parsed: ParsedImport) -> tuple[int, int]:
 def _json_value(column: str, kind: str) -> str:
     if kind == "Boolean":  # SQLite stores booleans as 1/0
         return f"json(CASE {column} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)"
+    if kind == "Numeric":  # staged as JSON number text: exact beyond SQLite's 64-bit integers
+        return f"json({column})"
     return column
 
 
