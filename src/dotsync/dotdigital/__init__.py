@@ -10,6 +10,7 @@ from dotsync.dotdigital.models import (
     Contact,
     ContactFailure,
     ContactsImport,
+    ContactSummary,
     CsvImport,
     CsvImportReport,
     DataField,
@@ -18,6 +19,7 @@ from dotsync.dotdigital.models import (
     ImportedContact,
     ImportStatus,
     ImportSummary,
+    Suppression,
 )
 from dotsync.dotdigital.retry import PollPolicy, RetryPolicy
 from dotsync.dotdigital.stats import CallStats, CallStatsSnapshot
@@ -31,6 +33,7 @@ __all__ = [
     "CallStatsSnapshot",
     "Contact",
     "ContactFailure",
+    "ContactSummary",
     "ContactsImport",
     "CsvImport",
     "CsvImportReport",
@@ -43,5 +46,6 @@ __all__ = [
     "ImportedContact",
     "PollPolicy",
     "RetryPolicy",
+    "Suppression",
     "classify",
 ]

@@ -7,6 +7,7 @@ adds later must not crash a poll that only needs to know "still running or not".
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 from urllib.parse import urlsplit
@@ -52,6 +53,9 @@ def region_of(endpoint: str) -> str | None:
 
 
 class AccountInfo(_Model):
+    # The account's own id (``id`` of account-info): the same for every API user of the account,
+    # so what is kept per account (a book's ownership ledger) is keyed by it.
+    account_id: int | None = None
     name: str | None = None
     main_email: str | None = Field(default=None, repr=False)  # personal data: kept out of logs
     api_endpoint: str
@@ -69,7 +73,9 @@ class AccountInfo(_Model):
             if isinstance(p, dict)
         }
         endpoint = str(props.get("apiendpoint") or "").rstrip("/")
+        raw_id = payload.get("id") if isinstance(payload, dict) else None
         return cls(
+            account_id=_int(raw_id),
             name=props.get("name"),
             main_email=props.get("mainemail"),
             api_endpoint=endpoint,
@@ -228,3 +234,71 @@ class CsvImportReport(_Model):
 class Deletion(_Model):
     id: str
     status: str
+
+
+class ContactSummary(_Model):
+    """One contact of ``GET /contacts/v3`` (a book's member when read with ``~listId``).
+
+    ``status`` is the e-mail channel's status (``channelProperties.email.status``: subscribed,
+    unsubscribed, hardBounced, suppressed, ...) when the reply carries it, else the contact's own
+    (``status``: subscribed, unsubscribed, suppressed, ...); ``contact_status`` is always the
+    latter. ``modified`` is v3's ``updated``.
+    """
+
+    contact_id: int
+    email: str | None = Field(default=None, repr=False)  # personal data: kept out of logs
+    status: str | None = None
+    contact_status: str | None = None
+    created: datetime | None = None
+    modified: datetime | None = None
+
+    @classmethod
+    def from_v3(cls, item: Any) -> ContactSummary:
+        identifiers = item.get("identifiers") or {}
+        channel = ((item.get("channelProperties") or {}).get("email")) or {}
+        return cls(
+            contact_id=item["contactId"],
+            email=identifiers.get("email"),
+            status=channel.get("status") or item.get("status"),
+            contact_status=item.get("status"),
+            created=item.get("created"),
+            modified=item.get("updated"),
+        )
+
+    @field_validator("created", "modified", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _as_utc(value)
+
+
+class Suppression(_Model):
+    """An ``ApiContactSuppression`` of the v2 feeds (unsubscribed or suppressed since a date):
+    who, when and why (``reason``: Unsubscribed, HardBounced, ...). DotDigital documents the
+    contact as nullable: ``contact_id`` and ``email`` are None then."""
+
+    contact_id: int | None = None
+    email: str | None = Field(default=None, repr=False)
+    date_removed: datetime | None = None
+    reason: str | None = None
+
+    @classmethod
+    def from_v2(cls, item: Any) -> Suppression:
+        contact = item.get("suppressedContact") or {}
+        return cls(
+            contact_id=contact.get("id"),
+            email=contact.get("email"),
+            date_removed=item.get("dateRemoved"),
+            reason=item.get("reason"),
+        )
+
+    @field_validator("date_removed", mode="after")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _as_utc(value)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    """Dates without an offset (v2 sends some) are UTC: DotDigital's API speaks UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

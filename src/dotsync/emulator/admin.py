@@ -7,13 +7,15 @@
 - ``POST /_emulator/reset``: every account's data back to the settings and the seed.
 - ``GET /_emulator/state``: per account: books with member counts, contacts, active imports.
 - ``GET /_emulator/accounts/{api_user}/address-books/{id}/members``: members with data fields.
-- ``POST /_emulator/accounts/{api_user}/suppress`` ``{email, status, scope}``: scope ``account``
-  (default), ``global`` (every account) or ``domain`` (every address of the e-mail's domain).
+- ``POST /_emulator/accounts/{api_user}/suppress`` ``{email, status, scope, date}``: scope
+  ``account`` (default), ``global`` (every account) or ``domain`` (every address of the e-mail's
+  domain); ``date`` (ISO 8601, default now) is when it happened, as the ``...-since`` feeds say.
 - ``POST /_emulator/accounts`` ``{api_user, password, region, contact_limit}``: add an account.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -21,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dotsync.emulator.base import Account
+from dotsync.emulator.base import Account, timestamp
 from dotsync.emulator.binding import json_body, run
 from dotsync.emulator.faults import FaultInjector, FaultSettings
 from dotsync.emulator.ratelimit import RateLimitSettings
@@ -34,6 +36,7 @@ class _Suppression(BaseModel):
     email: str
     status: str = "Unsubscribed"
     scope: Literal["account", "global", "domain"] = "account"
+    date: datetime | None = None  # when it happened (default now): the feeds report it
 
 
 def _runtime(request: Request) -> Runtime:
@@ -119,10 +122,16 @@ async def suppress(request: Request) -> Response:
     item = _Suppression.model_validate(await json_body(request) or {})
     if item.status not in CONTACT_STATUSES:
         raise ValueError(f"unknown status {item.status!r}")
+    at = None if item.date is None else timestamp(item.date)
     await run(
-        _runtime(request).store.suppress, _account(request), item.email, item.status, item.scope
+        _runtime(request).store.suppress,
+        _account(request),
+        item.email,
+        item.status,
+        item.scope,
+        at,
     )
-    return JSONResponse(item.model_dump())
+    return JSONResponse(item.model_dump(mode="json"))
 
 
 async def add_account(request: Request) -> Response:

@@ -57,6 +57,9 @@ class Database:
         target = str(path) if path is not None else ":memory:"
         self.path = path
         self.lock = threading.RLock()
+        # Bumped (under ``lock``) by every write to ``members``: readers that remember positions
+        # in a book (the v2 paged listing) know by it that those positions may have moved.
+        self.members_version = 0
         self.conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         if path is not None:
@@ -76,6 +79,10 @@ class Database:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+
+    def members_changed(self) -> None:
+        with self.lock:
+            self.members_version += 1
 
     def read(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -113,6 +120,7 @@ class Database:
                 "deletions",
             ):
                 conn.execute(f"DELETE FROM {table}")
+            self.members_changed()
 
     def close(self) -> None:
         with self.lock:

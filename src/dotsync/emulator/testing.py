@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -85,13 +86,14 @@ class RunningEmulator:
         status: str = "Unsubscribed",
         global_: bool = False,
         scope: str | None = None,
+        date: datetime | None = None,
     ) -> None:
+        """``date``: when it happened (default now), as the ``...-since`` feeds report it."""
         chosen = scope or ("global" if global_ else "account")
-        self._json(
-            "POST",
-            f"/accounts/{api_user}/suppress",
-            json={"email": email, "status": status, "scope": chosen},
-        )
+        body: dict[str, Any] = {"email": email, "status": status, "scope": chosen}
+        if date is not None:
+            body["date"] = date.isoformat()
+        self._json("POST", f"/accounts/{api_user}/suppress", json=body)
 
     def wait_for_import(self, import_id: str, timeout: float = 30.0) -> str:
         """Poll the admin state until the import is no longer ``NotFinished``; its status."""
