@@ -206,7 +206,7 @@ class BookReader:
             source = f"read_parquet({quote_literal(str(batch.batch_file))})"
             held += self.store.members.upsert(
                 self.duck,
-                f"""select b.key, l.contact_id, b.email_hash, '{POSSIBLE_DIGEST}'
+                f"""select b.key, l.contact_id, b.email_hash, '{POSSIBLE_DIGEST}' as digest
                 from {source} b join ledger_contacts l using (email_hash)
                 where l.origin = 'added' and l.contact_id is not null
                   and b.key not in (select key from state_members)""",

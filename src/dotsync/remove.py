@@ -7,11 +7,14 @@ import logging
 import shutil
 from dataclasses import dataclass
 
+import duckdb
+
 from dotsync.config import Config
 from dotsync.connect import open_client
 from dotsync.delivery import REMOVAL_CHUNK
+from dotsync.identity import quote_literal
 from dotsync.runner import account_lock_name
-from dotsync.state import StateStore
+from dotsync.state import BookRef, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +25,49 @@ class RemovalReport:
     members_forgotten: int
     members_removed_from_book: int
     files_deleted: int
+    kept_held_by_other_export: int = 0  # members another export of the book still holds
+    kept_found_in_book: int = 0  # members that were in the book before dotsync
+
+
+_PURGE_SQL = """
+    create or replace temp table purge as
+    select contact_id, any_value(email_hash) as email_hash from (
+      select contact_id, email_hash from state_members
+      union all select contact_id, email_hash from ledger_kept
+        where export = {export} and contact_id is not null)
+    group by contact_id
+"""
+_OWNERS_SQL = """
+    select p.contact_id,
+      (p.email_hash in (select email_hash from other_holdings
+                        union select email_hash from ledger_kept where export <> {export})
+       or p.contact_id in (select contact_id from other_holdings
+                           union select contact_id from ledger_kept where export <> {export})),
+      coalesce(c.origin, 'added')
+    from purge p left join ledger_contacts c using (email_hash)
+    order by p.contact_id
+"""
+
+
+def _purgeable(store: StateStore, name: str, book: BookRef) -> tuple[list[int], int, int]:
+    """The export's contacts that may leave the book (ownership rules, as in a run), and how
+    many stay because another export holds them or because they were found there."""
+    duck = duckdb.connect()
+    try:
+        store.ledger.register(duck, book)
+        store.members.register(duck, name, book.book_id)
+        others = [e for e in store.exports_of(book) if e != name]
+        store.members.holdings(duck, others, book.book_id)
+        duck.execute(_PURGE_SQL.format(export=quote_literal(name)))
+        rows = duck.execute(_OWNERS_SQL.format(export=quote_literal(name))).fetchall()
+    finally:
+        store.members.close()
+        store.ledger.close()
+        duck.close()
+    ids = [int(c) for c, held, origin in rows if not held and origin == "added"]
+    held = sum(1 for _c, h, _o in rows if h)
+    found = sum(1 for _c, h, o in rows if not h and o != "added")
+    return ids, held, found
 
 
 def remove_destination(config: Config, name: str, *, purge_members: bool) -> RemovalReport:
@@ -34,15 +80,22 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
         store.acquire_locks(locks, name)  # never pull the state from under a running export
         try:
             members = store.members.count(name)
-            removed = 0
+            removed = held = found = 0
+            book = store.book_of(name)
             if purge_members:
-                ids = sorted(set(store.members.contact_ids(name, book_id)))
+                if book is None or book.book_id != book_id:  # never run against this book
+                    account = account_lock_name(str(connection.api_url), connection.api_user)
+                    book = BookRef(account.removeprefix("account:"), book_id)
+                ids, held, found = _purgeable(store, name, book)
                 with open_client(connection) as client:
                     client.discover()
                     for start in range(0, len(ids), REMOVAL_CHUNK):
                         chunk = ids[start : start + REMOVAL_CHUNK]
                         client.wait_for_deletion(client.remove_contacts_from_book(book_id, chunk))
+                        store.ledger.forget(book, chunk)
                         removed += len(chunk)
+            if book is not None:
+                store.ledger.release(book, name)
             files = store.remove_export(name)
         finally:
             store.release_locks(locks)
@@ -59,4 +112,4 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
     log.info(
         "export %s removed: %d members forgotten, %d removed from the book", name, members, removed
     )
-    return RemovalReport(name, members, removed, deleted)
+    return RemovalReport(name, members, removed, deleted, held, found)

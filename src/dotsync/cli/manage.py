@@ -62,6 +62,11 @@ def remove(
             f"{report.members_removed_from_book:,} removed from the address book, "
             f"{report.files_deleted} files deleted"
         )
+        if report.kept_held_by_other_export or report.kept_found_in_book:
+            out.print(
+                f"left in the book: {report.kept_held_by_other_export:,} held by another export "
+                f"of the book, {report.kept_found_in_book:,} that were there before dotsync"
+            )
 
 
 def _confirmed(question: str) -> bool:

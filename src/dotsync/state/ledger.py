@@ -134,7 +134,7 @@ class DuckLedger:
     def _attach(self, duck: duckdb.DuckDBPyConnection, book: BookRef) -> str:
         if self._duck is duck and self._book == book:
             return self.ALIAS
-        self.close()
+        self._detach()
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.file(book)
         try:
@@ -232,11 +232,14 @@ class DuckLedger:
         ).fetchall()
         return {str(o): int(n) for o, n in rows}
 
-    def close(self) -> None:
+    def _detach(self) -> None:
         if self._duck is not None:
             with contextlib.suppress(duckdb.Error):  # the run's connection may be closed
                 self._duck.execute(f"detach {self.ALIAS}")
         self._duck, self._book = None, None
+
+    def close(self) -> None:
+        self._detach()
         if self._own is not None:
             self._own.close()
             self._own = None
