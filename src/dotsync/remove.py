@@ -97,6 +97,11 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
             if book is not None:
                 store.ledger.release(book, name)
             files = store.remove_export(name)
+            if book is not None and not store.exports_of(book):
+                # No export writes the book any more: its ledger goes too (a new export of it
+                # reads it again first).
+                store.forget_book_reads(book)
+                files += store.ledger.drop(book)
         finally:
             store.release_locks(locks)
     finally:
