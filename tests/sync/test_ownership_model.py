@@ -31,12 +31,12 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from support.project import PASSWORD_ENV, Project
 
 from dotsync.config import load_config
 from dotsync.emulator import RunningEmulator
 from dotsync.runner import run_export
 from dotsync.state import StateStore
-from support.project import PASSWORD_ENV, Project
 
 PEOPLE = 8
 EXPORTS = ("news", "gold")
