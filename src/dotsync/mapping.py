@@ -18,7 +18,7 @@ from dotsync.segments import quote_identifier, quote_literal
 
 MAX_VALUE_LENGTH = 255  # DotDigital: ERROR_DATAFIELD_VALUE_OVERFLOW beyond (counted in characters)
 REASONS = (
-    "missing_email", "invalid_email", "duplicate_email", "value_too_long",
+    "duplicate_key", "missing_email", "invalid_email", "duplicate_email", "value_too_long",
     "invalid_number", "invalid_date", "invalid_boolean", "unreadable_row",
 )  # fmt: skip
 
@@ -228,6 +228,14 @@ def validation_sql(
     # (condition, reason, field, detail): the first that applies is the row's one reason, so the
     # counts by reason add up to the rejected rows.
     problems: list[tuple[str, str, str, str]] = [
+        # Profile rows sharing a key: which one is the member cannot be told, so none is sent
+        # (each is rejected, and the key's previous contact is left alone, like any rejected row).
+        (
+            "copies IS NOT NULL",
+            "'duplicate_key'",
+            "NULL",
+            "copies || ' profile rows have this key; keys must be unique'",
+        ),
         ("email IS NULL OR email = ''", "'missing_email'", "NULL", "'the e-mail is empty'"),
         (
             f"strlen(email) > 254 OR strlen(split_part(email, '@', 1)) > 64 "
@@ -270,12 +278,15 @@ def validation_sql(
     checked = (
         f"SELECT key, email{kept}, problem, CASE WHEN problem IS NOT NULL THEN {pick(3)} END "
         f"AS detail FROM (SELECT *, {problem_at} AS problem FROM (SELECT *{values} FROM "
-        f"(SELECT key, {email} AS email{texts} FROM members_raw)))"
+        f"(SELECT key, {email} AS email{texts}, copies FROM members_raw "
+        "LEFT JOIN _dotsync_dup_keys ON key = dup_key)))"
     )
     # The digest only detects change (MD5: half the cost of SHA-256 here, and 128 bits leave no
     # practical chance of two different rows colliding); the e-mail hash stays SHA-256, as it
     # stands for a person's address in the state.
     return [
+        "CREATE OR REPLACE TEMP TABLE _dotsync_dup_keys AS SELECT key AS dup_key, "
+        "count(*) AS copies FROM members_raw GROUP BY key HAVING count(*) > 1",
         f"CREATE OR REPLACE TEMP TABLE _dotsync_checked AS {checked}",
         # Two profiles with one e-mail: the smallest key stays (deterministic), the others go.
         "CREATE OR REPLACE TEMP TABLE _dotsync_dupes AS "
@@ -293,6 +304,7 @@ def validation_sql(
         "WHERE c.problem IS NULL AND c.key <> d.kept",
         "DROP TABLE _dotsync_checked",
         "DROP TABLE _dotsync_dupes",
+        "DROP TABLE _dotsync_dup_keys",
     ]
 
 

@@ -172,14 +172,16 @@ def test_non_utf8_rows_are_rejected_with_their_line(duck: duckdb.DuckDBPyConnect
     ]
 
 
-def test_duplicate_keys_in_profiles_give_one_member(
+def test_duplicate_keys_in_profiles_stay_one_row_each(
     tmp_path: Path, duck: duckdb.DuckDBPyConnection
 ) -> None:
+    # Validation rejects every row of a shared key (duplicate_key); none is dropped here.
     path = tmp_path / "dupes.csv"
     path.write_text("id,email\n1,b@example.com\n1,a@example.com\n2,c@example.com\n")
     source = open_source(SourceConfig(path=path, key="id"))
     assert source.load_members(duck, {"all": SegmentConfig(where="true")}, ["email"]) == {"all": 2}
-    assert duck.execute("SELECT key, src_0 FROM members_raw ORDER BY key").fetchall() == [
+    assert duck.execute("SELECT key, src_0 FROM members_raw ORDER BY key, src_0").fetchall() == [
         ("1", "a@example.com"),
+        ("1", "b@example.com"),
         ("2", "c@example.com"),
     ]
