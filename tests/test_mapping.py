@@ -219,6 +219,24 @@ def test_duplicate_email_keeps_smallest_key_among_otherwise_valid_rows() -> None
     assert summary == ValidationSummary(1, 3, {"duplicate_email": 2, "value_too_long": 1})
 
 
+def test_every_row_sharing_a_key_is_rejected_as_duplicate_key() -> None:
+    # Which of two rows is the member cannot be told: neither is sent, both are counted and listed,
+    # whatever else is wrong with them, and they do not count as duplicate e-mails of a third.
+    rows = [("7", "a@example.com", "ok"), ("7", "b@example.com", "x" * 300),
+            ("8", "b@example.com", "ok"), ("9", "c@example.com", "ok")]  # fmt: skip
+    duck = duckdb.connect()
+    load_raw(duck, rows)
+    summary = validate(
+        duck, 0, [MappedField("FIRSTNAME", "fn")], send_empty_values=False, mapping_version="v"
+    )
+    assert summary == ValidationSummary(2, 2, {"duplicate_key": 2})
+    assert duck.execute("SELECT key FROM members_valid ORDER BY key").fetchall() == [("8",), ("9",)]
+    assert (
+        duck.execute("SELECT key, reason, field, detail FROM members_rejected").fetchall()
+        == [("7", "duplicate_key", None, "2 profile rows have this key; keys must be unique")] * 2
+    )
+
+
 def test_source_rejects_are_added_to_members_rejected() -> None:
     duck = duckdb.connect()
     load_raw(duck, [("k", "a@example.com")])
@@ -345,7 +363,7 @@ def test_check_data_fields() -> None:
     assert to_create == []
     assert len(errors) == 3
     assert "TIER" in errors[0] and "create_missing_data_fields = true" in errors[0]
-    assert "SCORE is String in the account but mapped as Numeric" in errors[1]
+    assert "SCORE is String in the DotDigital account but mapped as Numeric" in errors[1]
     assert "BORN" in errors[2]
     to_create, errors = check_data_fields(fields, account, create_missing=True)
     assert [f.name for f in to_create] == ["TIER", "BORN"]

@@ -20,6 +20,7 @@ from dotsync.errors import (
     NotFoundError,
     NotWritableError,
 )
+from dotsync.mapping import type_mismatches
 from dotsync.secrets import resolve_password
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ def check_connection(
             code="ERROR_ADDRESSBOOK_NOTWRITABLE",
         )
     account_fields = {f.name.upper(): f.type for f in client.data_fields()}
+    mismatches = type_mismatches(field_types or {}, account_fields)
+    if mismatches:
+        raise ConnectionCheckError("; ".join(mismatches) + ". Nothing was sent")
     missing = [name for name in required_fields if name.upper() not in account_fields]
     created: list[str] = []
     if missing and not create_missing:

@@ -98,6 +98,27 @@ def with_account_types(
     return result
 
 
+def declared_types(mapping: MappingConfig) -> dict[str, str]:
+    """The data fields whose type the mapping declares (``type = ...``): name → type."""
+    return {f.name: f.type for f in plan_columns(mapping)[1] if f.explicit_type}
+
+
+def type_mismatches(declared: Mapping[str, str], account_fields: Mapping[str, str]) -> list[str]:
+    """A message for each declared type the account's field of that name does not have.
+
+    DotDigital refuses every value of a row whose field it types otherwise, so such a mapping
+    stops the run before anything is sent. Fields the account lacks are not judged here.
+    """
+    known = {name.upper(): kind for name, kind in account_fields.items()}
+    return [
+        f"data field {name} is {known[name.upper()]} in the DotDigital account but mapped as "
+        f"{kind}; change the mapping's type (or remove it to follow the account) or the "
+        "account's field"
+        for name, kind in sorted(declared.items())
+        if name.upper() in known and known[name.upper()] != kind
+    ]
+
+
 def check_data_fields(
     fields: Sequence[MappedField], account_fields: Mapping[str, str], create_missing: bool
 ) -> tuple[list[MappedField], list[str]]:
@@ -116,11 +137,8 @@ def check_data_fields(
                     "exist in the DotDigital account; create it there, or set "
                     "`create_missing_data_fields = true` on the export"
                 )
-        elif mapped.explicit_type and kind != mapped.type:
-            errors.append(
-                f"data field {mapped.name} is {kind} in the account but mapped as {mapped.type}; "
-                "change the mapping's type or the account's field"
-            )
+        elif mapped.explicit_type:
+            errors += type_mismatches({mapped.name: mapped.type}, known)
     return to_create, errors
 
 

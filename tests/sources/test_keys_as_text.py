@@ -208,4 +208,3 @@ def test_duplicate_keys_from_a_database_stay_one_row_each(
         ]
     finally:
         source.close()
-

@@ -22,8 +22,8 @@ from dotsync.cli._common import (
 from dotsync.cli.export import print_summary
 from dotsync.config import Config, ConnectionConfig, require_privacy_ack
 from dotsync.connect import check_connection, explain_refusal, open_client
-from dotsync.errors import ConfigError
-from dotsync.mapping import required_fields
+from dotsync.errors import ConfigError, ConnectionCheckError
+from dotsync.mapping import declared_types, required_fields, type_mismatches
 from dotsync.sources import open_source
 from dotsync.state import StateStore
 
@@ -75,6 +75,15 @@ def connect(
                 required_fields=[f for f in fields if f not in creatable],
                 create_missing=False,
             )
+        # Each export's declared types, checked on their own: two exports may type a field apart.
+        mismatches = [
+            f"export {e_name!r}: {message}"
+            for e_name, e in cfg.exports.items()
+            if e.connection == connection
+            for message in type_mismatches(declared_types(e.mapping), report.data_fields)
+        ]
+        if mismatches:
+            raise ConnectionCheckError("; ".join(mismatches))
         to_create = sorted(f for f in creatable if f.upper() not in report.data_fields)
         if as_json:
             print_json(

@@ -95,7 +95,8 @@ class DuckDBSource:
             duck.execute(
                 f"""CREATE OR REPLACE TABLE members_raw AS
                 SELECT m.key::VARCHAR AS key, m.segments::VARCHAR[] AS segments{selected}
-                FROM member_keys m LEFT JOIN {self._values()} p ON CAST(p.{key} AS VARCHAR) = m.key"""
+                FROM member_keys m
+                LEFT JOIN {self._values()} p ON CAST(p.{key} AS VARCHAR) = m.key"""
             )
         except duckdb.Error as exc:
             raise SourceError(
@@ -156,7 +157,9 @@ class DuckDBSource:
         """Where mapped values are read: as written, for CSV (see ``file_relation_sql``)."""
         return self._profiles() if self._is_database else TEXT_VIEW
 
-    def _file_relation(self, path: Path, text_columns: Sequence[str], *, as_text: bool = False) -> str:
+    def _file_relation(
+        self, path: Path, text_columns: Sequence[str], *, as_text: bool = False
+    ) -> str:
         """The file as a FROM item, its ``text_columns`` (keys) read as written."""
         if path not in self._described:
             # The all-text read sniffs a sample only: this costs no full scan of a large CSV.
