@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from dotsync import mapping
+from dotsync import keys, mapping
 from dotsync.config import Config, ExportConfig, require_privacy_ack
 from dotsync.connect import ConnectionReport, check_connection, open_client
 from dotsync.delivery import Deliverer, DeliveryTotals
@@ -132,7 +132,7 @@ class _Job:
                 duck = stack.enter_context(self._duck(None))
                 create = self.export.create_missing_data_fields
                 report = self._connect(client, create_missing=create, dry_run=True)
-                counts, _fields = self._prepare(duck, store, report)
+                counts, _fields = self._prepare(duck, store, report, dry_run=True)
                 return DryRun(
                     counts=counts,
                     enter_sample=sample(duck, "to_send"),
@@ -222,7 +222,12 @@ class _Job:
         return resumed
 
     def _prepare(
-        self, duck: duckdb.DuckDBPyConnection, store: StateStore, report: ConnectionReport
+        self,
+        duck: duckdb.DuckDBPyConnection,
+        store: StateStore,
+        report: ConnectionReport,
+        *,
+        dry_run: bool = False,
     ) -> tuple[RunCounts, list[mapping.MappedField]]:
         """Read the segments' members, validate them and plan against the state."""
         email_column, fields = mapping.plan_columns(self.export.mapping, report.data_fields)
@@ -252,6 +257,14 @@ class _Job:
             mapping_version=mapping.mapping_version(self.export.mapping, fields),
         )
         store.members.register(duck, self.name, self.book_id)
+        # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
+        # does not make those members leave and enter again. A dry run only plans with them.
+        renamed = keys.rewritten_keys(duck)
+        if renamed:
+            log.info("%d stored key(s) take the form written in the source", len(renamed))
+            keys.rename_in_run(duck, renamed)
+            if not dry_run:
+                store.members.rename_keys(self.name, self.book_id, renamed)
         plan: PlanCounts = make_plan(duck, full=self.full)
         counts = RunCounts(
             profiles_in_segments=profiles,
