@@ -223,10 +223,24 @@ def _case(pairs: Sequence[tuple[str, str]], subject: str | None = None) -> str:
     return head + " ".join(f"WHEN {when} THEN {then}" for when, then in pairs) + " END"
 
 
+DUPLICATE_KEYS_SQL = (
+    "CREATE OR REPLACE TEMP TABLE _dotsync_dup_keys AS SELECT key AS dup_key, "
+    "count(*) AS copies FROM members_raw GROUP BY key HAVING count(*) > 1"
+)
+
+
 def validation_sql(
-    email_index: int, fields: Sequence[MappedField], *, send_empty_values: bool, version: str
+    email_index: int,
+    fields: Sequence[MappedField],
+    *,
+    send_empty_values: bool,
+    version: str,
+    duplicate_keys: bool = True,
 ) -> list[str]:
     """The statements that build ``members_valid`` and ``members_rejected`` from ``members_raw``.
+
+    ``duplicate_keys``: whether ``_dotsync_dup_keys`` (:data:`DUPLICATE_KEYS_SQL`) has rows; when
+    it has none (the usual case) the rows are not joined to it, which saves a join per row.
 
     Three nested passes (trim, canonical values, first problem) compute every expression once per
     row; rejection details are only built for rejected rows.
@@ -293,18 +307,20 @@ def validation_sql(
     # Only what the next statements need is kept: the raw and trimmed texts are not, and the
     # rejection's detail is computed here, where they are still at hand.
     kept = "".join(f", v_{i}" for i in n)
+    copies, dup_join = (
+        ("copies", " LEFT JOIN _dotsync_dup_keys ON key = dup_key")
+        if duplicate_keys
+        else ("NULL::BIGINT AS copies", "")
+    )
     checked = (
         f"SELECT key, email{kept}, problem, CASE WHEN problem IS NOT NULL THEN {pick(3)} END "
         f"AS detail FROM (SELECT *, {problem_at} AS problem FROM (SELECT *{values} FROM "
-        f"(SELECT key, {email} AS email{texts}, copies FROM members_raw "
-        "LEFT JOIN _dotsync_dup_keys ON key = dup_key)))"
+        f"(SELECT key, {email} AS email{texts}, {copies} FROM members_raw{dup_join})))"
     )
     # The digest only detects change (MD5: half the cost of SHA-256 here, and 128 bits leave no
     # practical chance of two different rows colliding); the e-mail hash stays SHA-256, as it
     # stands for a person's address in the state.
     return [
-        "CREATE OR REPLACE TEMP TABLE _dotsync_dup_keys AS SELECT key AS dup_key, "
-        "count(*) AS copies FROM members_raw GROUP BY key HAVING count(*) > 1",
         f"CREATE OR REPLACE TEMP TABLE _dotsync_checked AS {checked}",
         # Two profiles with one e-mail: the smallest key stays (deterministic), the others go.
         "CREATE OR REPLACE TEMP TABLE _dotsync_dupes AS "
@@ -322,7 +338,6 @@ def validation_sql(
         "WHERE c.problem IS NULL AND c.key <> d.kept",
         "DROP TABLE _dotsync_checked",
         "DROP TABLE _dotsync_dupes",
-        "DROP TABLE _dotsync_dup_keys",
     ]
 
 
@@ -336,10 +351,17 @@ def validate(
 ) -> ValidationSummary:
     """Build ``members_valid``/``members_rejected``; ``fields`` fill the other ``src_`` columns
     in order (the layout of :func:`source_columns`)."""
+    duck.execute(DUPLICATE_KEYS_SQL)
+    shared = duck.execute("SELECT count(*) FROM _dotsync_dup_keys").fetchone()
     for statement in validation_sql(
-        email_index, fields, send_empty_values=send_empty_values, version=mapping_version
+        email_index,
+        fields,
+        send_empty_values=send_empty_values,
+        version=mapping_version,
+        duplicate_keys=bool(shared and shared[0]),
     ):
         duck.execute(statement)
+    duck.execute("DROP TABLE _dotsync_dup_keys")
     has_source_rejects = duck.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'source_rejected' "
         "AND database_name = current_database()"
