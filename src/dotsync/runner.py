@@ -257,15 +257,17 @@ class _Job:
             mapping_version=mapping.mapping_version(self.export.mapping, fields),
         )
         store.members.register(duck, self.name, self.book_id)
+        plan: PlanCounts = make_plan(duck, full=self.full)
         # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
-        # does not make those members leave and enter again. A dry run only plans with them.
-        renamed = keys.rewritten_keys(duck)
+        # does not make those members leave and enter again; looked for only when some leave and
+        # some enter, so a refresh pays nothing. A dry run only plans with them.
+        renamed = keys.rewritten_keys(duck) if plan.left and plan.entered else []
         if renamed:
             log.info("%d stored key(s) take the form written in the source", len(renamed))
             keys.rename_in_run(duck, renamed)
             if not dry_run:
                 store.members.rename_keys(self.name, self.book_id, renamed)
-        plan: PlanCounts = make_plan(duck, full=self.full)
+            plan = make_plan(duck, full=self.full)
         counts = RunCounts(
             profiles_in_segments=profiles,
             segment_sizes=dict(sizes),
