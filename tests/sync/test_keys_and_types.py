@@ -8,7 +8,6 @@ import csv
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -271,7 +270,9 @@ def test_an_undeclared_type_follows_the_account_and_rejects_rows_that_do_not_fit
     }
 
 
-def test_connect_names_the_field_and_both_types(project: Project, tmp_path: Path) -> None:
+def test_connect_plan_and_export_commands_name_the_field_and_both_types(
+    project: Project,
+) -> None:
     from cli.cli_support import Cli
 
     _numeric_score_account(project)
@@ -280,9 +281,11 @@ def test_connect_names_the_field_and_both_types(project: Project, tmp_path: Path
         mapping={"email": "email", "data_fields": {"SCORE": {"column": "tier", "type": "String"}}}
     )
     _, password = project.emulator.credentials
-    outcome = Cli(project, env={"DOTSYNC_TEST_DD_PASSWORD": password}).run("connect", "dd")
-    assert outcome.code == 3, outcome.text
-    assert (
-        "export 'news': data field SCORE is Numeric in the DotDigital account but mapped as "
-        "String" in outcome.text
-    )
+    cli = Cli(project, env={"DOTSYNC_TEST_DD_PASSWORD": password})
+    message = "data field SCORE is Numeric in the DotDigital account but mapped as String"
+    for args in (("connect", "dd"), ("plan", "news"), ("export", "news")):
+        outcome = cli.run(*args)
+        assert outcome.code == 3, (args, outcome.text)
+        assert message in " ".join(outcome.text.split()), (args, outcome.text)
+    assert import_calls(project) == 0
+    assert book_via_api(project) == {}
