@@ -119,29 +119,6 @@ def type_mismatches(declared: Mapping[str, str], account_fields: Mapping[str, st
     ]
 
 
-def check_data_fields(
-    fields: Sequence[MappedField], account_fields: Mapping[str, str], create_missing: bool
-) -> tuple[list[MappedField], list[str]]:
-    """Fields to create in the account, and errors; ``account_fields`` maps name → type."""
-    known = {name.upper(): kind for name, kind in account_fields.items()}
-    to_create: list[MappedField] = []
-    errors: list[str] = []
-    for mapped in fields:
-        kind = known.get(mapped.name)
-        if kind is None:
-            if create_missing:
-                to_create.append(mapped)
-            else:
-                errors.append(
-                    f"data field {mapped.name} (mapped from column {mapped.column!r}) does not "
-                    "exist in the DotDigital account; create it there, or set "
-                    "`create_missing_data_fields = true` on the export"
-                )
-        elif mapped.explicit_type:
-            errors += type_mismatches({mapped.name: mapped.type}, known)
-    return to_create, errors
-
-
 # -- SQL ---------------------------------------------------------------------------------------
 
 _LOCAL = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
