@@ -48,6 +48,11 @@ def _dotsync(
 
 for _module in (export, inspect, manage, demo, serve, emulator):
     _module.register(app)
+for _command in app.registered_commands:
+    # The command list shows a summary that fits its line (a longer first sentence is cut at
+    # "..."); the modules give theirs at registration, this one the demo's.
+    if _command.name == "demo" and _command.short_help is None:
+        _command.short_help = "See an export work end to end against a local emulator."
 
 
 def wants_json(args: Sequence[str]) -> bool:

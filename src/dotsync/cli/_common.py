@@ -195,7 +195,12 @@ def print_json(value: Any) -> None:
 def print_table(table: Table) -> None:
     """A table at its full width when stdout is not a terminal (a file, a pipe, cron's mail): a
     terminal's width would cut names and dates for a reader who has no terminal to widen."""
-    out.print(table, width=None if out.is_terminal else _UNBOUNDED_WIDTH)
+    if out.is_terminal:
+        out.print(table)
+        return
+    # Console.print cannot widen past the console's own width (80 columns without a terminal).
+    wide = Console(file=out.file, width=_UNBOUNDED_WIDTH, markup=False, highlight=False)
+    wide.print(table)
 
 
 _UNBOUNDED_WIDTH = 10_000

@@ -76,24 +76,29 @@ def _bars(console: Console) -> Iterator[ProgressFn]:
         console=console,
         transient=True,
     ) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                # Stages run one after another: a new one means the earlier ones are over, even
-                # those that report only their start (one query, one resumed import...).
-                for task in tasks.values():
-                    _complete(progress, task)
-                tasks[stage] = progress.add_task(stage_label(stage), total=total or None)
-            progress.update(tasks[stage], completed=done, total=total or None)
-
-        yield update
+        yield StageBars(progress).update
 
 
-def _complete(progress: Progress, task_id: TaskID) -> None:
-    task = next(t for t in progress.tasks if t.id == task_id)
-    total = task.total if task.total else 1
-    progress.update(task_id, total=total, completed=total)
+class StageBars:
+    """One bar per stage. Stages run one after another, so a new stage means the earlier ones are
+    over: their bars complete then, those that report only their start (one query, one
+    resumed import) included."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            for task_id in self.tasks.values():
+                self._complete(task_id)
+            self.tasks[stage] = self.progress.add_task(stage_label(stage), total=total or None)
+        self.progress.update(self.tasks[stage], completed=done, total=total or None)
+
+    def _complete(self, task_id: TaskID) -> None:
+        task = next(t for t in self.progress.tasks if t.id == task_id)
+        total = task.total or 1
+        self.progress.update(task_id, total=total, completed=total)
 
 
 class ProgressLog:
