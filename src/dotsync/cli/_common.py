@@ -39,6 +39,15 @@ VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Show dotsync's debug logs and tracebacks.")
 ]
 
+FailOnRejectsOption = Annotated[
+    bool,
+    typer.Option(
+        "--fail-on-rejects",
+        help="Exit 4 when rows were rejected (by validation or by DotDigital); without it a run "
+        "that rejected rows exits 0.",
+    ),
+]
+
 
 class LogFormat(StrEnum):
     TEXT = "text"

@@ -15,6 +15,7 @@ from rich.text import Text
 from dotsync.cli._common import (
     DEFAULT_CONFIG_PATH,
     ConfigOption,
+    FailOnRejectsOption,
     JsonOption,
     LogFormat,
     LogFormatOption,
@@ -43,15 +44,6 @@ from dotsync.logs import log_run_error, log_run_summary
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.runner import ProgressFn, plan_export, run_export
 from dotsync.signals import stop_on_signals
-
-FailOnRejectsOption = Annotated[
-    bool,
-    typer.Option(
-        "--fail-on-rejects",
-        help="Exit 4 when rows were rejected (by validation or by DotDigital); without it a run "
-        "that rejected rows exits 0.",
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:

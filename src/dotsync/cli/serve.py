@@ -9,6 +9,7 @@ import typer
 from dotsync.cli._common import (
     DEFAULT_CONFIG_PATH,
     ConfigOption,
+    FailOnRejectsOption,
     JsonOption,
     LogFormat,
     LogFormatOption,
@@ -17,7 +18,6 @@ from dotsync.cli._common import (
     print_json,
     setup_logging,
 )
-from dotsync.cli.export import FailOnRejectsOption
 
 
 def serve_command(
