@@ -210,3 +210,26 @@ def test_history_prints_full_values_when_not_a_terminal(cli: Cli, project: Proje
         started = run["started_at"][:19].replace("T", " ")
         [line] = [line for line in history.stdout.splitlines() if f" {name} " in line]
         assert started in line and run["status"] in line, history.stdout
+
+
+def test_all_exports_with_one_failing_log_both_and_exit_with_the_failure(
+    cli: Cli, project: Project
+) -> None:
+    project.write_profiles([profile(i) for i in range(3)])
+    project.write_config()
+    with project.config_path.open("a", encoding="utf-8") as toml:
+        toml.write(
+            '[segments.broken]\nwhere = "lifetime_value > > 1"\n'
+            '[exports.broken]\nconnection = "dd"\nsegments = ["broken"]\n'
+            '[exports.broken.mapping]\nemail = "email"\n'
+        )
+    done = cli.run("export", "--all", "--log-format", "json")
+    assert done.code == 8, done.text
+    assert done.stdout == ""
+    records = _json_lines(done.stderr)
+    summaries = {r["export"]: r for r in records if r.get("event") == "run_summary"}
+    assert summaries["news"]["status"] == "succeeded"
+    assert (summaries["broken"]["status"], summaries["broken"]["exit_code"]) == ("failed", 8)
+    [error] = [r for r in records if r.get("event") == "error"]
+    assert (error["export"], error["exit_code"]) == ("broken", 8)
+    assert error["message"].startswith("broken: ")
