@@ -26,15 +26,29 @@ _REWRITES = (
     "try_cast(try_cast(n.key AS DOUBLE) AS VARCHAR)",
 )
 
-RENAMES_SQL = f"""
-WITH orphans AS (
-    SELECT key, email_hash FROM state_members s
-    WHERE NOT EXISTS (SELECT 1 FROM members_valid v WHERE v.key = s.key)
-),
-newcomers AS (
-    SELECT key, email_hash FROM members_valid v
-    WHERE NOT EXISTS (SELECT 1 FROM state_members s WHERE s.key = v.key)
-),
+# Stored keys absent from the valid members, and valid members with no stored key. Right after
+# planning, the plan's leavers and enterers are these (leavers also left the segment: a rejected
+# row is no leaver) and are few, so a refresh does not join a million keys twice more.
+_FROM_TABLES = (
+    """SELECT key, email_hash FROM state_members s
+    WHERE NOT EXISTS (SELECT 1 FROM members_valid v WHERE v.key = s.key)""",
+    """SELECT key, email_hash FROM members_valid v
+    WHERE NOT EXISTS (SELECT 1 FROM state_members s WHERE s.key = v.key)""",
+)
+_FROM_PLAN = (
+    """SELECT s.key, s.email_hash FROM state_members s
+    WHERE s.key IN (SELECT key FROM to_leave WHERE reason = 'left')""",
+    "SELECT key, email_hash FROM to_send WHERE kind = 'enter'",
+)
+
+
+def renames_sql(*, after_plan: bool = False) -> str:
+    """(old_key, new_key) pairs; ``after_plan`` reads the candidates from ``to_leave`` and
+    ``to_send`` (see :mod:`dotsync.plan`) instead of joining the two tables."""
+    orphans, newcomers = _FROM_PLAN if after_plan else _FROM_TABLES
+    return f"""
+WITH orphans AS ({orphans}),
+newcomers AS ({newcomers}),
 holders AS (
     SELECT email_hash, min(key) AS key FROM members_valid
     WHERE email_hash IN (SELECT email_hash FROM orphans)
@@ -54,9 +68,12 @@ ORDER BY old_key
 """
 
 
-def rewritten_keys(duck: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+def rewritten_keys(
+    duck: duckdb.DuckDBPyConnection, *, after_plan: bool = False
+) -> list[tuple[str, str]]:
     """The (stored key, key as written) pairs to rename; see the module's rules."""
-    return [(str(old), str(new)) for old, new in duck.execute(RENAMES_SQL).fetchall()]
+    sql = renames_sql(after_plan=after_plan)
+    return [(str(old), str(new)) for old, new in duck.execute(sql).fetchall()]
 
 
 def rename_in_run(duck: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> None:

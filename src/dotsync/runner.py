@@ -263,9 +263,9 @@ class _Job:
         store.members.register(duck, self.name, self.book_id)
         plan: PlanCounts = make_plan(duck, full=self.full)
         # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
-        # does not make those members leave and enter again; looked for only when some leave and
-        # some enter, so a refresh pays nothing. A dry run only plans with them.
-        renamed = keys.rewritten_keys(duck) if plan.left and plan.entered else []
+        # does not make those members leave and enter again; looked for among the plan's leavers
+        # and enterers only, when there are both. A dry run only plans with the new keys.
+        renamed = keys.rewritten_keys(duck, after_plan=True) if plan.left and plan.entered else []
         if renamed:
             log.info("%d stored key(s) take the form written in the source", len(renamed))
             keys.rename_in_run(duck, renamed)

@@ -7,28 +7,36 @@ import duckdb
 import pytest
 
 from dotsync.keys import rename_in_run, rewritten_keys
+from dotsync.plan import make_plan
+
+WAYS = pytest.mark.parametrize("after_plan", [False, True], ids=["tables", "after-plan"])
 
 
 def tables(
-    valid: list[tuple[str, str]], stored: list[tuple[str, str]]
+    valid: list[tuple[str, str]], stored: list[tuple[str, str]], *, after_plan: bool = False
 ) -> duckdb.DuckDBPyConnection:
-    """members_valid(key, email_hash) and state_members(key, contact_id, email_hash, digest)."""
+    """members_valid(key, email_hash, digest) and state_members(key, contact_id, email_hash,
+    digest); with ``after_plan``, also the plan made from them (every row valid)."""
     duck = duckdb.connect()
-    duck.execute("CREATE TABLE members_valid (key VARCHAR, email_hash VARCHAR)")
+    duck.execute("CREATE TABLE members_valid (key VARCHAR, email_hash VARCHAR, digest VARCHAR)")
     duck.execute(
         "CREATE TABLE state_members (key VARCHAR, contact_id BIGINT, email_hash VARCHAR, "
         "digest VARCHAR)"
     )
     if valid:
-        duck.executemany("INSERT INTO members_valid VALUES (?, ?)", valid)
+        duck.executemany("INSERT INTO members_valid VALUES (?, ?, 'd')", valid)
     for contact_id, (key, email_hash) in enumerate(stored, start=1):
         duck.execute(
             "INSERT INTO state_members VALUES (?, ?, ?, 'd')", [key, contact_id, email_hash]
         )
+    if after_plan:
+        duck.execute("CREATE TABLE members_raw AS SELECT key FROM members_valid")
+        make_plan(duck, full=False)
     return duck
 
 
-def test_each_kind_of_rewrite_is_matched_back() -> None:
+@WAYS
+def test_each_kind_of_rewrite_is_matched_back(after_plan: bool) -> None:
     duck = tables(
         valid=[
             ("00123", "a"),
@@ -46,8 +54,9 @@ def test_each_kind_of_rewrite_is_matched_back() -> None:
             ("7", "e"),
             ("X1", "f"),
         ],
+        after_plan=after_plan,
     )
-    assert rewritten_keys(duck) == [
+    assert rewritten_keys(duck, after_plan=after_plan) == [
         ("1.5", "1.50"),
         ("123", "00123"),
         ("1e+20", "100000000000000000001"),
@@ -74,10 +83,12 @@ def test_each_kind_of_rewrite_is_matched_back() -> None:
     ],
     ids=["other-email", "still-valid", "already-stored", "other-number", "two-holders", "two-old"],
 )
+@WAYS
 def test_nothing_is_renamed_when_in_doubt(
-    valid: list[tuple[str, str]], stored: list[tuple[str, str]]
+    valid: list[tuple[str, str]], stored: list[tuple[str, str]], after_plan: bool
 ) -> None:
-    assert rewritten_keys(tables(valid, stored)) == []
+    duck = tables(valid, stored, after_plan=after_plan)
+    assert rewritten_keys(duck, after_plan=after_plan) == []
 
 
 @pytest.mark.parametrize("kind", ["VIEW", "TABLE"])
