@@ -125,7 +125,15 @@ def test_runs_history(store: StateStore) -> None:
 
 def test_lock_refuses_second_holder_and_names_it(store: StateStore) -> None:
     store.acquire_locks(["export:news", "account:x"], "news")
-    with pytest.raises(RunInProgressError, match=r"export 'news' is running .*pid"):
+    # before the holder has recorded its run: it is starting (0.1 said "run None")
+    with pytest.raises(
+        RunInProgressError, match=r"export 'news' is starting \(no run recorded yet; pid"
+    ) as starting:
+        store.acquire_locks(["export:other", "account:x"], "other")
+    assert "None" not in str(starting.value)
+    run_id = store.start_run("news", full=False)
+    store.set_lock_run(["export:news", "account:x"], run_id)
+    with pytest.raises(RunInProgressError, match=rf"export 'news' is running \(run {run_id}, pid"):
         store.acquire_locks(["export:other", "account:x"], "other")
     # all-or-nothing: the failed attempt took no lock
     store.release_locks(["export:news", "account:x"])

@@ -1,0 +1,79 @@
+"""Several processes opening a new state at the same moment: each one ends up with the schema, none
+crashes (0.1 raced on CREATE TABLE: ``table members already exists`` on SQLite,
+``UniqueViolation ... pg_type_typname_nsp_index`` on PostgreSQL)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PROCESSES = 8
+
+# Each process imports everything first, says it is ready, then waits for the same "go" file so
+# that the first statements against the state are sent at the same moment.
+_OPENER = """
+import sys, time
+from pathlib import Path
+from dotsync.state import StateStore
+url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+ready.touch()
+while not go.exists():
+    time.sleep(0.001)
+with StateStore(url) as store:
+    store.acquire_locks(["probe:" + ready.name], ready.name)
+    store.release_locks(["probe:" + ready.name])
+    print(len(store.list_runs()))
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_state_url(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state' / 'state.sqlite'}"
+        return
+    schema = f"dotsync_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    try:
+        yield f"{pg_url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'drop schema "{schema}" cascade'))
+        admin.dispose()
+
+
+def _open_together(url: str, folder: Path) -> list[subprocess.CompletedProcess[str]]:
+    go = folder / "go"
+    procs = []
+    for i in range(PROCESSES):
+        cmd = [sys.executable, "-c", _OPENER, url, str(folder / f"ready-{i}"), str(go)]
+        procs.append(
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+        )
+    deadline = time.monotonic() + 60
+    while not all((folder / f"ready-{i}").exists() for i in range(PROCESSES)):
+        assert time.monotonic() < deadline, "the processes never got ready"
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.01)
+    go.touch()
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    return results
+
+
+def test_processes_opening_a_new_state_together_all_succeed(
+    new_state_url: str, tmp_path: Path
+) -> None:
+    results = _open_together(new_state_url, tmp_path)
+    assert [(r.returncode, r.stderr) for r in results] == [(0, "")] * PROCESSES
+    assert [r.stdout.strip() for r in results] == ["0"] * PROCESSES
