@@ -7,12 +7,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+
+from state.pg_schema import BACKENDS, state_url
+from state.zero_one import write_zero_one_state
 
 PROCESSES = 8
 
@@ -33,21 +34,10 @@ with StateStore(url) as store:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def new_state_url(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state' / 'state.sqlite'}"
-        return
-    schema = f"dotsync_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(pg_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'create schema "{schema}"'))
-    try:
-        yield f"{pg_url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
+    with state_url(request.param, tmp_path, pg_url) as url:
+        yield url
 
 
 def _open_together(url: str, folder: Path) -> list[subprocess.CompletedProcess[str]]:
@@ -77,3 +67,12 @@ def test_processes_opening_a_new_state_together_all_succeed(
     results = _open_together(new_state_url, tmp_path)
     assert [(r.returncode, r.stderr) for r in results] == [(0, "")] * PROCESSES
     assert [r.stdout.strip() for r in results] == ["0"] * PROCESSES
+
+
+def test_processes_opening_a_0_1_state_together_upgrade_it_once(
+    new_state_url: str, tmp_path: Path
+) -> None:
+    write_zero_one_state(new_state_url, [("k1", 11, "h1", "d1")])
+    results = _open_together(new_state_url, tmp_path)
+    assert [(r.returncode, r.stderr) for r in results] == [(0, "")] * PROCESSES
+    assert [r.stdout.strip() for r in results] == ["1"] * PROCESSES  # the 0.1 run is still there

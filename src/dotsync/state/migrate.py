@@ -53,12 +53,12 @@ def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade_schema(engine: Engine) -> None:
-    """Bring the state at ``engine`` to :func:`head_revision`, safe against other processes doing
-    the same at the same moment."""
-    head = head_revision()
+def upgrade_schema(engine: Engine, revision: str | None = None) -> None:
+    """Bring the state at ``engine`` to :func:`head_revision` (or to ``revision``, for tests of a
+    later revision's data migration), safe against other processes doing the same at once."""
+    target = revision or head_revision()
     with engine.connect() as conn:
-        if current_revision(conn) == head:  # the usual case: no lock, one read
+        if current_revision(conn) == target:  # the usual case: no lock, one read
             return
     with engine.connect() as conn:
         conn.execution_options(**{SQLITE_BEGIN: "EXCLUSIVE"})
@@ -70,18 +70,18 @@ def upgrade_schema(engine: Engine) -> None:
                         " hashtext(current_schema()))"
                     )
                 )
-            _upgrade_locked(conn, head)
+            _upgrade_locked(conn, target)
 
 
-def _upgrade_locked(conn: Connection, head: str) -> None:
+def _upgrade_locked(conn: Connection, target: str) -> None:
     current = current_revision(conn)
-    if current == head:  # another process did it while we waited for the lock
+    if current == target:  # another process did it while we waited for the lock
         return
     if current is not None and current not in known_revisions():
         raise ConfigError(
             f"the state database is at schema revision {current}, written by a newer dotsync "
-            f"(this one knows revisions up to {head}): upgrade dotsync, or point state.url at "
-            "another database",
+            f"(this one knows revisions up to {head_revision()}): upgrade dotsync, or point "
+            "state.url at another database",
             key="state.url",
         )
     config = AlembicConfig()
@@ -89,4 +89,4 @@ def _upgrade_locked(conn: Connection, head: str) -> None:
     config.attributes["connection"] = conn
     if current is None and inspect(conn).has_table("runs"):
         command.stamp(config, ZERO_ONE_REVISION)  # written by dotsync 0.1
-    command.upgrade(config, head)
+    command.upgrade(config, target)
