@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,10 +75,15 @@ def test_revision_0001_is_the_0_1_schema(url: str) -> None:
         engine.dispose()
 
 
-def test_a_0_1_state_is_stamped_then_upgraded_with_its_data_intact(url: str) -> None:
+def test_a_0_1_state_is_stamped_then_upgraded_with_its_data_intact(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     run_id = write_zero_one_state(url, MEMBERS)
     assert _revision(url) is None  # 0.1 kept no version
-    with StateStore(url) as store:
+    with caplog.at_level(logging.INFO, "dotsync.state.migrate"), StateStore(url) as store:
+        assert caplog.messages == [
+            f"state schema upgraded from revision 0001 (dotsync 0.1) to {head_revision()}"
+        ]
         assert [(r.run_id, r.status.value, r.counts.sent) for r in store.list_runs()] == [
             (run_id, "succeeded", 3)
         ]

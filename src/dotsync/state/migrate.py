@@ -14,6 +14,7 @@ not wait for each other). The second process waits, then finds the schema curren
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +25,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
 from dotsync.errors import ConfigError
+
+log = logging.getLogger(__name__)
+# Alembic narrates every step at INFO ("Context impl SQLiteImpl."...): one line of ours says it all.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ZERO_ONE_REVISION = "0001"  # the schema of dotsync 0.1, which had no version table
@@ -89,4 +94,9 @@ def _upgrade_locked(conn: Connection, target: str) -> None:
     config.attributes["connection"] = conn
     if current is None and inspect(conn).has_table("runs"):
         command.stamp(config, ZERO_ONE_REVISION)  # written by dotsync 0.1
+        current = f"{ZERO_ONE_REVISION} (dotsync 0.1)"
     command.upgrade(config, target)
+    if current is None:
+        log.info("state schema created at revision %s", target)
+    else:
+        log.info("state schema upgraded from revision %s to %s", current, target)
