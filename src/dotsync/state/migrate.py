@@ -60,7 +60,8 @@ def current_revision(conn: Connection) -> str | None:
 
 def upgrade_schema(engine: Engine, revision: str | None = None) -> None:
     """Bring the state at ``engine`` to :func:`head_revision` (or to ``revision``, for tests of a
-    later revision's data migration), safe against other processes doing the same at once."""
+    later revision's data migration), safe against other processes doing the same at once.
+    ``engine`` comes from ``store.open_engine``, whose SQLite engine honours SQLITE_BEGIN."""
     target = revision or head_revision()
     with engine.connect() as conn:
         if current_revision(conn) == target:  # the usual case: no lock, one read
@@ -68,6 +69,8 @@ def upgrade_schema(engine: Engine, revision: str | None = None) -> None:
     with engine.connect() as conn:
         conn.execution_options(**{SQLITE_BEGIN: "EXCLUSIVE"})
         with conn.begin():
+            # SQLite: BEGIN EXCLUSIVE (above). Other databases SQLAlchemy reaches get no lock:
+            # dotsync supports SQLite and PostgreSQL.
             if conn.dialect.name == "postgresql":
                 conn.execute(
                     text(
