@@ -22,15 +22,22 @@ PROCESSES = 8
 _OPENER = """
 import sys, time
 from pathlib import Path
+from dotsync.errors import RunInProgressError
 from dotsync.state import StateStore
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 ready.touch()
 while not go.exists():
     time.sleep(0.001)
 with StateStore(url) as store:
-    store.acquire_locks(["probe:" + ready.name], ready.name)
-    store.release_locks(["probe:" + ready.name])
     print(len(store.list_runs()))
+    try:  # every process wants the same export: one at a time, the others refused cleanly
+        store.acquire_locks(["export:news", "account:x"], "news")
+    except RunInProgressError as exc:
+        print("refused:", exc)
+    else:
+        print("took")
+        time.sleep(1)
+        store.release_locks(["export:news", "account:x"])
 """
 
 
@@ -66,7 +73,16 @@ def test_processes_opening_a_new_state_together_all_succeed(
 ) -> None:
     results = _open_together(new_state_url, tmp_path)
     assert [(r.returncode, r.stderr) for r in results] == [(0, "")] * PROCESSES
-    assert [r.stdout.strip() for r in results] == ["0"] * PROCESSES
+    assert [r.stdout.splitlines()[0] for r in results] == ["0"] * PROCESSES
+    _assert_one_lock_holder_at_a_time([r.stdout.splitlines()[1] for r in results])
+
+
+def _assert_one_lock_holder_at_a_time(outcomes: list[str]) -> None:
+    assert "took" in outcomes
+    for refusal in (o for o in outcomes if o != "took"):
+        # the holder has not recorded a run: the refusal says it is starting (0.1: "run None")
+        assert refusal.startswith("refused: ") and "is starting" in refusal, refusal
+        assert "None" not in refusal
 
 
 def test_processes_opening_a_0_1_state_together_upgrade_it_once(
@@ -75,4 +91,5 @@ def test_processes_opening_a_0_1_state_together_upgrade_it_once(
     write_zero_one_state(new_state_url, [("k1", 11, "h1", "d1")])
     results = _open_together(new_state_url, tmp_path)
     assert [(r.returncode, r.stderr) for r in results] == [(0, "")] * PROCESSES
-    assert [r.stdout.strip() for r in results] == ["1"] * PROCESSES  # the 0.1 run is still there
+    assert [r.stdout.splitlines()[0] for r in results] == ["1"] * PROCESSES  # the 0.1 run
+    _assert_one_lock_holder_at_a_time([r.stdout.splitlines()[1] for r in results])
