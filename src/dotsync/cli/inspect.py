@@ -21,7 +21,7 @@ from dotsync.cli._common import (
 )
 from dotsync.cli.export import print_summary
 from dotsync.config import Config, ConnectionConfig, require_privacy_ack
-from dotsync.connect import check_connection, explain_refusal, open_client
+from dotsync.connect import check_connection, describe_connection, explain_refusal, open_client
 from dotsync.errors import ConfigError
 from dotsync.mapping import required_fields
 from dotsync.sources import open_source
@@ -49,7 +49,7 @@ def connect(
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """The seed's Connect: check credentials, region, address book and mapped data fields."""
+    """Check a connection: credentials, region, address book and mapped data fields."""
     setup_logging(verbose)
     with handled(verbose):
         cfg = load(config)
@@ -66,10 +66,11 @@ def connect(
                 e.create_missing_data_fields for e in exports if name in required_fields(e.mapping)
             )
         }
-        with explain_refusal(connection, conn), open_client(conn) as client:
+        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
             report = check_connection(
                 client,
-                display_name=conn.display_name or connection,
+                connection=connection,
+                display_name=conn.display_name,
                 address_book_id=conn.address_book_id,
                 expected_region=conn.region,
                 required_fields=[f for f in fields if f not in creatable],
@@ -81,7 +82,8 @@ def connect(
                 {**report.__dict__, "mapped_fields": fields, "fields_created_on_export": to_create}
             )
             return
-        table = Table(title=f"connection {report.display_name!r}: OK", show_header=False)
+        title = f"{describe_connection(connection, conn.display_name)}: OK"
+        table = Table(title=title, show_header=False)
         table.add_row("account", report.account_name)
         table.add_row("region / endpoint", f"{report.region or '?'}  {report.api_endpoint}")
         table.add_row(
@@ -109,7 +111,7 @@ def address_books(
     with handled(verbose):
         cfg = load(config)
         conn = _connection(cfg, connection)
-        with explain_refusal(connection, conn), open_client(conn) as client:
+        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
             client.discover()
             books = client.address_books()
         if as_json:

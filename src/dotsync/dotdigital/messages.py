@@ -34,6 +34,8 @@ def error_for(
     call: Call,
     api_user: str,
     password_source: str,
+    api_url_setting: str,
+    url: str,
     attempts: int,
     waited: float,
 ) -> DotDigitalError:
@@ -75,6 +77,11 @@ def error_for(
         message = (
             f"DotDigital kept refusing a new import: 25 imports were active on the account for "
             f"over {waited:.0f} s; run again later, nothing is lost"
+        )
+    elif issubclass(error, TransientError) and status is None:
+        message = (
+            f"nothing answered {what} at {url} after {attempts} attempts "
+            f"({redact(body.sentence)}): check {api_url_setting}, then run again; nothing is lost"
         )
     elif issubclass(error, TransientError):
         message = (
