@@ -61,6 +61,25 @@ class RunResult(BaseModel):
     resumed_imports: int = 0  # imports of an interrupted run that this run polled to their end
 
     @property
+    def status_note(self) -> str | None:
+        """One line explaining a ``partial`` status, to print wherever the status is shown."""
+        if self.status is not RunStatus.PARTIAL:
+            return None
+        c = self.counts
+        parts = [
+            f"{c.rejected:,} rows were rejected before sending (each with its key and reason in "
+            "the rejected rows file)"
+            if c.rejected
+            else "",
+            f"{c.failed:,} were refused by DotDigital" if c.failed else "",
+            f"{c.suppressed:,} suppressed contacts (unsubscribed, bounced) were not added"
+            if c.suppressed
+            else "",
+        ]
+        said = ", ".join(part for part in parts if part)
+        return f"partial: finished, but {said}; the other members are in the address book"
+
+    @property
     def duration_seconds(self) -> float | None:
         if self.finished_at is None:
             return None
