@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 
+import pytest
 from cli.cli_support import Cli
 from support.project import PASSWORD_ENV, Project, profile
 
@@ -129,3 +131,27 @@ def test_a_stopped_server_is_named_at_once(cli: Cli, project: Project) -> None:
         assert refused.code == 3, refused.text
         assert f"nothing answers at {dead} (connection refused)" in refused.stderr
         assert "`connections.dd.api_url`" in refused.stderr
+
+
+def test_a_postgres_url_without_its_driver_says_which_extra_to_install(
+    cli: Cli, project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` fails as if not installed
+    url = "postgresql+psycopg://postgres:Secret-pw-9@127.0.0.1:5432/test"
+    project.write_profiles([profile(1)])
+    project.state_url = url
+    project.write_config()
+    state = cli.invoke("history")
+    assert state.code == 2, state.text
+    assert "state.url: postgresql+psycopg://postgres:***@127.0.0.1:5432/test needs the Python " in (
+        state.stderr
+    )
+    assert "pip install 'dotsync[postgres]'" in state.stderr and "Secret-pw-9" not in state.text
+
+    project.state_url = None
+    project.write_config()
+    _set(project, 'path = "profiles.csv"', f'url = "{url}"\ntable = "profiles"')
+    source = cli.invoke("segments")
+    assert source.code == 2, source.text
+    assert "source.url: postgresql+psycopg://postgres:***@127.0.0.1:5432/test" in source.stderr
+    assert "pip install 'dotsync[postgres]'" in source.stderr and "Secret-pw-9" not in source.text

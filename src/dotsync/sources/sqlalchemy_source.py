@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from dotsync.config.models import SegmentConfig, SourceConfig
+from dotsync.drivers import missing_driver
 from dotsync.errors import SourceError
 from dotsync.segments import (
     members_with_columns_sql,
@@ -65,7 +66,9 @@ class SQLAlchemySource:
         self._safe_url = url.render_as_string(hide_password=True)
         try:
             self._engine: Engine = sa.create_engine(url)
-        except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        except (ImportError, sa.exc.NoSuchModuleError) as exc:
+            raise missing_driver("source.url", self._safe_url, exc) from None
+        except sa.exc.SQLAlchemyError as exc:
             raise SourceError(f"cannot use the database {self._safe_url}: {exc}") from None
         self._quote = self._engine.dialect.identifier_preparer.quote
         parts = config.table.split(".")
