@@ -57,7 +57,7 @@ def error_for(
         message = (
             f"DotDigital denied access to {what} ({status}): the account of {api_user} lives in "
             "another region than the host called; let discovery through account-info choose the "
-            "host (check the connection's api_url and region)"
+            f"host (check {api_url_setting} and the connection's region)"
         )
     elif error is NotFoundError:
         message = f"DotDigital has no {what} ({code or status})"
