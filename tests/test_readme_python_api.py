@@ -6,10 +6,12 @@ run in a copy of examples/quickstart (the export ``newsletter``) as the working 
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import sys
 import types
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -134,3 +136,23 @@ def test_airflow_example_retries_only_what_a_retry_can_fix(
     emulator.set_faults({"statuses": [503], "error_rate": 1.0})
     with pytest.raises(dotsync.TransientError):
         airflow_task()
+
+
+def test_the_reference_lists_every_public_name_with_explicit_typed_parameters() -> None:
+    readme = README.read_text(encoding="utf-8")
+    reference = readme[readme.index("## Python API reference") :]
+    reference = reference[: reference.index("\n## ", 1)]
+    for name in dotsync.__all__:
+        assert f"`{name}" in reference, f"dotsync.{name} is missing from the Python API reference"
+    for function in (dotsync.run_export, dotsync.plan_export, dotsync.load_config):
+        signature = inspect.signature(function, eval_str=True)
+        assert f"`{function.__name__}(" in reference
+        for parameter in signature.parameters.values():
+            assert parameter.kind is not parameter.VAR_KEYWORD, f"{function.__name__}: **options"
+            assert parameter.annotation is not inspect.Parameter.empty
+            assert parameter.annotation is not Any
+        assert str in typing.get_args(signature.parameters[_first(signature)].annotation)
+
+
+def _first(signature: inspect.Signature) -> str:
+    return next(iter(signature.parameters))
