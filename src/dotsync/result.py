@@ -18,6 +18,12 @@ class RunStatus(StrEnum):
     DRY_RUN = "dry_run"  # planned only, nothing written
 
 
+PARTIAL_LEGEND = (
+    "partial: finished, but some rows were rejected or suppressed; the other members are in the "
+    "address book (`dotsync show-run RUN` says how many and why)"
+)
+
+
 class RunCounts(BaseModel):
     """What a run did, in numbers. Every field is a count of profiles (not of API calls)."""
 
@@ -67,12 +73,12 @@ class RunResult(BaseModel):
             return None
         c = self.counts
         parts = [
-            f"{c.rejected:,} rows were rejected before sending (each with its key and reason in "
-            "the rejected rows file)"
+            f"{_rows(c.rejected)} rejected before sending (each with its key and reason in the "
+            "rejected rows file)"
             if c.rejected
             else "",
-            f"{c.failed:,} were refused by DotDigital" if c.failed else "",
-            f"{c.suppressed:,} suppressed contacts (unsubscribed, bounced) were not added"
+            f"{_rows(c.failed)} refused by DotDigital" if c.failed else "",
+            f"{_rows(c.suppressed)} not added: suppressed contacts (unsubscribed, bounced)"
             if c.suppressed
             else "",
         ]
@@ -84,3 +90,7 @@ class RunResult(BaseModel):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row was" if count == 1 else f"{count:,} rows were"

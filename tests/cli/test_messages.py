@@ -155,3 +155,21 @@ def test_a_postgres_url_without_its_driver_says_which_extra_to_install(
     assert source.code == 2, source.text
     assert "source.url: postgresql+psycopg://postgres:***@127.0.0.1:5432/test" in source.stderr
     assert "pip install 'dotsync[postgres]'" in source.stderr and "Secret-pw-9" not in source.text
+
+
+def test_partial_is_explained_where_it_is_printed(cli: Cli, project: Project) -> None:
+    project.write_profiles([profile(1), profile(2, email="broken"), profile(3, email="")])
+    project.write_config()
+    export = cli.invoke("export", "news")
+    assert export.code == 0, export.text
+    assert "partial" in export.stdout
+    assert (
+        "partial: finished, but 2 rows were rejected before sending (each with its key and "
+        "reason in the rejected rows file); the other members are in the address book"
+    ) in " ".join(export.stdout.split())
+    history = cli.invoke("history")
+    assert "partial: finished, but some rows were rejected or suppressed" in " ".join(
+        history.stdout.split()
+    )
+    shown = cli.invoke("show-run", "1")
+    assert "partial: finished, but 2 rows were rejected" in " ".join(shown.stdout.split())

@@ -24,6 +24,7 @@ from dotsync.config import Config, ConnectionConfig, require_privacy_ack
 from dotsync.connect import check_connection, describe_connection, explain_refusal, open_client
 from dotsync.errors import ConfigError
 from dotsync.mapping import required_fields
+from dotsync.result import PARTIAL_LEGEND, RunStatus
 from dotsync.sources import open_source
 from dotsync.state import StateStore
 
@@ -192,6 +193,8 @@ def history(
                 (r.error or "")[:80],
             )
         out.print(table)
+        if any(r.status is RunStatus.PARTIAL for r in runs):
+            out.print(PARTIAL_LEGEND, highlight=False, markup=False)
 
 
 def show_run(
