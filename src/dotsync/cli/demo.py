@@ -56,8 +56,8 @@ def demo(
     verbose: VerboseOption = False,
 ) -> None:
     """Export two segments of synthetic profiles to a local DotDigital emulator, then refresh."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         if folder is None:
             with tempfile.TemporaryDirectory(prefix="dotsync-demo-") as tmp:
                 _demo(Path(tmp), profiles, port, as_json, shown=None)
