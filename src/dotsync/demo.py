@@ -35,6 +35,15 @@ PASSWORD_FILE = "demo-password"  # noqa: S105 - a file name
 EMULATOR_STATE = "emulator.sqlite"
 STATE_DIR = ".dotsync"
 HEADER = "# Written by `dotsync demo`"
+# What the demo writes into its folder (a previous demo's are replaced, anyone else's kept).
+WRITTEN = (
+    "dotsync.toml",
+    "README.md",
+    "profiles.parquet",
+    PASSWORD_FILE,
+    EMULATOR_STATE,
+    STATE_DIR,
+)
 
 CONFIG_TEMPLATE = """\
 {header}: a complete, working configuration to copy from.
@@ -163,8 +172,9 @@ def run_demo(
     say(f"writing {profiles:,} synthetic profiles to {folder / 'profiles.parquet'}")
     write_profiles(folder / "profiles.parquet", profiles)
     password_file = folder / PASSWORD_FILE
-    password_file.write_text(DEFAULT_PASSWORD + "\n", encoding="utf-8")
+    password_file.touch(mode=0o600)  # owner-only before it holds anything
     password_file.chmod(0o600)
+    password_file.write_text(DEFAULT_PASSWORD + "\n", encoding="utf-8")
     password = SecretStr(DEFAULT_PASSWORD)
     settings = EmulatorSettings(state_file=folder / EMULATOR_STATE)
     with run_emulator(settings) as emulator:
@@ -215,16 +225,6 @@ def _pointed_at(config: Config, base_url: str) -> Config:
     """The demo's configuration with its connection at the demo's own emulator."""
     connection = config.connections[CONNECTION].model_copy(update={"api_url": base_url})
     return config.model_copy(update={"connections": {CONNECTION: connection}})
-
-
-WRITTEN = (
-    "dotsync.toml",
-    "README.md",
-    "profiles.parquet",
-    PASSWORD_FILE,
-    EMULATOR_STATE,
-    STATE_DIR,
-)
 
 
 def _prepare(folder: Path, say: Callable[[str], None]) -> None:
