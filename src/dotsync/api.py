@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from dotsync.config import Config, load_config
+from dotsync.connect import explain_refusal
 from dotsync.result import RunResult
 from dotsync.runner import DryRun
 from dotsync.runner import plan_export as _plan_export
@@ -52,10 +54,21 @@ def run_export(
 
     Raises a :class:`dotsync.DotsyncError` subclass when the run cannot finish (the run is
     recorded as failed and the next one resumes)."""
-    return _run_export(_config(config), name, full=full, stop=stop, progress=progress)
+    loaded = _config(config)
+    with _explained(loaded, name):
+        return _run_export(loaded, name, full=full, stop=stop, progress=progress)
 
 
 def plan_export(config: ConfigSource, name: str, *, full: bool = False) -> DryRun:
     """What a run of the export ``name`` would do (enter, change, leave, reject, with samples),
     reading DotDigital but writing nothing anywhere. Raises like :func:`run_export`."""
-    return _plan_export(_config(config), name, full=full)
+    loaded = _config(config)
+    with _explained(loaded, name):
+        return _plan_export(loaded, name, full=full)
+
+
+def _explained(config: Config, name: str) -> AbstractContextManager[None]:
+    """DotDigital's refusal of the credentials, told as the commands tell it: naming the
+    connection's key, its API user and where the password came from."""
+    key = config.find_export(name).connection
+    return explain_refusal(key, config.connections[key])
