@@ -351,7 +351,8 @@ class _Job:
         _, fields = mapping.plan_columns(self.export.mapping)
         return check_connection(
             client,
-            display_name=self.connection.display_name or self.export.connection,
+            connection=self.export.connection,
+            display_name=self.connection.display_name,
             address_book_id=self.book_id,
             expected_region=self.connection.region,
             required_fields=names,
@@ -362,7 +363,11 @@ class _Job:
 
     def _client(self) -> DotDigitalClient:
         return open_client(
-            self.connection, http_client=self.http_client, stats=self.stats, stop=self.stop
+            self.connection,
+            name=self.export.connection,
+            http_client=self.http_client,
+            stats=self.stats,
+            stop=self.stop,
         )
 
     def _duck(self, run_dir: Path | None) -> duckdb.DuckDBPyConnection:

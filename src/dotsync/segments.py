@@ -165,6 +165,25 @@ def segment_sizes_sql(keys_sql: Mapping[str, str]) -> str:
     )
 
 
+def segment_failure(name: str, segment: SegmentConfig, database_message: str) -> str:
+    """What to tell the person when a segment's query fails: the setting and the SQL they wrote,
+    and the database's reason. DuckDB and PostgreSQL quote the failing statement back ("LINE 1:"
+    and a caret under the error); that statement is the query built around the user's SQL, and
+    the caret points into it, so both are left out."""
+    reason = " ".join(
+        line.strip()
+        for line in database_message.split("\nLINE ", 1)[0].splitlines()
+        if line.strip() and not line.startswith("LINE ")
+    )
+    if segment.where is not None:
+        what = f"the predicate `{strip_statement(segment.where)}` (segments.{name}.where)"
+    elif segment.sql is not None:
+        what = f"the query (segments.{name}.sql)"
+    else:
+        what = f"the membership (segments.{name}.membership)"
+    return f"segment {name!r}: {what} failed: {reason}"
+
+
 def probe_sql(keys_sql: str) -> str:
     """A query the database plans but returns nothing from: checks a segment's SQL cheaply."""
     return f"SELECT key FROM ({keys_sql}) AS probe WHERE 1 = 0"

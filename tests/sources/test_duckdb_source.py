@@ -139,8 +139,14 @@ def test_segment_syntax_error_names_the_segment(
 ) -> None:
     source = open_source(SourceConfig(path=csv_path, key="customer_id"))
     broken = {"ok": SegmentConfig(where="true"), "broken": SegmentConfig(where="lifetime_value >")}
-    with pytest.raises(SourceError, match=r"segment 'broken': the query failed: Parser Error"):
+    with pytest.raises(SourceError) as caught:
         source.load_members(duck, broken, ["email"])
+    # The user's predicate and DuckDB's reason; not the query dotsync wraps around it, whose
+    # "LINE 1:" and caret would point into SQL the user never wrote.
+    assert str(caught.value) == (
+        "segment 'broken': the predicate `lifetime_value >` (segments.broken.where) failed: "
+        'Parser Error: syntax error at or near ")"'
+    )
     with pytest.raises(SourceError, match=r"segment 'broken'"):
         source.segment_sizes(broken)
     unknown = {"x": SegmentConfig(sql="select id from no_such_table")}

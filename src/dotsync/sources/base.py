@@ -32,15 +32,30 @@ class ProfileSource(Protocol):
     def close(self) -> None: ...
 
 
-def require_columns(wanted: Sequence[str], available: Sequence[str], table: str) -> None:
-    """Fail before reading anything when a mapped column is not in the profiles table."""
+def require_key(key: str, available: Sequence[str], table: str) -> None:
+    """Fail before any segment query when ``source.key`` is not a column of the profiles table
+    (each query would fail on it, and the message would blame the segment)."""
+    if key not in available:
+        raise SourceError(
+            f"source.key: the profiles table {table!r} has no column {key!r}; available "
+            f"columns: {', '.join(available)}. Fix `key` under [source] (the column that "
+            "identifies a profile)"
+        )
+
+
+def require_columns(
+    wanted: Sequence[str], available: Sequence[str], table: str, *, key: str
+) -> None:
+    """Fail before reading anything when the key or a mapped column is not in the profiles
+    table."""
+    require_key(key, available, table)
     missing = [column for column in dict.fromkeys(wanted) if column not in available]
     if missing:
         names = ", ".join(repr(column) for column in missing)
         raise SourceError(
             f"mapped column{'s' if len(missing) > 1 else ''} {names} not found in the profiles "
             f"table {table!r}; available columns: {', '.join(available)}. Fix the export's "
-            "[mapping] or the source"
+            "mapping or the source"
         )
 
 

@@ -22,10 +22,11 @@ from dotsync.segments import (
     probe_sql,
     quote_identifier,
     quote_literal,
+    segment_failure,
     segment_keys_sql,
     segment_sizes_sql,
 )
-from dotsync.sources.base import require_columns, segment_sizes_of
+from dotsync.sources.base import require_columns, require_key, segment_sizes_of
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class DuckDBSource:
         segments: Mapping[str, SegmentConfig],
         columns: Sequence[str],
     ) -> dict[str, int]:
-        require_columns([*columns, self._config.key], self.columns(), self._table)
+        require_columns(columns, self.columns(), self._table, key=self._config.key)
         self._register(duck)
         keys = self._keys_sql(duck, segments)
         self._record_unreadable_rows(duck)
@@ -215,6 +216,7 @@ class DuckDBSource:
         self, con: duckdb.DuckDBPyConnection, segments: Mapping[str, SegmentConfig]
     ) -> dict[str, str]:
         """Each segment's key query, each checked on its own so an error names its segment."""
+        require_key(self._config.key, self.columns(), self._table)
         keys: dict[str, str] = {}
         for name, segment in segments.items():
             try:
@@ -233,9 +235,7 @@ class DuckDBSource:
             try:
                 con.execute(probe_sql(sql)).fetchall()
             except (duckdb.Error, ValueError) as exc:
-                raise SourceError(
-                    f"segment {name!r}: the query failed: {database_message(exc)}"
-                ) from exc
+                raise SourceError(segment_failure(name, segment, str(exc))) from exc
             keys[name] = sql
         return keys
 
