@@ -17,21 +17,27 @@ from dotsync.cli._common import (
     load,
     out,
     print_json,
+    print_table,
     setup_logging,
 )
 from dotsync.cli.export import print_summary
 from dotsync.config import Config, ConnectionConfig, require_privacy_ack
-from dotsync.connect import check_connection, explain_refusal, open_client
-from dotsync.errors import ConfigError
-from dotsync.mapping import required_fields
+from dotsync.connect import check_connection, describe_connection, explain_refusal, open_client
+from dotsync.errors import ConfigError, ConnectionCheckError
+from dotsync.mapping import declared_types, required_fields, type_mismatches
+from dotsync.result import PARTIAL_LEGEND, RunStatus
 from dotsync.sources import open_source
 from dotsync.state import StateStore
 
 
 def register(app: typer.Typer) -> None:
-    app.command("connect")(connect)
-    app.command("address-books")(address_books)
-    app.command("segments")(segments)
+    app.command(
+        "connect", short_help="Check a connection: credentials, region, book, data fields."
+    )(connect)
+    app.command("address-books", short_help="List the account's address books and their IDs.")(
+        address_books
+    )
+    app.command("segments", short_help="List the segments with their member counts.")(segments)
     app.command("history")(history)
     app.command("show-run")(show_run)
 
@@ -44,14 +50,19 @@ def _connection(cfg: Config, name: str) -> ConnectionConfig:
 
 
 def connect(
-    connection: Annotated[str, typer.Argument(help="The connection ([connections.NAME]).")],
+    connection: Annotated[
+        str, typer.Argument(metavar="CONNECTION", help="The connection ([connections.NAME]).")
+    ],
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """The seed's Connect: check credentials, region, address book and mapped data fields."""
-    setup_logging(verbose)
-    with handled(verbose):
+    """Check a connection: credentials, region, address book and mapped data fields.
+
+    Reads only: data fields that an export would create (create_missing_data_fields) are listed,
+    not created."""
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         conn = _connection(cfg, connection)
         require_privacy_ack(connection, conn)
@@ -66,22 +77,33 @@ def connect(
                 e.create_missing_data_fields for e in exports if name in required_fields(e.mapping)
             )
         }
-        with explain_refusal(connection, conn), open_client(conn) as client:
+        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
             report = check_connection(
                 client,
-                display_name=conn.display_name or connection,
+                connection=connection,
+                display_name=conn.display_name,
                 address_book_id=conn.address_book_id,
                 expected_region=conn.region,
                 required_fields=[f for f in fields if f not in creatable],
                 create_missing=False,
             )
+        # Each export's declared types, checked on their own: two exports may type a field apart.
+        mismatches = [
+            f"export {e_name!r}: {message}"
+            for e_name, e in cfg.exports.items()
+            if e.connection == connection
+            for message in type_mismatches(declared_types(e.mapping), report.data_fields)
+        ]
+        if mismatches:
+            raise ConnectionCheckError("; ".join(mismatches))
         to_create = sorted(f for f in creatable if f.upper() not in report.data_fields)
         if as_json:
             print_json(
                 {**report.__dict__, "mapped_fields": fields, "fields_created_on_export": to_create}
             )
             return
-        table = Table(title=f"connection {report.display_name!r}: OK", show_header=False)
+        title = f"{describe_connection(connection, conn.display_name)}: OK"
+        table = Table(title=title, show_header=False)
         table.add_row("account", report.account_name)
         table.add_row("region / endpoint", f"{report.region or '?'}  {report.api_endpoint}")
         table.add_row(
@@ -95,21 +117,23 @@ def connect(
         table.add_row("mapped fields checked", ", ".join(fields) or "none")
         if to_create:
             table.add_row("created on export", ", ".join(to_create))
-        out.print(table)
+        print_table(table)
 
 
 def address_books(
-    connection: Annotated[str, typer.Argument(help="The connection ([connections.NAME]).")],
+    connection: Annotated[
+        str, typer.Argument(metavar="CONNECTION", help="The connection ([connections.NAME]).")
+    ],
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """List the account's address books, to find the ID to put in address_book_id."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         conn = _connection(cfg, connection)
-        with explain_refusal(connection, conn), open_client(conn) as client:
+        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
             client.discover()
             books = client.address_books()
         if as_json:
@@ -118,7 +142,7 @@ def address_books(
         table = Table("id", "name", "visibility", "contacts", title="address books")
         for b in books:
             table.add_row(str(b.id), b.name, str(b.visibility), f"{b.contacts:,}")
-        out.print(table)
+        print_table(table)
 
 
 def segments(
@@ -127,8 +151,8 @@ def segments(
     verbose: VerboseOption = False,
 ) -> None:
     """List the segments with their member counts (computed where the profiles live)."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         source = open_source(cfg.source)
         try:
@@ -142,25 +166,24 @@ def segments(
         for name, seg in cfg.segments.items():
             definition = seg.where or seg.sql or f"membership {seg.membership}"
             table.add_row(name, f"{sizes.get(name, 0):,}", str(definition))
-        out.print(table)
+        print_table(table)
 
 
 def history(
-    name: Annotated[str | None, typer.Argument(help="Only this export.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Only this export ([exports.NAME]).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """List runs: start, duration, status, counts, error."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        store = StateStore(cfg.state.url)
-        try:
+        with StateStore(cfg.state.url) as store:
             runs = store.list_runs(name, limit=limit)
-        finally:
-            store.close()
         if as_json:
             print_json([r.model_dump(mode="json") for r in runs])
             return
@@ -187,27 +210,32 @@ def history(
                 f"{r.counts.sent:,}",
                 f"{r.counts.removed + r.counts.unsubscribed:,}",
                 f"{r.counts.rejected:,}",
-                (r.error or "")[:80],
+                # On a terminal a long error would stretch every row: its start is enough there,
+                # `show-run` has the whole. Without one (a file, a pipe) nothing is cut.
+                _shorten(r.error or "", 80) if out.is_terminal else (r.error or ""),
             )
-        out.print(table)
+        print_table(table)
+        if any(r.status is RunStatus.PARTIAL for r in runs):
+            out.print(PARTIAL_LEGEND, highlight=False, markup=False)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def show_run(
-    run_id: Annotated[int, typer.Argument(help="The run id (see history).")],
+    run_id: Annotated[int, typer.Argument(metavar="ID", help="The run id (see history).")],
     rows: Annotated[int, typer.Option(help="Rejected rows to show.")] = 20,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Details of one run and its rejected rows."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        store = StateStore(cfg.state.url)
-        try:
+        with StateStore(cfg.state.url) as store:
             result = store.get_run(run_id)
-        finally:
-            store.close()
         if result is None:
             raise ConfigError(f"no run {run_id}: see `dotsync history`")
         rejected: list[dict[str, str]] = []
@@ -227,4 +255,4 @@ def show_run(
             table = Table(*rejected[0].keys(), title=f"first {len(rejected)} rejected rows")
             for row in rejected:
                 table.add_row(*[v or "" for v in row.values()])
-            out.print(table)
+            print_table(table)
