@@ -498,7 +498,9 @@ class _Job:
             def read_book(book_id: int, since: datetime | None) -> Iterator[Any]:
                 return members(book_id, modified_since=since)  # type: ignore[no-any-return]
 
+        unsubscribes = getattr(client, "book_unsubscribed_since", None) if client else None
         return BookReader(
+            read_unsubscribes=unsubscribes,
             store=store,
             duck=duck,
             export=self.name,
