@@ -264,7 +264,9 @@ def test_unsubscribe_feeds_with_dates(api, emulator):
         ("p0002@example.com", "HardBounced", "2020-05-01T00:00:00.000Z"),
         ("p0001@example.com", "Unsubscribed", account[0]["dateRemoved"]),
     ]
-    paged = api.get("/v2/contacts/suppressed-since/2020-01-01T00:00:00Z", params={"select": 1, "skip": 1})
+    paged = api.get(
+        "/v2/contacts/suppressed-since/2020-01-01T00:00:00Z", params={"select": 1, "skip": 1}
+    )
     assert [s["suppressedContact"]["email"] for s in paged.json()] == ["p0001@example.com"]
     missing = api.get(f"/v2/address-books/999999/contacts/unsubscribed-since/{since}")
     assert missing.status_code == 404
