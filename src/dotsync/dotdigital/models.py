@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -254,21 +254,33 @@ class ContactSummary(_Model):
 
     @classmethod
     def from_v3(cls, item: Any) -> ContactSummary:
-        identifiers = item.get("identifiers") or {}
-        channel = ((item.get("channelProperties") or {}).get("email")) or {}
-        return cls(
-            contact_id=item["contactId"],
-            email=identifiers.get("email"),
-            status=channel.get("status") or item.get("status"),
-            contact_status=item.get("status"),
-            created=item.get("created"),
-            modified=item.get("updated"),
-        )
+        return cls.model_validate(_flat_v3(item))
+
+    @classmethod
+    def page_from_v3(cls, items: Any) -> list[ContactSummary]:
+        """A page of ``_items`` validated in one call: a book of a million members is a million
+        of these, and one call per item cost twice as much."""
+        return _SUMMARIES.validate_python([_flat_v3(item) for item in items])
 
     @field_validator("created", "modified", mode="after")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         return _as_utc(value)
+
+
+def _flat_v3(item: Any) -> dict[str, Any]:
+    channel = (item.get("channelProperties") or {}).get("email") or {}
+    return {
+        "contact_id": item["contactId"],
+        "email": (item.get("identifiers") or {}).get("email"),
+        "status": channel.get("status") or item.get("status"),
+        "contact_status": item.get("status"),
+        "created": item.get("created"),
+        "modified": item.get("updated"),
+    }
+
+
+_SUMMARIES = TypeAdapter(list[ContactSummary])
 
 
 class Suppression(_Model):

@@ -137,7 +137,7 @@ class ContactReads(ClientCore):
 
 
 def _v3_page(data: Any) -> tuple[list[ContactSummary], str | None]:
-    items = [ContactSummary.from_v3(item) for item in data["_items"]]
+    items = ContactSummary.page_from_v3(data["_items"])
     following = (data.get("_links") or {}).get("next") or {}
     marker = following.get("marker")
     return items, (str(marker) if marker else None)
