@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import ValidationError
 
@@ -9,7 +11,9 @@ from dotsync.dotdigital.models import (
     AccountInfo,
     Contact,
     ContactsImport,
+    ContactSummary,
     ImportedContact,
+    Suppression,
     region_of,
 )
 
@@ -49,6 +53,7 @@ def test_account_info_from_properties() -> None:
     assert info.api_endpoint == "https://r2-api.dotdigital.com"
     assert (info.region, info.name, info.time_zone) == ("r2", "Acme", "Europe/London")
     assert (info.api_calls_in_last_hour, info.api_calls_remaining) == (12, 1988)
+    assert info.account_id == 1
     assert "owner@acme.example" not in repr(info)
 
 
@@ -82,3 +87,39 @@ def test_contacts_import_gives_ids_and_failure_codes() -> None:
     assert not parsed.in_progress
     with pytest.raises(ValidationError):
         parsed.__class__.model_validate({"status": "Finished"})  # no importId
+
+
+def test_contact_summary_prefers_the_email_channel_status() -> None:
+    item = {
+        "contactId": 7,
+        "status": "suppressed",
+        "created": "2024-01-02T03:04:05.678Z",
+        "updated": "2024-02-02T00:00:00Z",
+        "identifiers": {"email": "ann@example.com"},
+        "channelProperties": {"email": {"status": "hardBounced", "emailType": "Html"}},
+    }
+    page = ContactSummary.page_from_v3([item, {**item, "channelProperties": None}])
+    assert [(s.contact_id, s.status, s.contact_status) for s in page] == [
+        (7, "hardBounced", "suppressed"),
+        (7, "suppressed", "suppressed"),
+    ]
+    assert page[0].modified == datetime(2024, 2, 2, tzinfo=UTC)
+    assert "ann@example.com" not in repr(page[0])
+    with pytest.raises(ValidationError):
+        ContactSummary.page_from_v3([{**item, "contactId": "seven"}])
+    with pytest.raises(KeyError):
+        ContactSummary.from_v3({"status": "subscribed"})
+
+
+def test_suppression_from_v2_with_or_without_a_contact() -> None:
+    found = Suppression.from_v2(
+        {
+            "suppressedContact": {"id": 3, "email": "bob@example.com", "status": "Unsubscribed"},
+            "dateRemoved": "2020-01-01T09:40:18.527",
+            "reason": "Unsubscribed",
+        }
+    )
+    assert (found.contact_id, found.email, found.reason) == (3, "bob@example.com", "Unsubscribed")
+    assert found.date_removed == datetime(2020, 1, 1, 9, 40, 18, 527000, tzinfo=UTC)
+    empty = Suppression.from_v2({"suppressedContact": None, "reason": "HardBounced"})
+    assert (empty.contact_id, empty.email, empty.date_removed) == (None, None, None)
