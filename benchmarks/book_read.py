@@ -9,7 +9,9 @@ Fills one book with N members (v2 CSV imports of 500,000), then reads it twice:
    raw HTTP: wall time, and the time of the first and the last tenth of the pages (equal when a
    page's cost does not depend on its position).
 
-The emulator runs as its own process (``dotsync emulator``), as in the other benchmarks.
+The emulator runs as its own process (``dotsync emulator``), as in the other benchmarks. Each read
+also reports the CPU seconds spent by the emulator and by the reader (this process): on a shared
+machine the wall time follows the load, the CPU time much less.
 
     .venv/bin/python benchmarks/book_read.py [--members 1000000] [--json results.json]
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -38,6 +41,30 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Cpu:
+    """CPU seconds of the emulator and of this process over a ``with`` block."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.figures: dict[str, float] = {}
+
+    def __enter__(self) -> _Cpu:
+        self._emulator, self._reader = _cpu_seconds(self.pid), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.figures = {
+            "emulator_cpu_seconds": _cpu_seconds(self.pid) - self._emulator,
+            "reader_cpu_seconds": time.process_time() - self._reader,
+        }
 
 
 def _fill(api: httpx.Client, book: int, members: int) -> float:
@@ -119,18 +146,25 @@ def main() -> None:
             results: dict[str, Any] = {"members": args.members}
             results["fill_seconds"] = _fill(api, book, args.members)
             print(f"book filled with {args.members:,} members in {results['fill_seconds']:.1f} s")
-            v3 = results["v3_book_members"] = _read_v3(base_url, book)
+            with _Cpu(process.pid) as cpu:
+                v3 = results["v3_book_members"] = _read_v3(base_url, book)
+            v3.update(cpu.figures)
             print(
                 f"GET /contacts/v3 through DotDigitalClient.book_members: {v3['members']:,} "
-                f"members in {v3['seconds']:.1f} s, {v3['calls']} calls"
+                f"members in {v3['seconds']:.1f} s, {v3['calls']} calls; CPU: emulator "
+                f"{v3['emulator_cpu_seconds']:.1f} s, reader {v3['reader_cpu_seconds']:.1f} s"
             )
-            v2 = results["v2_paged_listing"] = _read_v2(api, book, args.members)
+            with _Cpu(process.pid) as cpu:
+                v2 = results["v2_paged_listing"] = _read_v2(api, book, args.members)
+            v2.update(cpu.figures)
             print(
                 f"GET /v2/address-books/{{id}}/contacts by skip: {v2['members']:,} members in "
                 f"{v2['seconds']:.1f} s, {v2['calls']} calls; "
                 f"{v2['first_tenth_ms_per_page']:.1f} ms a page in the first tenth, "
-                f"{v2['last_tenth_ms_per_page']:.1f} ms in the last"
+                f"{v2['last_tenth_ms_per_page']:.1f} ms in the last; CPU: emulator "
+                f"{v2['emulator_cpu_seconds']:.1f} s, reader {v2['reader_cpu_seconds']:.1f} s"
             )
+            results["load_average"] = os.getloadavg()
             assert v3["members"] == v2["members"] == args.members
     finally:
         process.terminate()

@@ -240,9 +240,10 @@ class ContactSummary(_Model):
     """One contact of ``GET /contacts/v3`` (a book's member when read with ``~listId``).
 
     ``status`` is the e-mail channel's status (``channelProperties.email.status``: subscribed,
-    unsubscribed, hardBounced, suppressed, ...) when the reply carries it, else the contact's own
-    (``status``: subscribed, unsubscribed, suppressed, ...); ``contact_status`` is always the
-    latter. ``modified`` is v3's ``updated``.
+    unsubscribed, hardBounced, ...) when the reply carries it (asked with
+    ``include=channelProperties``), else the contact's own (``status``: subscribed,
+    unsubscribed, pendingOptIn, suppressed, ...); ``contact_status`` is always the latter.
+    ``modified`` is v3's ``updated``.
     """
 
     contact_id: int

@@ -44,14 +44,14 @@ class ContactReads(ClientCore):
         ``modified_since``, only those modified since then (``~modified=gte::``: with the
         assumption that adding a contact to a book changes its modified date, the members added
         since then too). Pages follow DotDigital's markers, so a member that stays in the book
-        during the read is read once, whatever is added or removed meanwhile."""
+        during the read is read once, whatever is added or removed meanwhile. A book that does
+        not exist is a bad filter to DotDigital (``RejectedDataError``, 400
+        ``contacts:invalidFilter``): ``address_book(book_id)`` tells it apart (NotFoundError)."""
         if not 1 <= page_size <= MAX_V3_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_V3_PAGE}, not {page_size}")
-        params: dict[str, str | int] = {
-            "~listId": book_id,
-            "limit": page_size,
-            "include": "channelProperties",
-        }
+        # Identifiers and the contact's status only: no data fields and no channelProperties
+        # (its finer e-mail status, e.g. hardBounced, doubles the reply and the parsing).
+        params: dict[str, str | int] = {"~listId": book_id, "limit": page_size}
         if modified_since is not None:
             params["~modified"] = f"gte::{v3_date(modified_since)}"
         marker: str | None = None
