@@ -243,14 +243,14 @@ class ContactSummary(_Model):
     unsubscribed, hardBounced, ...) when the reply carries it (asked with
     ``include=channelProperties``), else the contact's own (``status``: subscribed,
     unsubscribed, pendingOptIn, suppressed, ...); ``contact_status`` is always the latter.
-    ``modified`` is v3's ``updated``.
+    ``modified`` is v3's ``updated`` (its ``created`` speaks of the account, not of the book, and
+    is left out).
     """
 
     contact_id: int
     email: str | None = Field(default=None, repr=False)  # personal data: kept out of logs
     status: str | None = None
     contact_status: str | None = None
-    created: datetime | None = None
     modified: datetime | None = None
 
     @classmethod
@@ -263,7 +263,7 @@ class ContactSummary(_Model):
         of these, and one call per item cost twice as much."""
         return _SUMMARIES.validate_python([_flat_v3(item) for item in items])
 
-    @field_validator("created", "modified", mode="after")
+    @field_validator("modified", mode="after")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         return _as_utc(value)
@@ -276,7 +276,6 @@ def _flat_v3(item: Any) -> dict[str, Any]:
         "email": (item.get("identifiers") or {}).get("email"),
         "status": channel.get("status") or item.get("status"),
         "contact_status": item.get("status"),
-        "created": item.get("created"),
         "modified": item.get("updated"),
     }
 
