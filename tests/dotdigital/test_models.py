@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,7 @@ from dotsync.dotdigital.models import (
     AccountInfo,
     Contact,
     ContactsImport,
+    ContactsPage,
     ContactSummary,
     ImportedContact,
     Suppression,
@@ -98,16 +100,22 @@ def test_contact_summary_prefers_the_email_channel_status() -> None:
         "identifiers": {"email": "ann@example.com"},
         "channelProperties": {"email": {"status": "hardBounced", "emailType": "Html"}},
     }
-    page = ContactSummary.page_from_v3([item, {**item, "channelProperties": None}])
-    assert [(s.contact_id, s.status, s.contact_status) for s in page] == [
-        (7, "hardBounced", "suppressed"),
-        (7, "suppressed", "suppressed"),
+    reply = {"_items": [item, {**item, "channelProperties": None}], "_links": {"self": {}}}
+    page = ContactsPage.model_validate_json(json.dumps(reply))
+    assert [(s.contact_id, s.status, s.contact_status, s.email) for s in page.items] == [
+        (7, "hardBounced", "suppressed", "ann@example.com"),
+        (7, "suppressed", "suppressed", "ann@example.com"),
     ]
-    assert page[0].modified == datetime(2024, 2, 2, tzinfo=UTC)
-    assert "ann@example.com" not in repr(page[0])
+    assert page.next_marker is None
+    assert page.items[0].modified == datetime(2024, 2, 2, tzinfo=UTC)
+    assert "ann@example.com" not in repr(page.items[0])
+    following = {**reply, "_links": {"next": {"marker": "abc", "link": "x"}}}
+    assert ContactsPage.model_validate_json(json.dumps(following)).next_marker == "abc"
+    naive = ContactSummary.from_v3({**item, "updated": "2024-02-02T00:00:00"})
+    assert naive.modified == datetime(2024, 2, 2, tzinfo=UTC)
     with pytest.raises(ValidationError):
-        ContactSummary.page_from_v3([{**item, "contactId": "seven"}])
-    with pytest.raises(KeyError):
+        ContactSummary.from_v3({**item, "contactId": "seven"})
+    with pytest.raises(ValidationError):
         ContactSummary.from_v3({"status": "subscribed"})
 
 

@@ -12,7 +12,15 @@ from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, field_validator
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 
@@ -244,24 +252,30 @@ class ContactSummary(_Model):
     ``include=channelProperties``), else the contact's own (``status``: subscribed,
     unsubscribed, pendingOptIn, suppressed, ...); ``contact_status`` is always the latter.
     ``modified`` is v3's ``updated`` (its ``created`` speaks of the account, not of the book, and
-    is left out).
+    is left out). Read from the item's own shape by aliases, so that a page is validated by
+    pydantic in one pass over the reply's bytes (a million members a read).
     """
 
-    contact_id: int
-    email: str | None = Field(default=None, repr=False)  # personal data: kept out of logs
-    status: str | None = None
-    contact_status: str | None = None
-    modified: datetime | None = None
+    contact_id: int = Field(validation_alias=AliasChoices("contactId", "contact_id"))
+    email: str | None = Field(
+        default=None,
+        repr=False,  # personal data: kept out of logs
+        validation_alias=AliasChoices(AliasPath("identifiers", "email"), "email"),
+    )
+    status: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(AliasPath("channelProperties", "email", "status"), "status"),
+    )
+    contact_status: str | None = Field(
+        default=None, validation_alias=AliasChoices("status", "contact_status")
+    )
+    modified: datetime | None = Field(
+        default=None, validation_alias=AliasChoices("updated", "modified")
+    )
 
     @classmethod
     def from_v3(cls, item: Any) -> ContactSummary:
-        return cls.model_validate(_flat_v3(item))
-
-    @classmethod
-    def page_from_v3(cls, items: Any) -> list[ContactSummary]:
-        """A page of ``_items`` validated in one call: a book of a million members is a million
-        of these, and one call per item cost twice as much."""
-        return _SUMMARIES.validate_python([_flat_v3(item) for item in items])
+        return cls.model_validate(item)
 
     @field_validator("modified", mode="after")
     @classmethod
@@ -269,18 +283,14 @@ class ContactSummary(_Model):
         return _as_utc(value)
 
 
-def _flat_v3(item: Any) -> dict[str, Any]:
-    channel = (item.get("channelProperties") or {}).get("email") or {}
-    return {
-        "contact_id": item["contactId"],
-        "email": (item.get("identifiers") or {}).get("email"),
-        "status": channel.get("status") or item.get("status"),
-        "contact_status": item.get("status"),
-        "modified": item.get("updated"),
-    }
+class ContactsPage(_Model):
+    """A reply of ``GET /contacts/v3``: the contacts and the marker of the next page (None on
+    the last page)."""
 
-
-_SUMMARIES = TypeAdapter(list[ContactSummary])
+    items: list[ContactSummary] = Field(validation_alias="_items")
+    next_marker: str | None = Field(
+        default=None, validation_alias=AliasPath("_links", "next", "marker")
+    )
 
 
 class Suppression(_Model):
