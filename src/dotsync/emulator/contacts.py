@@ -181,11 +181,14 @@ class ContactsMixin(BooksMixin):
             raise ApiError(404, "ERROR_NOT_FOUND", "Deletion request not found")
         return {"id": row[0], "status": row[1]}
 
-    def unsubscribe(self, account: Account, book_id: int | None, email: str) -> dict[str, Any]:
+    def unsubscribe(
+        self, account: Account, book_id: int | None, email: str, at: str | None = None
+    ) -> dict[str, Any]:
         """From one book (the contact stays subscribed elsewhere) or, without a book, from the
-        account (status Unsubscribed: no import adds it to any book again)."""
+        account (status Unsubscribed: no import adds it to any book again). ``at``: when (the
+        admin API back-dates; default now), as the unsubscribed-since feeds report it."""
         row = self.contact_row(account, email)
-        now = self.now()
+        now = at or self.now()
         if book_id is not None:
             self.writable_book(account, book_id)
         with self.db.tx() as conn:
