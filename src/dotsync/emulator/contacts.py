@@ -142,7 +142,7 @@ class ContactsMixin(BooksMixin):
         if book["reserved"] is None:
             with self.db.tx() as conn:
                 conn.execute("INSERT OR IGNORE INTO members VALUES (?, ?)", (book_id, row["id"]))
-                self.db.members_changed()
+                self.db.members_changed((book_id,))
         return contact_json(row, self.field_types(account))
 
     def remove_from_book(self, account: Account, book_id: int, contact_id: int) -> None:
@@ -151,7 +151,7 @@ class ContactsMixin(BooksMixin):
             cur = conn.execute(
                 "DELETE FROM members WHERE book_id = ? AND contact_id = ?", (book_id, contact_id)
             )
-            self.db.members_changed()
+            self.db.members_changed((book_id,))
         if cur.rowcount == 0:
             raise ApiError(404, CONTACT_NOT_FOUND, "Contact not found in this address book")
 
@@ -169,7 +169,7 @@ class ContactsMixin(BooksMixin):
                     [(book_id, i) for i in ids],
                 )
             conn.execute("INSERT INTO deletions VALUES (?, ?, 'Completed')", (deletion, account.id))
-            self.db.members_changed()
+            self.db.members_changed((book_id,))
         return {"id": deletion, "status": "Started"}
 
     def deletion_status(self, account: Account, deletion_id: str) -> dict[str, str]:
@@ -200,7 +200,7 @@ class ContactsMixin(BooksMixin):
                     "INSERT OR REPLACE INTO book_unsubscribes VALUES (?, ?, ?)",
                     (book_id, row["id"], now),
                 )
-                self.db.members_changed()
+                self.db.members_changed((book_id,))
             else:
                 conn.execute(
                     "UPDATE contacts SET status = 'Unsubscribed', suppressed_at = ?, "
@@ -233,7 +233,7 @@ class ContactsMixin(BooksMixin):
                     (book_id, row["id"]),
                 )
                 conn.execute("INSERT OR IGNORE INTO members VALUES (?, ?)", (book_id, row["id"]))
-                self.db.members_changed()
+                self.db.members_changed((book_id,))
         result = "ContactChallenged" if challenge else "ContactAdded"
         return {"contact": contact_json(self.contact_row(account, email), None), "status": result}
 

@@ -5,8 +5,8 @@ Cost per page must not grow with the page's position: a 1M-member book is read i
 v3 pages are keyset reads by contact id. v2 pages are addressed by ``skip``, whose meaning is an
 offset; we keep that meaning exactly (a member removed before the cursor shifts the next page,
 as on DotDigital) but remember where each page ended, so that the next page of an unchanged book
-continues from the last contact id instead of counting ``skip`` rows again. Any change to any
-book's members (``Database.members_version``) forgets those positions and the next page counts.
+continues from the last contact id instead of counting ``skip`` rows again. A change to a
+book's members (``Database.book_version``) forgets its positions and its next page counts.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ _ACCOUNT = "+c.account_id = ?"
 
 class ReadingMixin(ContactsMixin):
     def __init__(self) -> None:
-        # (book id, skip) -> (members version, last contact id of the page that ended there)
-        self._cursors: OrderedDict[tuple[int, int], tuple[int, int]] = OrderedDict()
+        # (book id, skip) -> (book version, last contact id of the page that ended there)
+        self._cursors: OrderedDict[tuple[int, int], tuple[tuple[int, int], int]] = OrderedDict()
         self._cursor_lock = threading.Lock()
 
     # --- GET /contacts/v3 -----------------------------------------------------------------
@@ -147,7 +147,7 @@ class ReadingMixin(ContactsMixin):
         self, source: str, key: str, where: str, owner_id: int, book_id: int, select: int, skip: int
     ) -> list[sqlite3.Row]:
         with self.db.lock:  # the version read and the page read see the same book
-            version = self.db.members_version
+            version = self.db.book_version(book_id)
             with self._cursor_lock:
                 cached = self._cursors.get((book_id, skip))
             after = 0 if skip == 0 else None
