@@ -9,7 +9,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from dotsync.ownership import (
     ReadCounts,
     hold_back_refused,
     purgeable,
+    shared_book_conflicts,
     split_leavers,
 )
 from dotsync.plan import PlanCounts, make_plan, sample
@@ -63,6 +64,8 @@ class DryRun:
     reject_sample: list[tuple[str, str]]
     mass_removal: str | None = None  # why a run would stop before removing anyone, if it would
     book_change: str | None = None  # the export's address book changed since its last run
+    # other exports of the same book that map one of its data fields differently
+    shared_book_conflicts: list[str] = field(default_factory=list)
 
 
 def run_export(
@@ -170,6 +173,7 @@ class _Job:
                 ],
                 mass_removal=self._mass_removal(duck, counts),
                 book_change=self._book_change(store, self._book(report)),
+                shared_book_conflicts=shared_book_conflicts(self.config, self.name),
             )
 
     # --- the run --------------------------------------------------------------------------------

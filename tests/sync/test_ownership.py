@@ -22,7 +22,7 @@ from support.project import Project, profile
 
 from dotsync.config import load_config
 from dotsync.remove import remove_destination
-from dotsync.runner import run_export
+from dotsync.runner import plan_export, run_export
 from dotsync.state import StateStore
 
 
@@ -225,3 +225,23 @@ def test_a_profile_unsubscribed_when_it_left_is_reported_when_it_comes_back(
     assert full.counts.rejected_by_reason == {"unsubscribed_from_book": 1}, full.counts
     again = project.members().get("person1@example.com")
     assert again is None or again["status"] != "Subscribed"
+
+
+def test_plan_reports_two_exports_of_one_book_that_map_a_field_differently(
+    project: Project,
+) -> None:
+    project.write_profiles([profile(i) for i in range(3)])
+    _add_two_exports(project)
+    text = project.config_path.read_text(encoding="utf-8")
+    project.config_path.write_text(
+        text.replace(
+            '[exports.gold.mapping]\nemail = "email"\nfirst_name = "first_name"',
+            '[exports.gold.mapping]\nemail = "email"\nfirst_name = "last_name"',
+        ),
+        encoding="utf-8",
+    )
+    dry = plan_export(load_config(project.config_path), "news")
+    assert len(dry.shared_book_conflicts) == 1
+    conflict = dry.shared_book_conflicts[0]
+    assert "FIRSTNAME" in conflict and "'first_name'" in conflict and "'last_name'" in conflict
+    assert "'gold'" in conflict
