@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from dotsync.dotdigital import ContactsImport, DotDigitalClient, ImportStatus
+from dotsync.dotdigital.retry import PollPolicy
 from dotsync.encode import Batch
 from dotsync.errors import ImportFailedError, InterruptedRunError, RejectedDataError
 from dotsync.identity import email_hash_sql, quote_literal
@@ -66,19 +67,14 @@ class InFlight:
 class _Poll:
     item: InFlight
     next_at: float
-    delay: float
+    index: int  # polls made so far
 
 
-class PollSchedule:
-    """Backoff for status polls: quick at first, then every few seconds. The cap bounds the time
-    lost after an import ends (measured: 2.6 s of a 1M export slept with a 30 s cap); a 1M export
-    still polls a few dozen times, far within any rate limit."""
-
-    def __init__(self, first: float = 0.25, factor: float = 1.6, cap: float = 5.0) -> None:
-        self.first, self.factor, self.cap = first, factor, cap
-
-    def next_delay(self, delay: float) -> float:
-        return min(self.cap, delay * self.factor)
+# The client's one poll policy, tuned for imports in flight side by side: quick at first, then
+# every few seconds. The cap bounds the time lost after an import ends (measured: 2.6 s of a 1M
+# export slept with a 30 s cap); a 1M export still polls a few dozen times, far within any rate
+# limit. No overall bound: a run resumes its imports whatever their age.
+IMPORT_POLL = PollPolicy(start=0.25, factor=1.6, cap=5.0, max_wait=None)
 
 
 class Deliverer:
@@ -94,7 +90,7 @@ class Deliverer:
         totals: DeliveryTotals,
         book: BookRef | None = None,
         max_in_flight: int = 5,
-        poll: PollSchedule | None = None,
+        poll: PollPolicy = IMPORT_POLL,
         should_stop: Callable[[], bool] = lambda: False,
         heartbeat: Callable[[], None] = lambda: None,
         on_progress: Callable[[int], None] = lambda _n: None,
@@ -107,7 +103,7 @@ class Deliverer:
         self.book = book  # the ownership ledger's key; None only where no ledger is kept (tests)
         self.totals = totals
         self.max_in_flight = max(1, max_in_flight)
-        self.poll = poll or PollSchedule()
+        self.poll = poll
         self.should_stop, self.heartbeat, self.on_progress = should_stop, heartbeat, on_progress
         self.on_in_flight = on_in_flight
         self.sleep, self.clock = sleep, clock
@@ -130,12 +126,12 @@ class Deliverer:
         self._drain([], list(batches))
 
     def _drain(self, in_flight: list[InFlight], queue: list[Batch]) -> None:
-        polls = [_Poll(i, self.clock(), self.poll.first) for i in in_flight]
+        polls = [_Poll(i, self.clock(), 0) for i in in_flight]
         while polls or queue:
             while queue and len(polls) < self.max_in_flight:
                 self._check_stop()
                 item = self._submit(queue.pop(0))
-                polls.append(_Poll(item, self.clock() + self.poll.first, self.poll.first))
+                polls.append(_Poll(item, self.clock() + self.poll.delay(0), 0))
             self.on_in_flight(len(polls))
             polls.sort(key=lambda p: p.next_at)
             head = polls[0]
@@ -146,8 +142,8 @@ class Deliverer:
             result = self.client.contacts_import(head.item.import_id)
             self.heartbeat()
             if result.status in IN_PROGRESS:
-                head.delay = self.poll.next_delay(head.delay)
-                head.next_at = self.clock() + head.delay
+                head.index += 1
+                head.next_at = self.clock() + self.poll.delay(head.index)
                 continue
             polls.remove(head)
             self.on_in_flight(len(polls))

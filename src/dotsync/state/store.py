@@ -44,7 +44,7 @@ LOCK_STALE_AFTER = timedelta(minutes=15)  # a run refreshes its heartbeat at eve
 POSSIBLE_FOR = timedelta(hours=24)
 
 
-class ImportStatus(StrEnum):
+class BatchStatus(StrEnum):
     PREPARED = "prepared"  # batch file written, not yet sent
     SUBMITTED = "submitted"  # DotDigital answered 202 with an import id
     COMMITTED = "committed"  # finished; its members are in the state
@@ -340,7 +340,7 @@ class StateStore:
                     export=export,
                     address_book_id=book_id,
                     seq=seq,
-                    status=ImportStatus.PREPARED,
+                    status=BatchStatus.PREPARED,
                     batch_file=str(batch_file),
                     contacts=contacts,
                     bytes=size,
@@ -353,7 +353,7 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.SUBMITTED, import_id=import_id, submitted_at=_now())
+                .values(status=BatchStatus.SUBMITTED, import_id=import_id, submitted_at=_now())
             )
 
     def import_failed(self, row_id: int, error: str) -> None:
@@ -361,7 +361,7 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.FAILED, error=error, finished_at=_now())
+                .values(status=BatchStatus.FAILED, error=error, finished_at=_now())
             )
 
     def pending_imports(self, export: str, book_id: int) -> list[PendingImport]:
@@ -372,7 +372,7 @@ class StateStore:
                 .where(
                     imports.c.export == export,
                     imports.c.address_book_id == book_id,
-                    imports.c.status == ImportStatus.SUBMITTED,
+                    imports.c.status == BatchStatus.SUBMITTED,
                 )
                 .order_by(imports.c.id)
             ).mappings()
@@ -395,8 +395,8 @@ class StateStore:
         with self._tx() as conn:
             result = conn.execute(
                 update(imports)
-                .where(imports.c.export == export, imports.c.status == ImportStatus.PREPARED)
-                .values(status=ImportStatus.POSSIBLE, submitted_at=_now())
+                .where(imports.c.export == export, imports.c.status == BatchStatus.PREPARED)
+                .values(status=BatchStatus.POSSIBLE, submitted_at=_now())
             )
         return int(result.rowcount or 0)
 
@@ -406,7 +406,7 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.ABANDONED, error=error, finished_at=_now())
+                .values(status=BatchStatus.ABANDONED, error=error, finished_at=_now())
             )
 
     def possible_imports(self, exports: Sequence[str], book_id: int) -> list[PossibleImport]:
@@ -416,7 +416,7 @@ class StateStore:
                 .where(
                     imports.c.export.in_(list(exports)),
                     imports.c.address_book_id == book_id,
-                    imports.c.status == ImportStatus.POSSIBLE,
+                    imports.c.status == BatchStatus.POSSIBLE,
                 )
                 .order_by(imports.c.id)
             ).all()
@@ -429,7 +429,7 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.EXPIRED, finished_at=_now())
+                .values(status=BatchStatus.EXPIRED, finished_at=_now())
             )
 
     # --- books and their reads -----------------------------------------------------------------
@@ -539,7 +539,7 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.COMMITTED, finished_at=_now())
+                .values(status=BatchStatus.COMMITTED, finished_at=_now())
             )
 
     # --- removals ----------------------------------------------------------------------------
