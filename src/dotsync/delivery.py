@@ -41,6 +41,9 @@ _SUPPRESSION_HINTS = ("suppress", "unsubscrib", "bounce", "complain", "blocked",
 # Contact ids per bulk removal request: DotDigital documents no maximum (assumption); a 1M purge
 # is then 100 calls.
 REMOVAL_CHUNK = 10_000
+# Contacts per recorded unsubscribe chunk: two calls each (the contact's e-mail, the unsubscribe),
+# so a chunk is a checkpoint every few minutes at worst.
+UNSUBSCRIBE_CHUNK = 500
 
 
 @dataclass
@@ -303,10 +306,63 @@ class Deliverer:
         return removed
 
     def resume_removals(self) -> int:
+        """Finish the removals and unsubscribes an interrupted run left."""
         done = 0
         for pending in self.store.pending_removals(self.export, self.book_id):
-            done += self._run_removal(pending.row_id, pending.deletion_id, pending.contact_ids)
+            if pending.kind == "unsubscribe":
+                done += self._run_unsubscribe(pending.row_id, pending.contact_ids)
+            else:
+                done += self._run_removal(pending.row_id, pending.deletion_id, pending.contact_ids)
         return done
+
+    # --- unsubscribes (on_segment_exit = unsubscribe) -----------------------------------------
+
+    def unsubscribe(self, contact_ids: Sequence[int], chunk: int = UNSUBSCRIBE_CHUNK) -> int:
+        """Unsubscribe contacts from the address book (never from the account), with the same
+        checkpoints as removals: a chunk is recorded before its first call and committed once
+        every contact of it is unsubscribed and forgotten; a resumed chunk is done again
+        (unsubscribing twice is harmless)."""
+        done = 0
+        for start in range(0, len(contact_ids), chunk):
+            self._check_stop()
+            ids = list(contact_ids[start : start + chunk])
+            row_id = self.store.add_removal(
+                self.run_id, self.export, self.book_id, ids, kind="unsubscribe"
+            )
+            done += self._run_unsubscribe(row_id, ids)
+        return done
+
+    def _run_unsubscribe(self, row_id: int, ids: list[int]) -> int:
+        emails: list[str] = []
+        kept_ids: list[int] = []
+        for contact_id in ids:
+            email = self.client.get_contact(contact_id).email
+            if email:
+                self.client.unsubscribe_from_book(self.book_id, email)
+                emails.append(email)
+                kept_ids.append(contact_id)
+            self.heartbeat()
+        if self.book is not None and emails:
+            self.duck.register(
+                "_unsubscribed",
+                pa.table(
+                    {
+                        "email": pa.array(emails, pa.string()),
+                        "contact_id": pa.array(kept_ids, pa.int64()),
+                    }
+                ),
+            )
+            record_refusals(
+                self.store,
+                self.duck,
+                self.book,
+                f"select {email_hash_sql('email')}, contact_id, 'unsubscribed' from _unsubscribed",
+                self.run_id,
+            )
+            self.duck.unregister("_unsubscribed")
+        self.store.members.remove_contacts(self.export, self.book_id, ids)
+        self.store.commit_removal(row_id)
+        return len(ids)
 
     def _run_removal(self, row_id: int, deletion_id: str | None, ids: list[int]) -> int:
         if deletion_id is None:

@@ -191,7 +191,7 @@ class _Job:
                 # Leavers first: the old contact of a changed e-mail is known only until the
                 # import of the new e-mail commits (it replaces the member's contact id), so
                 # removing it afterwards would lose it to a crash in between.
-                removed, unsubscribed = leave.leave(duck, deliverer, client, book)
+                removed, unsubscribed = leave.leave(duck, deliverer, book)
                 send(ctx, duck, deliverer, fields, run_dir)
                 if moved_from is not None:
                     left_behind = leave.finish_move(client, moved_from, book)

@@ -64,7 +64,6 @@ class LeaveStage:
         self,
         duck: duckdb.DuckDBPyConnection,
         deliverer: Deliverer,
-        client: DotDigitalClient,
         book: BookRef,
     ) -> tuple[int, int]:
         """Returns (removed, unsubscribed). Never deletes a contact from the account."""
@@ -84,20 +83,11 @@ class LeaveStage:
             store.members.forget_keys(ctx.name, ctx.book_id, left_keys)
             return 0, 0
         if mode == "unsubscribe":
-            for contact_id in ids:
-                ctx.check_stop()
-                contact = client.get_contact(contact_id)
-                client.unsubscribe_from_book(ctx.book_id, contact.email)
-            if ids:
-                store.ledger.merge(
-                    duck,
-                    book,
-                    "select email_hash, contact_id, null, 'unsubscribed' from leaving "
-                    "where contact_id in (select contact_id from to_remove)",
-                    deliverer.run_id,
-                )
+            ctx.progress("unsubscribe", 0, len(ids))
+            unsubscribed = deliverer.unsubscribe(ids)
             store.members.forget_keys(ctx.name, ctx.book_id, left_keys)
-            return 0, len(ids)
+            ctx.progress("unsubscribe", unsubscribed, len(ids))
+            return 0, unsubscribed
         ctx.progress("remove", 0, len(ids))
         removed = deliverer.remove(ids)
         store.members.forget_keys(ctx.name, ctx.book_id, left_keys)

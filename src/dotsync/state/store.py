@@ -95,6 +95,7 @@ class PendingRemoval:
     run_id: int
     deletion_id: str | None
     contact_ids: list[int]
+    kind: str = "remove"  # or "unsubscribe"
 
 
 def _now() -> datetime:
@@ -544,10 +545,19 @@ class StateStore:
 
     # --- removals ----------------------------------------------------------------------------
 
-    def add_removal(self, run_id: int, export: str, book_id: int, contact_ids: list[int]) -> int:
+    def add_removal(
+        self,
+        run_id: int,
+        export: str,
+        book_id: int,
+        contact_ids: list[int],
+        *,
+        kind: str = "remove",
+    ) -> int:
         with self._tx() as conn:
             result = conn.execute(
                 insert(removals).values(
+                    kind=kind,
                     run_id=run_id,
                     export=export,
                     address_book_id=book_id,
@@ -579,7 +589,13 @@ class StateStore:
                 .order_by(removals.c.id)
             ).mappings()
             return [
-                PendingRemoval(r["id"], r["run_id"], r["deletion_id"], json.loads(r["contact_ids"]))
+                PendingRemoval(
+                    r["id"],
+                    r["run_id"],
+                    r["deletion_id"],
+                    json.loads(r["contact_ids"]),
+                    r["kind"] or "remove",
+                )
                 for r in rows
             ]
 
