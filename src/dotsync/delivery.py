@@ -123,9 +123,13 @@ class Deliverer:
         self._drain(items, [])
         return len(items)
 
-    def deliver(self, batches: Sequence[Batch]) -> None:
+    def deliver(
+        self, batches: Sequence[Batch], on_progress: Callable[[int], None] | None = None
+    ) -> None:
         """Send every batch, at most ``max_in_flight`` imports active at once, committing each as
-        it finishes."""
+        it finishes; ``on_progress`` hears how many contacts each commit confirmed."""
+        if on_progress is not None:
+            self.on_progress = on_progress
         self._drain([], list(batches))
 
     def _drain(self, in_flight: list[InFlight], queue: list[Batch]) -> None:

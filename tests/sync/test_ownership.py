@@ -14,17 +14,21 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from support.project import Project, profile
 
+from dotsync import ownership
 from dotsync.config import load_config
 from dotsync.dotdigital import DotDigitalClient
 from dotsync.remove import remove_destination
 from dotsync.runner import plan_export, run_export
 from dotsync.state import StateStore
+from dotsync.state.schema import imports
 
 
 @pytest.fixture(autouse=True, params=["sqlite", "postgresql"])
@@ -284,3 +288,39 @@ def test_unsubscribes_interrupted_midway_are_finished_by_the_next_run(
     project.write_profiles(rows)
     back = project.run()
     assert back.counts.suppressed_known_by_reason == {"unsubscribed_from_book": 1}
+
+
+def _import_rows(project: Project) -> list[tuple[str, str]]:
+    with (
+        StateStore(load_config(project.config_path).state.url) as store,
+        store.engine.connect() as conn,
+    ):
+        query = sa.select(imports.c.status, imports.c.batch_file).order_by(imports.c.id)
+        return [(str(s), str(p)) for s, p in conn.execute(query)]
+
+
+def test_a_possibly_delivered_batch_expires_after_its_bound(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write_profiles([profile(i) for i in range(3)])
+    project.write_config()
+
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise _CrashAfter202
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StateStore, "import_submitted", crash)
+        with pytest.raises(_CrashAfter202):
+            project.run()
+    [(status, path)] = _import_rows(project)
+    assert status == "prepared"  # sent, its import id never saved
+    batch_file = Path(path)
+    assert batch_file.exists()  # keys, e-mail hashes, digests: no e-mail address
+    assert b"example.com" not in batch_file.read_bytes()
+    monkeypatch.setattr(ownership, "POSSIBLE_FOR", timedelta(0))
+
+    project.run()
+
+    assert not batch_file.exists()
+    statuses = [status for status, _path in _import_rows(project)]
+    assert statuses[0] == "expired" and set(statuses[1:]) == {"committed"}, statuses

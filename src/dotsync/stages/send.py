@@ -34,6 +34,5 @@ def send(
         done += n
         ctx.progress("send", done, total)
 
-    deliverer.on_progress = advance
     ctx.progress("send", 0, total)
-    deliverer.deliver(batches)
+    deliverer.deliver(batches, on_progress=advance)
