@@ -282,3 +282,9 @@ def hold_back_refused(duck: duckdb.DuckDBPyConnection, *, full: bool) -> dict[st
         where status in ('suppressed', 'unsubscribed'))"""
     )
     return {str(r): int(n) for r, n in rows}
+
+
+def presence_of(status: object) -> str:
+    """The ledger's status (``confirmed`` or ``suppressed``) of a v3 channel status: what a read
+    of the book records, for ``dotsync verify`` too."""
+    return _presence(status)

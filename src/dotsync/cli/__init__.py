@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from dotsync.cli import demo, emulator, export, inspect, manage, serve
+from dotsync.cli import demo, emulator, export, inspect, manage, serve, verify
 
 app = typer.Typer(
     name="dotsync",
@@ -15,7 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (export, inspect, manage, demo, serve, emulator):
+for _module in (export, inspect, verify, manage, demo, serve, emulator):
     _module.register(app)
 
 
