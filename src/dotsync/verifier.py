@@ -90,7 +90,9 @@ def verify_export(
         job = _Verify(store, stats, name, record, fallback.removeprefix("account:"), progress)
         try:
             try:
-                with open_client(connection, http_client=http_client, stats=stats) as client:
+                with open_client(
+                    connection, http_client=http_client, stats=stats, stop=stop
+                ) as client:
                     report = job.check(client, book_id, on_budget)
                 repair_run = False
                 if repair and report.status == VerifyStatus.DRIFT:
@@ -211,6 +213,7 @@ class _Verify:
             finished_at=datetime.now(UTC),
             budget=budget.total,
             api_calls=calls.total_calls - calls.total_retries,
+            api_calls_by_endpoint=calls.calls,
             checks=checks,
             counts=counts,
             samples=samples,

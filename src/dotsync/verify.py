@@ -157,6 +157,7 @@ class VerifyReport(BaseModel):
     finished_at: datetime | None = None
     budget: int = 0
     api_calls: int = 0
+    api_calls_by_endpoint: dict[str, int] = Field(default_factory=dict)
     checks: list[Check] = Field(default_factory=list)
     counts: DriftCounts = Field(default_factory=DriftCounts)
     samples: dict[str, list[Sample]] = Field(default_factory=dict)

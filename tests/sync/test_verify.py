@@ -217,6 +217,7 @@ def test_json_shape_and_the_recorded_verify(project: Project) -> None:
         "finished_at",
         "budget",
         "api_calls",
+        "api_calls_by_endpoint",
         "checks",
         "counts",
         "samples",
