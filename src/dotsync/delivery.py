@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from dotsync.dotdigital import ContactsImport, DotDigitalClient, ImportStatus
 from dotsync.encode import Batch
-from dotsync.errors import ImportFailedError, InterruptedRunError
+from dotsync.errors import ImportFailedError, InterruptedRunError, RejectedDataError
 from dotsync.identity import email_hash_sql, quote_literal
 from dotsync.state import BookRef, PendingImport, StateStore
 
@@ -162,7 +162,14 @@ class Deliverer:
             batch.contacts,
             batch.size,
         )
-        import_id = self.client.start_contacts_import(batch.body_file)
+        try:
+            import_id = self.client.start_contacts_import(batch.body_file)
+        except RejectedDataError as exc:
+            # A 4xx: DotDigital refused the body, nothing of it reached the book. Any other
+            # failure (retries run out with no reply) leaves the batch prepared: the next run
+            # takes it as possibly delivered, as after a crash.
+            self.store.import_abandoned(row_id, str(exc))
+            raise
         self.store.import_submitted(row_id, import_id)
         batch.body_file.unlink(missing_ok=True)  # e-mail addresses: not kept longer than needed
         self.totals.imports += 1

@@ -48,6 +48,11 @@ class ConfigError(DotsyncError):
         self.key = key
 
 
+class BookChangedError(ConfigError):
+    """The export's ``address_book_id`` changed since its last run: its members are in the old
+    book. Nothing was sent; ``--move-book`` moves them."""
+
+
 class SourceError(DotsyncError):
     """The profile source or a segment query failed (missing file, SQL error, missing column)."""
 

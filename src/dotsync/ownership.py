@@ -284,6 +284,47 @@ def hold_back_refused(duck: duckdb.DuckDBPyConnection, *, full: bool) -> dict[st
     return {str(r): int(n) for r, n in rows}
 
 
+_PURGE_SQL = """
+    create or replace temp table purge as
+    select contact_id, any_value(email_hash) as email_hash from (
+      select contact_id, email_hash from state_members
+      union all select contact_id, email_hash from ledger_kept
+        where export = {export} and contact_id is not null)
+    group by contact_id
+"""
+_OWNERS_SQL = """
+    select p.contact_id,
+      (p.email_hash in (select email_hash from other_holdings
+                        union select email_hash from ledger_kept where export <> {export})
+       or p.contact_id in (select contact_id from other_holdings
+                           union select contact_id from ledger_kept where export <> {export})),
+      coalesce(c.origin, 'added')
+    from purge p left join ledger_contacts c using (email_hash)
+    order by p.contact_id
+"""
+
+
+def purgeable(store: StateStore, name: str, book: BookRef) -> tuple[list[int], int, int]:
+    """The export's contacts that may leave the book (ownership rules, as in a run), and how
+    many stay because another export holds them or because they were found there."""
+    duck = duckdb.connect()
+    try:
+        store.ledger.register(duck, book)
+        store.members.register(duck, name, book.book_id)
+        others = [e for e in store.exports_of(book) if e != name]
+        store.members.holdings(duck, others, book.book_id)
+        duck.execute(_PURGE_SQL.format(export=quote_literal(name)))
+        rows = duck.execute(_OWNERS_SQL.format(export=quote_literal(name))).fetchall()
+    finally:
+        store.members.close()
+        store.ledger.close()
+        duck.close()
+    ids = [int(c) for c, held, origin in rows if not held and origin == "added"]
+    held = sum(1 for _c, h, _o in rows if h)
+    found = sum(1 for _c, h, o in rows if not h and o != "added")
+    return ids, held, found
+
+
 def presence_of(status: object) -> str:
     """The ledger's status (``confirmed`` or ``suppressed``) of a v3 channel status: what a read
     of the book records, for ``dotsync verify`` too."""

@@ -7,12 +7,10 @@ import logging
 import shutil
 from dataclasses import dataclass
 
-import duckdb
-
 from dotsync.config import Config
 from dotsync.connect import open_client
 from dotsync.delivery import REMOVAL_CHUNK
-from dotsync.identity import quote_literal
+from dotsync.ownership import purgeable
 from dotsync.runner import account_lock_name
 from dotsync.state import BookRef, StateStore
 
@@ -27,47 +25,6 @@ class RemovalReport:
     files_deleted: int
     kept_held_by_other_export: int = 0  # members another export of the book still holds
     kept_found_in_book: int = 0  # members that were in the book before dotsync
-
-
-_PURGE_SQL = """
-    create or replace temp table purge as
-    select contact_id, any_value(email_hash) as email_hash from (
-      select contact_id, email_hash from state_members
-      union all select contact_id, email_hash from ledger_kept
-        where export = {export} and contact_id is not null)
-    group by contact_id
-"""
-_OWNERS_SQL = """
-    select p.contact_id,
-      (p.email_hash in (select email_hash from other_holdings
-                        union select email_hash from ledger_kept where export <> {export})
-       or p.contact_id in (select contact_id from other_holdings
-                           union select contact_id from ledger_kept where export <> {export})),
-      coalesce(c.origin, 'added')
-    from purge p left join ledger_contacts c using (email_hash)
-    order by p.contact_id
-"""
-
-
-def _purgeable(store: StateStore, name: str, book: BookRef) -> tuple[list[int], int, int]:
-    """The export's contacts that may leave the book (ownership rules, as in a run), and how
-    many stay because another export holds them or because they were found there."""
-    duck = duckdb.connect()
-    try:
-        store.ledger.register(duck, book)
-        store.members.register(duck, name, book.book_id)
-        others = [e for e in store.exports_of(book) if e != name]
-        store.members.holdings(duck, others, book.book_id)
-        duck.execute(_PURGE_SQL.format(export=quote_literal(name)))
-        rows = duck.execute(_OWNERS_SQL.format(export=quote_literal(name))).fetchall()
-    finally:
-        store.members.close()
-        store.ledger.close()
-        duck.close()
-    ids = [int(c) for c, held, origin in rows if not held and origin == "added"]
-    held = sum(1 for _c, h, _o in rows if h)
-    found = sum(1 for _c, h, o in rows if not h and o != "added")
-    return ids, held, found
 
 
 def remove_destination(config: Config, name: str, *, purge_members: bool) -> RemovalReport:
@@ -86,7 +43,7 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
                 if book is None or book.book_id != book_id:  # never run against this book
                     account = account_lock_name(str(connection.api_url), connection.api_user)
                     book = BookRef(account.removeprefix("account:"), book_id)
-                ids, held, found = _purgeable(store, name, book)
+                ids, held, found = purgeable(store, name, book)
                 with open_client(connection) as client:
                     client.discover()
                     for start in range(0, len(ids), REMOVAL_CHUNK):
@@ -97,6 +54,11 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
             if book is not None:
                 store.ledger.release(book, name)
             files = store.remove_export(name)
+            if book is not None and not store.exports_of(book):
+                # No export writes the book any more: its ledger goes too (a new export of it
+                # reads it again first).
+                store.forget_book_reads(book)
+                files += store.ledger.drop(book)
         finally:
             store.release_locks(locks)
     finally:

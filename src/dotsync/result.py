@@ -45,6 +45,7 @@ class RunCounts(BaseModel):
     kept_found_in_book: int = 0
     suppressed_known: int = 0  # known as suppressed or unsubscribed: not sent again (see --full)
     suppressed_known_by_reason: dict[str, int] = Field(default_factory=dict)
+    removed_from_previous_book: int = 0  # --move-book: taken out of the book written before
     book_contacts_read: int = 0  # contacts read from the book (baseline or changes)
     bytes_uploaded: int = 0
     imports: int = 0

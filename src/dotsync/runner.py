@@ -20,17 +20,19 @@ import httpx
 from dotsync import mapping
 from dotsync.config import Config, ExportConfig, require_privacy_ack
 from dotsync.connect import ConnectionReport, check_connection, open_client
-from dotsync.delivery import Deliverer, DeliveryTotals
+from dotsync.delivery import REMOVAL_CHUNK, Deliverer, DeliveryTotals
 from dotsync.dotdigital import CallStats, DotDigitalClient
 from dotsync.encode import EncodeOptions, encode_batches
 from dotsync.errors import (
+    BookChangedError,
     DotsyncError,
     InterruptedRunError,
     LimitExceededError,
     MassRemovalError,
+    NotFoundError,
 )
 from dotsync.guard import RemovalGuard, mass_removal
-from dotsync.ownership import BookReader, hold_back_refused, split_leavers
+from dotsync.ownership import BookReader, hold_back_refused, purgeable, split_leavers
 from dotsync.plan import PlanCounts, make_plan, sample
 from dotsync.rejects import purge_old_rejects, write_rejects
 from dotsync.result import RunCounts, RunResult, RunStatus
@@ -52,6 +54,7 @@ class DryRun:
     leave_sample: list[tuple[str, str]]
     reject_sample: list[tuple[str, str]]
     mass_removal: str | None = None  # why a run would stop before removing anyone, if it would
+    book_change: str | None = None  # the export's address book changed since its last run
 
 
 def account_lock_name(api_url: str, api_user: str) -> str:
@@ -68,13 +71,17 @@ def run_export(
     http_client: httpx.Client | None = None,
     on_imports_in_flight: Callable[[int], None] | None = None,
     allow_mass_removal: bool = False,
+    move_book: bool = False,
 ) -> RunResult:
     """Run the export ``name`` once. Raises a :class:`~dotsync.errors.DotsyncError` subclass on
     failure (the run is recorded as failed and the next run resumes); a ``stop`` request ends the
     run at its next checkpoint with status ``interrupted``. A run that would remove more members
     than the export's ``max_removal_fraction`` allows raises
     :class:`~dotsync.errors.MassRemovalError` before removing or sending anything, unless
-    ``allow_mass_removal`` (for this one run)."""
+    ``allow_mass_removal`` (for this one run). When the export's address book changed since its
+    last run, it raises :class:`~dotsync.errors.BookChangedError` before sending anything, unless
+    ``move_book``: then everyone is exported to the new book, and what dotsync added to the old
+    one (and no other export of it holds) is removed from it."""
     job = _Job(
         config,
         name,
@@ -84,6 +91,7 @@ def run_export(
         http_client=http_client,
         on_imports_in_flight=on_imports_in_flight,
         allow_mass_removal=allow_mass_removal,
+        move_book=move_book,
     )
     return job.run()
 
@@ -108,9 +116,11 @@ class _Job:
         http_client: httpx.Client | None,
         on_imports_in_flight: Callable[[int], None] | None = None,
         allow_mass_removal: bool = False,
+        move_book: bool = False,
     ) -> None:
         self.config = config
         self.allow_mass_removal = allow_mass_removal
+        self.move_book = move_book
         self.on_imports_in_flight = on_imports_in_flight or (lambda _n: None)
         self.name = name
         self.export: ExportConfig = config.find_export(name)
@@ -154,6 +164,7 @@ class _Job:
                 counts, _fields = self._prepare(duck, store, report, reader)
                 return DryRun(
                     mass_removal=self._mass_removal(duck, counts),
+                    book_change=self._book_change(store, self._book(report)),
                     counts=counts,
                     enter_sample=sample(duck, "to_send"),
                     leave_sample=sample(duck, "to_leave"),
@@ -186,7 +197,7 @@ class _Job:
                 create = self.export.create_missing_data_fields
                 report = self._connect(client, create_missing=create)
                 book = self._book(report)
-                store.bind_export(self.name, book)
+                moved_from = self._moved_from(store, book)
                 deliverer = self._deliverer(client, store, duck, run_id, totals, book)
                 resumed = self._resume(store, deliverer, run_id)
                 reader = self._reader(store, duck, report, run_id=run_id, client=client)
@@ -199,6 +210,14 @@ class _Job:
                 # removing it afterwards would lose it to a crash in between.
                 removed, unsubscribed = self._leave(duck, store, deliverer, client, book)
                 self._send(duck, deliverer, fields, run_dir)
+                if moved_from is not None:
+                    left_behind = self._leave_old_book(store, client, moved_from)
+                    counts = counts.model_copy(update={"removed_from_previous_book": left_behind})
+                    store.bind_export(self.name, book)
+                    if not store.exports_of(moved_from):
+                        store.forget_book_reads(moved_from)
+                        for path in store.ledger.drop(moved_from):
+                            path.unlink(missing_ok=True)
                 rejects_file = write_rejects(duck, self._rejects_dir(), self.name, run_id)
         except BaseException as exc:
             # Recorded whatever happened, with what was done so far; the next run resumes.
@@ -398,6 +417,55 @@ class _Job:
             leavers=leavers,
             profiles=counts.profiles_in_segments,
         )
+
+    def _book_change(self, store: StateStore, book: BookRef) -> str | None:
+        before = store.book_of(self.name)
+        if before is None or before == book:
+            return None
+        return (
+            f"export {self.name!r} wrote address book {before.book_id} until now and is now "
+            f"configured for address book {book.book_id}; its members are in the old book. "
+            f"Nothing was sent. To move them, run `dotsync export {self.name} --move-book`: it "
+            f"exports everyone to book {book.book_id}, then removes from book {before.book_id} "
+            "the contacts dotsync added there (not those another export of it holds, nor those "
+            "that were there before dotsync). To keep writing the old book, set address_book_id "
+            f"= {before.book_id} again"
+        )
+
+    def _moved_from(self, store: StateStore, book: BookRef) -> BookRef | None:
+        """The book the export wrote until now, when it is to be moved; binds a first run."""
+        change = self._book_change(store, book)
+        if change is None:
+            store.bind_export(self.name, book)
+            return None
+        if not self.move_book:
+            raise BookChangedError(
+                change, key=f"connections.{self.export.connection}.address_book_id"
+            )
+        before = store.book_of(self.name)
+        assert before is not None
+        return before
+
+    def _leave_old_book(self, store: StateStore, client: DotDigitalClient, old: BookRef) -> int:
+        """After a move: remove from the old book what dotsync added there and no other export
+        of it holds; forget the export's members there. Repeatable: a move interrupted here is
+        finished by the next ``--move-book`` run."""
+        ids, _held, _found = purgeable(store, self.name, old)
+        removed = 0
+        try:
+            for start in range(0, len(ids), REMOVAL_CHUNK):
+                self._check_stop()
+                chunk = ids[start : start + REMOVAL_CHUNK]
+                client.wait_for_deletion(client.remove_contacts_from_book(old.book_id, chunk))
+                store.ledger.forget(old, chunk)
+                removed += len(chunk)
+        except NotFoundError:
+            log.warning("address book %s no longer exists: nothing to remove there", old.book_id)
+        store.members.remove_contacts(
+            self.name, old.book_id, store.members.contact_ids(self.name, old.book_id)
+        )
+        store.ledger.release(old, self.name)
+        return removed
 
     def _check_mass_removal(self, duck: duckdb.DuckDBPyConnection, counts: RunCounts) -> None:
         blocked = self._mass_removal(duck, counts)

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy
+import sqlalchemy.exc
 from support.project import PASSWORD_ENV, Project
 
 from dotsync.emulator import EmulatorSettings, RunningEmulator
@@ -127,6 +129,7 @@ def run_cli(
     *,
     kill_after: float | None = None,
     kill_at: str | None = None,
+    kill_delay: float = 0.0,
     act_at: tuple[str, Callable[[], None]] | None = None,
     timeout: float = 180.0,
 ) -> CliRun:
@@ -148,7 +151,7 @@ def run_cli(
     if kill_after is not None:
         threading.Thread(target=_kill_later, args=(process, done, kill_after), daemon=True).start()
     if kill_at is not None:
-        act_at = (kill_at, lambda: _kill_later(process, done, 0))
+        act_at = (kill_at, lambda: _kill_later(process, done, kill_delay))
     watcher = None
     if act_at is not None:
         watcher = threading.Thread(target=watch.act_when_reached, args=(done, *act_at))
@@ -186,11 +189,17 @@ class Checkpoints:
 
     def __init__(self, project: Project) -> None:
         url = state_url(project)
-        assert url.startswith("sqlite:///"), "checkpoint kills watch a SQLite state"
+        self.engine = None if url.startswith("sqlite:///") else sqlalchemy.create_engine(url)
         self.path = Path(url.removeprefix("sqlite:///"))
         self.after_run = self._max_run()
 
     def _query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        if self.engine is not None:  # a PostgreSQL state
+            try:
+                with self.engine.connect() as conn:
+                    return [tuple(r) for r in conn.exec_driver_sql(sql.replace("?", "%s"), args)]
+            except sqlalchemy.exc.ProgrammingError:  # tables not created yet
+                return []
         if not self.path.exists():
             return []
         with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)) as conn:

@@ -75,6 +75,14 @@ def export(
             "max_removal_fraction of the members, or the segments came back empty.",
         ),
     ] = False,
+    move_book: Annotated[
+        bool,
+        typer.Option(
+            "--move-book",
+            help="The export's address_book_id changed: export everyone to the new book, then "
+            "remove from the old one what dotsync added there.",
+        ),
+    ] = False,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
@@ -112,6 +120,7 @@ def export(
                             stop=stop,
                             progress=progress,
                             allow_mass_removal=allow_mass_removal,
+                            move_book=move_book,
                         )
                 except DotsyncError as exc:
                     if len(names) == 1:
@@ -156,6 +165,7 @@ def plan(
                     "leave_sample": dry.leave_sample,
                     "reject_sample": dry.reject_sample,
                     "mass_removal": dry.mass_removal,
+                    "book_change": dry.book_change,
                 }
             )
             return
@@ -175,6 +185,8 @@ def plan(
         ]:
             table.add_row(label, f"{value:,}")
         out.print(table)
+        if dry.book_change:
+            out.print(styled(f"an export would stop: {dry.book_change}", "red"), highlight=False)
         if dry.mass_removal:
             out.print(styled(f"an export would stop: {dry.mass_removal}", "red"), highlight=False)
         for title, rows in [
@@ -213,6 +225,7 @@ def print_summary(result: RunResult) -> None:
         ("refused by DotDigital", c.failed),
         ("left the segments", c.left),
         ("removed from the book", c.removed),
+        ("removed from the previous book", c.removed_from_previous_book),
         ("  kept: another export holds them", c.kept_held_by_other_export),
         ("  kept: in the book before dotsync", c.kept_found_in_book),
         ("unsubscribed", c.unsubscribed),

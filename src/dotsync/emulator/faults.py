@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,8 +30,8 @@ from dotsync.emulator.ratelimit import (
     tier_of,
 )
 
-SCRIPT_STEPS = frozenset({"ok", "500", "502", "503", "429", "drop", "slow"})
-FaultKind = Literal["error", "drop", "slow", "throttle"]
+SCRIPT_STEPS = frozenset({"ok", "500", "502", "503", "429", "drop", "slow", "late"})
+FaultKind = Literal["error", "drop", "slow", "late", "throttle"]
 
 
 class FaultSettings(BaseModel):
@@ -80,7 +80,8 @@ class FaultSettings(BaseModel):
         # One random draw picks at most one fault per request, so the shares must fit in 1.
         if self.error_rate + self.drop_rate + self.slow_rate > 1:
             raise ValueError("error_rate + drop_rate + slow_rate must not exceed 1")
-        if (self.slow_rate > 0 or "slow" in self.script) and self.slow_seconds <= 0:
+        slow = self.slow_rate > 0 or "slow" in self.script or "late" in self.script
+        if slow and self.slow_seconds <= 0:
             raise ValueError("slow faults need slow_seconds > 0")
         return self
 
@@ -135,6 +136,8 @@ class FaultInjector:
                 return Fault("drop")
             case "slow":
                 return Fault("slow", delay=self.settings.slow_seconds)
+            case "late":  # handled (an import accepted), the reply held back slow_seconds
+                return Fault("late", delay=self.settings.slow_seconds)
             case "429":
                 return Fault("throttle", status=429)
             case _:
@@ -247,6 +250,18 @@ class FaultMiddleware:
             case "slow":
                 await asyncio.sleep(fault.delay)
                 await self.app(scope, receive, send)
+            case "late":
+                # The request is handled first (an import PUT is accepted and queued), then its
+                # reply waits: the window between DotDigital's 202 and the client's hearing of it.
+                held: list[Any] = []
+
+                async def hold(message: Any) -> None:
+                    held.append(message)
+
+                await self.app(scope, receive, hold)
+                await asyncio.sleep(fault.delay)
+                for message in held:
+                    await send(message)
             case "drop":
                 await _drop(send)
             case "error":

@@ -106,6 +106,10 @@ class Ledger(Protocol):
     def count(self, book: BookRef) -> dict[str, int]:
         """Contacts by origin (``added``, ``found``, ``none``)."""
 
+    def drop(self, book: BookRef) -> list[Path]:
+        """Forget the book (no export writes it any more). Returns files for the caller to
+        delete."""
+
     def close(self) -> None: ...
 
 
@@ -238,6 +242,11 @@ class DuckLedger:
                 self._duck.execute(f"detach {self.ALIAS}")
         self._duck, self._book = None, None
 
+    def drop(self, book: BookRef) -> list[Path]:
+        self.close()
+        path = self.file(book)
+        return [p for p in (path, path.with_suffix(".duckdb.wal")) if p.exists()]
+
     def close(self) -> None:
         self._detach()
         if self._own is not None:
@@ -367,6 +376,12 @@ class SqlLedger:
         for origin, _cid in rows:
             out[origin or "none"] = out.get(origin or "none", 0) + 1
         return out
+
+    def drop(self, book: BookRef) -> list[Path]:
+        with self.engine.begin() as conn:
+            for table in (book_contacts, book_kept):
+                conn.execute(delete(table).where(*self._where(table, book)))
+        return []
 
     def close(self) -> None:
         return None
