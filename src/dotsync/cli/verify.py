@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Annotated
 
@@ -14,15 +15,16 @@ from dotsync.cli._common import (
     ConfigOption,
     JsonOption,
     VerboseOption,
-    err,
     handled,
     load,
     out,
     print_json,
+    print_table,
     setup_logging,
 )
 from dotsync.connect import explain_refusal
 from dotsync.errors import ExitCode
+from dotsync.logs import PROGRESS_LOGGER
 from dotsync.signals import stop_on_signals
 from dotsync.verifier import verify_export
 from dotsync.verify import CallBudget, VerifyReport, VerifyStatus
@@ -31,7 +33,9 @@ _COLORS = {"clean": "green", "repaired": "green", "drift": "yellow"}
 
 
 def register(app: typer.Typer) -> None:
-    app.command("verify")(verify)
+    app.command(
+        "verify", short_help="Compare the address book with the state; --repair fixes drift."
+    )(verify)
 
 
 def verify(
@@ -56,14 +60,30 @@ def verify(
     10 drift found (without --repair), 2 configuration, 3 connection, 5 DotDigital or network
     failure, or the book grew beyond the budget during the read (run again), 6 a run holds the
     export's or the account's lock."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         export_cfg = cfg.find_export(name)
-        console = err if as_json else out  # --json keeps stdout for the one JSON object
 
         def announce(budget: CallBudget) -> None:
-            console.print(f"verify of export {name!r}: {budget.describe()}", highlight=False)
+            text = f"verify of export {name!r}: {budget.describe()}"
+            if not mode.json_logs:
+                out.print(text, highlight=False)
+                return
+            # stdout keeps the one JSON object; stderr's lines are JSON objects too.
+            logging.getLogger(PROGRESS_LOGGER).info(
+                "%s",
+                text,
+                extra={
+                    "event": "verify_budget",
+                    "export": name,
+                    "max_calls": budget.total,
+                    "book_contacts": budget.book_contacts,
+                    "member_pages": budget.member_pages,
+                    "feeds": budget.feeds,
+                    "feed_pages": budget.feed_pages,
+                },
+            )
 
         stop = threading.Event()
         with (
@@ -95,14 +115,14 @@ def print_report(report: VerifyReport) -> None:
         ("unknown (added by someone else)", c.unknown, "unknown"),
     ]:
         table.add_row(label, f"{value:,}", ", ".join(x.label() for x in s.get(kind, [])))
-    out.print(table)
+    print_table(table)
     calls = Table("check", "calls", "budget", "read", "since (UTC)", title="call cost")
     for check in report.checks:
         since = f"{check.since:%Y-%m-%d %H:%M}" if check.since else ""
         read = f"{check.items:,}" + ("" if check.complete else " (more next time)")
         calls.add_row(check.name, f"{check.calls:,}", f"{check.budget:,}", read, since)
     calls.add_row("total", f"{report.api_calls:,}", f"{report.budget:,}", "", "")
-    out.print(calls)
+    print_table(calls)
     if report.repair is not None:
         r = report.repair
         out.print(
