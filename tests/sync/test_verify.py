@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 from support.project import PASSWORD_ENV, Project, profile
 from typer.testing import CliRunner
 
@@ -22,11 +25,37 @@ from dotsync.verifier import verify_export
 from dotsync.verify import FEED_MAX_PAGES, VerifyStatus, call_budget
 
 
+@pytest.fixture
+def state_home(request: pytest.FixtureRequest, project: Project, pg_url: str) -> Iterator[str]:
+    """The state in SQLite (with DuckDB files), or in PostgreSQL (a schema of the test's own)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield "sqlite"
+        return
+    schema = f"dotsync_verify_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    project.state_url = f"{pg_url}?options=-csearch_path%3D{schema}"
+    try:
+        yield "postgresql"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+BOTH_HOMES = pytest.mark.parametrize("state_home", ["sqlite", "postgresql"], indirect=True)
+
+
 def _verify(project: Project, *args: str) -> tuple[int, str, str]:
+    return _dotsync(project, "verify", "news", *args)
+
+
+def _dotsync(project: Project, *args: str) -> tuple[int, str, str]:
     _, password = project.emulator.credentials
     result = CliRunner().invoke(
         app,
-        ["verify", "news", *args, "--config", str(project.config_path)],
+        [*args, "--config", str(project.config_path)],
         env={PASSWORD_ENV: password},
         catch_exceptions=False,
     )
@@ -70,7 +99,10 @@ def _ledger_statuses(project: Project) -> dict[int, str]:
     return {int(c): str(s) for c, s in rows}
 
 
-def test_a_member_removed_by_hand_is_missing_and_repair_sends_it_back(project: Project) -> None:
+@BOTH_HOMES
+def test_a_member_removed_by_hand_is_missing_and_repair_sends_it_back(
+    project: Project, state_home: str
+) -> None:
     _exported(project)
     _remove_by_hand(project, "person3@example.com")
 
@@ -108,8 +140,9 @@ def test_a_missing_member_that_left_the_segment_is_not_sent_back(project: Projec
     assert verify_export(load_config(project.config_path), "news").status == VerifyStatus.CLEAN
 
 
+@BOTH_HOMES
 def test_unsubscribes_and_suppressions_are_recorded_and_never_sent_again(
-    project: Project,
+    project: Project, state_home: str
 ) -> None:
     rows = _exported(project)
     unsubscribed = _contact_id(project, "person2@example.com")
@@ -246,6 +279,29 @@ def test_json_shape_and_the_recorded_verify(project: Project) -> None:
     finally:
         store.close()
     assert (recorded.verify_id, recorded.status) == (report["verify_id"], "clean")
+
+
+def test_history_and_show_run_show_the_verifies(project: Project) -> None:
+    _exported(project, n=4)
+    _remove_by_hand(project, "person1@example.com")
+    assert _verify(project)[0] == ExitCode.DRIFT
+
+    code, stdout, _ = _dotsync(project, "history", "--verifies")
+    assert code == 0
+    [row] = [line for line in stdout.splitlines() if "drift" in line]
+    assert re.search(r"│ 1\s+│ news\s+│.*│ drift\s+│ 1\s+│ 0\s+│ 0\s+│ 0\s+│ 5\s+│", row), row
+    code, stdout, _ = _dotsync(project, "history", "--verifies", "--json")
+    [listed] = json.loads(stdout)
+    assert (listed["verify_id"], listed["status"], listed["counts"]["missing"]) == (1, "drift", 1)
+
+    code, stdout, _ = _dotsync(project, "show-run", "1", "--verify")
+    assert code == 0 and "C00001" in stdout and "@" not in stdout
+    code, stdout, _ = _dotsync(project, "show-run", "1", "--verify", "--json")
+    assert json.loads(stdout)["verify"]["samples"]["missing"] == [
+        {"key": "C00001", "contact_id": listed["samples"]["missing"][0]["contact_id"]}
+    ]
+    code, _, stderr = _dotsync(project, "show-run", "7", "--verify")
+    assert code == ExitCode.CONFIG and "no verify 7" in stderr
 
 
 @pytest.mark.parametrize("size", [0, 4_999, 5_000, 5_001])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -26,7 +26,8 @@ from dotsync.connect import explain_refusal
 from dotsync.errors import ExitCode
 from dotsync.logs import PROGRESS_LOGGER
 from dotsync.signals import stop_on_signals
-from dotsync.verifier import verify_export
+from dotsync.state import VerifyRecord
+from dotsync.verifier import load_report, verify_export
 from dotsync.verify import CallBudget, VerifyReport, VerifyStatus
 
 _COLORS = {"clean": "green", "repaired": "green", "drift": "yellow"}
@@ -146,3 +147,68 @@ def print_report(report: VerifyReport) -> None:
             "contacts are someone else's and stay in the book",
             highlight=False,
         )
+
+
+def verify_json(record: VerifyRecord) -> dict[str, Any]:
+    """A recorded verify as JSON: its report, or what is known of one that failed."""
+    report = load_report(record.report)
+    if report is not None:
+        return report.model_dump(mode="json")
+    return {
+        "verify_id": record.verify_id,
+        "export": record.export,
+        "address_book_id": record.address_book_id,
+        "status": record.status,
+        "started_at": record.started_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "error": record.error,
+    }
+
+
+def print_verifies(records: list[VerifyRecord]) -> None:
+    """``history --verifies``: one row per verify."""
+    table = Table(
+        "verify",
+        "export",
+        "started (UTC)",
+        "status",
+        "missing",
+        "unknown",
+        "unsubscribed",
+        "suppressed",
+        "calls",
+        "error",
+        title="verifies",
+    )
+    for record in records:
+        report = load_report(record.report)
+        c = report.counts if report is not None else None
+        table.add_row(
+            str(record.verify_id),
+            record.export,
+            f"{record.started_at:%Y-%m-%d %H:%M:%S}",
+            record.status,
+            *[
+                f"{getattr(c, kind):,}" if c is not None else "-"
+                for kind in ("missing", "unknown", "unsubscribed", "suppressed")
+            ],
+            f"{report.api_calls:,}" if report is not None else "-",
+            record.error or "",
+        )
+    print_table(table)
+
+
+def show_verify(record: VerifyRecord, *, as_json: bool) -> None:
+    """``show-run --verify ID``."""
+    if as_json:
+        print_json({"verify": verify_json(record)})
+        return
+    report = load_report(record.report)
+    if report is not None:
+        print_report(report)
+        return
+    out.print(
+        f"verify {record.verify_id} of export {record.export!r} {record.status} "
+        f"(started {record.started_at:%Y-%m-%d %H:%M:%S} UTC): {record.error or 'no report'}",
+        highlight=False,
+    )
