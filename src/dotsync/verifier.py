@@ -118,7 +118,10 @@ def verify_export(
             account_id=job.account,
             report=report.model_dump_json(),
             error=report.error,
-            statuses_recorded=report.repair is not None and job.feeds_complete,
+            # Every unsubscribe and suppression up to this verify's start is in the ledger: it
+            # read the feeds whole and recorded what they held, or they held nothing new.
+            statuses_recorded=job.feeds_complete
+            and report.status in (VerifyStatus.CLEAN, VerifyStatus.REPAIRED),
         )
         return report
     finally:

@@ -19,10 +19,11 @@ from typer.testing import CliRunner
 
 from dotsync.cli import app
 from dotsync.config import load_config
-from dotsync.errors import ExitCode
+from dotsync.errors import BudgetExceededError, ExitCode
+from dotsync.ownership import READ_OVERLAP
 from dotsync.state import StateStore
 from dotsync.verifier import verify_export
-from dotsync.verify import FEED_MAX_PAGES, VerifyStatus, call_budget
+from dotsync.verify import FEED_MAX_PAGES, CallBudget, VerifyStatus, call_budget
 
 
 @pytest.fixture
@@ -185,6 +186,15 @@ def test_unsubscribes_and_suppressions_are_recorded_and_never_sent_again(
     assert "person2@example.com" not in project.members()
     assert _verify(project)[0] == 0  # recorded: no drift any more
 
+    # The feeds are read from the last verify that recorded them (less an overlap for clocks).
+    last = verify_export(load_config(project.config_path), "news")
+    store = StateStore(load_config(project.config_path).state.url)
+    try:
+        previous = store.list_verifies("news")[1]
+    finally:
+        store.close()
+    assert [c.since for c in last.checks[2:]] == [previous.started_at - READ_OVERLAP] * 2
+
 
 def test_a_contact_added_by_another_tool_is_unknown_and_stays(project: Project) -> None:
     _exported(project, n=4)
@@ -234,6 +244,41 @@ def test_the_budget_is_printed_before_reading_and_kept(project: Project) -> None
     assert total == (str(made), str(budget.total))
 
 
+def test_a_book_that_grows_past_the_budget_stops_the_verify(project: Project) -> None:
+    _exported(project, n=2)
+    project.emulator.reset_calls()
+
+    def others_add_ten_thousand(budget: CallBudget) -> None:
+        contacts = [
+            {
+                "matchIdentifier": "email",
+                "identifiers": {"email": f"g{i}@example.com"},
+                "lists": [project.book_id],
+            }
+            for i in range(10_001)
+        ]
+        with project.emulator.client() as api:
+            reply = api.put(
+                "/contacts/v3/import", json={"contacts": contacts, "lists": [project.book_id]}
+            )
+            reply.raise_for_status()
+        assert project.emulator.wait_for_import(reply.json()["importId"]) == "Finished"
+        seen.append(budget)
+
+    seen: list[CallBudget] = []
+    with pytest.raises(BudgetExceededError, match="grew during the read"):
+        verify_export(load_config(project.config_path), "news", on_budget=others_add_ten_thousand)
+
+    assert seen[0].member_pages == 2
+    assert project.emulator.calls()["GET /contacts/v3"] == 2  # no call past the budget
+    store = StateStore(load_config(project.config_path).state.url)
+    try:
+        [failed] = store.list_verifies("news")
+    finally:
+        store.close()
+    assert failed.status == "failed" and "grew" in (failed.error or "")
+
+
 def test_json_shape_and_the_recorded_verify(project: Project) -> None:
     _exported(project, n=3)
 
@@ -279,6 +324,22 @@ def test_json_shape_and_the_recorded_verify(project: Project) -> None:
     finally:
         store.close()
     assert (recorded.verify_id, recorded.status) == (report["verify_id"], "clean")
+
+
+def test_verify_waits_for_no_run_it_finds_the_lock_taken(project: Project) -> None:
+    _exported(project, n=2)
+    config = load_config(project.config_path)
+    store = StateStore(config.state.url)
+    lock = [f"account:{project.emulator.base_url.rstrip('/').lower()}|{project.api_user.lower()}"]
+    store.acquire_locks(lock, "other")
+    try:
+        code, _, stderr = _verify(project)
+    finally:
+        store.release_locks(lock)
+        store.close()
+    assert code == ExitCode.BUSY
+    assert "'other' is running" in stderr
+    assert _verify(project)[0] == 0
 
 
 def test_history_and_show_run_show_the_verifies(project: Project) -> None:
