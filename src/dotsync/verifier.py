@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -36,7 +37,12 @@ import pyarrow as pa
 from dotsync.config import Config, require_privacy_ack
 from dotsync.connect import open_client
 from dotsync.dotdigital import CallStats, DotDigitalClient
-from dotsync.errors import BudgetExceededError, DotsyncError, NotFoundError
+from dotsync.errors import (
+    BudgetExceededError,
+    DotsyncError,
+    InterruptedRunError,
+    NotFoundError,
+)
 from dotsync.identity import email_hash_sql, quote_literal
 from dotsync.ownership import READ_OVERLAP, BookReader, presence_of
 from dotsync.runner import ProgressFn, account_lock_name, run_export
@@ -85,33 +91,27 @@ def verify_export(
     store = StateStore(config.state.url)
     try:
         store.acquire_locks(locks, name)
-        record = store.start_verify(name, book_id, repair=repair)
-        fallback = account_lock_name(str(connection.api_url), connection.api_user)
-        job = _Verify(store, stats, name, record, fallback.removeprefix("account:"), progress)
         try:
-            try:
-                with open_client(
-                    connection, http_client=http_client, stats=stats, stop=stop
-                ) as client:
-                    report = job.check(client, book_id, on_budget)
-                repair_run = False
-                if repair and report.status == VerifyStatus.DRIFT:
-                    report, repair_run = job.record_repair(report)
-            finally:
-                job.close()
-                store.release_locks(locks)
-            if repair_run:
+            record = store.start_verify(name, book_id, repair=repair)
+            fallback = account_lock_name(str(connection.api_url), connection.api_user)
+            job = _Verify(store, stats, name, record, fallback.removeprefix("account:"), progress)
+            job.stop = stop or job.stop
+            with _failure_recorded(store, job):
+                try:
+                    with open_client(
+                        connection, http_client=http_client, stats=stats, stop=stop
+                    ) as client:
+                        report = job.check(client, book_id, on_budget)
+                    repair_run = False
+                    if repair and report.status == VerifyStatus.DRIFT:
+                        report, repair_run = job.record_repair(report)
+                finally:
+                    job.close()
+        finally:
+            store.release_locks(locks)  # the repair's run takes them again
+        if repair_run:
+            with _failure_recorded(store, job):
                 report = _run_repair(config, name, report, stop, progress, http_client)
-        except BaseException as exc:
-            error = str(exc) if isinstance(exc, DotsyncError) else type(exc).__name__
-            store.finish_verify(
-                record.verify_id,
-                VerifyStatus.FAILED,
-                account_id=job.account,
-                report=None,
-                error=error,
-            )
-            raise
         store.finish_verify(
             record.verify_id,
             report.status,
@@ -126,6 +126,20 @@ def verify_export(
         return report
     finally:
         store.close()
+
+
+@contextmanager
+def _failure_recorded(store: StateStore, job: _Verify) -> Iterator[None]:
+    """A verify that raises is recorded as failed, with its error (never e-mails: none reach
+    an error message), and the error goes on."""
+    try:
+        yield
+    except BaseException as exc:
+        error = str(exc) if isinstance(exc, DotsyncError) else type(exc).__name__
+        store.finish_verify(
+            job.verify_id, VerifyStatus.FAILED, account_id=job.account, report=None, error=error
+        )
+        raise
 
 
 class _Verify:
@@ -147,6 +161,7 @@ class _Verify:
         self.account: str | None = None
         self.book: BookRef | None = None
         self.feeds_complete = False
+        self.stop = threading.Event()  # set: stop between two pages (serve is stopping)
         self.duck = duckdb.connect(":memory:")
         self.duck.execute("set preserve_insertion_order = false")
 
@@ -260,6 +275,7 @@ class _Verify:
             )
             read += len(page)
             self.progress("verify: read book", read, budget.book_contacts)
+            self._check_stop()
             if number >= budget.member_pages and len(page) >= MEMBER_PAGE:
                 raise BudgetExceededError(
                     f"address book {book_id} grew during the read (it had {budget.book_contacts:,} "
@@ -323,6 +339,7 @@ class _Verify:
                 f"{email_hash_sql('email')} end, contact_id from rows"
             )
             items += len(page)
+            self._check_stop()
             if number >= max_pages and len(page) >= FEED_PAGE:
                 log.warning(
                     "more than %d entries in %s since the last verify: the rest is read next time",
@@ -331,6 +348,12 @@ class _Verify:
                 )
                 return items, False
         return items, True
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise InterruptedRunError(
+                "verify stopped on request before comparing anything; run it again"
+            )
 
     def _calls(self, endpoint: str) -> int:
         snap = self.stats.snapshot()
