@@ -11,8 +11,8 @@ from dotsync.config import Config
 from dotsync.connect import open_client
 from dotsync.delivery import REMOVAL_CHUNK
 from dotsync.ownership import purgeable
-from dotsync.runner import account_lock_name
 from dotsync.state import BookRef, StateStore
+from dotsync.state.locks import account_lock, run_locks
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,8 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
     export = config.find_export(name)
     connection = config.connections[export.connection]
     book_id = int(connection.address_book_id)
-    store = StateStore(config.state.url)
-    locks = [f"export:{name}", account_lock_name(str(connection.api_url), connection.api_user)]
-    try:
+    locks = run_locks(name, str(connection.api_url), connection.api_user)
+    with StateStore(config.state.url) as store:
         store.acquire_locks(locks, name)  # never pull the state from under a running export
         try:
             members = store.members.count(name)
@@ -41,10 +40,10 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
             book = store.book_of(name)
             if purge_members:
                 if book is None or book.book_id != book_id:  # never run against this book
-                    account = account_lock_name(str(connection.api_url), connection.api_user)
+                    account = account_lock(str(connection.api_url), connection.api_user)
                     book = BookRef(account.removeprefix("account:"), book_id)
                 ids, held, found = purgeable(store, name, book)
-                with open_client(connection) as client:
+                with open_client(connection, name=export.connection) as client:
                     client.discover()
                     for start in range(0, len(ids), REMOVAL_CHUNK):
                         chunk = ids[start : start + REMOVAL_CHUNK]
@@ -61,8 +60,6 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
                 files += store.ledger.drop(book)
         finally:
             store.release_locks(locks)
-    finally:
-        store.close()
     deleted = 0
     for path in files:
         if path.exists():

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import httpx
 
-from dotsync import mapping
+from dotsync import keys, mapping
 from dotsync.config import Config, ExportConfig, require_privacy_ack
 from dotsync.connect import ConnectionReport, check_connection, open_client
 from dotsync.delivery import REMOVAL_CHUNK, Deliverer, DeliveryTotals
@@ -38,6 +38,7 @@ from dotsync.rejects import purge_old_rejects, write_rejects
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.sources import open_source
 from dotsync.state import BookRef, StateStore
+from dotsync.state.locks import account_lock, run_locks
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ class DryRun:
     reject_sample: list[tuple[str, str]]
     mass_removal: str | None = None  # why a run would stop before removing anyone, if it would
     book_change: str | None = None  # the export's address book changed since its last run
-
-
-def account_lock_name(api_url: str, api_user: str) -> str:
-    return f"account:{api_url.rstrip('/').lower()}|{api_user.lower()}"
 
 
 def run_export(
@@ -132,51 +129,41 @@ class _Job:
         self.stats = CallStats()
         self.book_id = int(self.connection.address_book_id)
         self.work_dir = Path(config.state.work_dir)
-        self.lock_names = [
-            f"export:{name}",
-            account_lock_name(str(self.connection.api_url), self.connection.api_user),
-        ]
+        self.lock_names = run_locks(name, str(self.connection.api_url), self.connection.api_user)
 
     # --- the two entry points -------------------------------------------------------------------
 
     def run(self) -> RunResult:
         require_privacy_ack(self.export.connection, self.connection)
-        store = StateStore(self.config.state.url)
-        try:
+        with StateStore(self.config.state.url) as store:
             store.acquire_locks(self.lock_names, self.name)
             try:
                 return self._run_locked(store)
             finally:
                 store.release_locks(self.lock_names)
-        finally:
-            store.close()
 
     def dry_run(self) -> DryRun:
-        store = StateStore(self.config.state.url)
-        try:
-            with ExitStack() as stack:
-                client = stack.enter_context(self._client())
-                duck = stack.enter_context(self._duck(None))
-                create = self.export.create_missing_data_fields
-                report = self._connect(client, create_missing=create, dry_run=True)
-                reader = self._reader(store, duck, report, run_id=0, client=None)
-                reader.register()
-                counts, _fields = self._prepare(duck, store, report, reader)
-                return DryRun(
-                    mass_removal=self._mass_removal(duck, counts),
-                    book_change=self._book_change(store, self._book(report)),
-                    counts=counts,
-                    enter_sample=sample(duck, "to_send"),
-                    leave_sample=sample(duck, "to_leave"),
-                    reject_sample=[
-                        (str(k), str(r))
-                        for k, r in duck.execute(
-                            "select key, reason from members_rejected order by key limit 5"
-                        ).fetchall()
-                    ],
-                )
-        finally:
-            store.close()
+        with StateStore(self.config.state.url) as store, ExitStack() as stack:
+            client = stack.enter_context(self._client())
+            duck = stack.enter_context(self._duck(None))
+            create = self.export.create_missing_data_fields
+            report = self._connect(client, create_missing=create, dry_run=True)
+            reader = self._reader(store, duck, report, run_id=0, client=None)
+            reader.register()
+            counts, _fields = self._prepare(duck, store, report, reader, dry_run=True)
+            return DryRun(
+                mass_removal=self._mass_removal(duck, counts),
+                book_change=self._book_change(store, self._book(report)),
+                counts=counts,
+                enter_sample=sample(duck, "to_send"),
+                leave_sample=sample(duck, "to_leave"),
+                reject_sample=[
+                    (str(k), str(r))
+                    for k, r in duck.execute(
+                        "select key, reason from members_rejected order by key limit 5"
+                    ).fetchall()
+                ],
+            )
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -279,6 +266,8 @@ class _Job:
         store: StateStore,
         report: ConnectionReport,
         reader: BookReader,
+        *,
+        dry_run: bool = False,
     ) -> tuple[RunCounts, list[mapping.MappedField]]:
         """Read the segments' members, validate them and plan against the state."""
         email_column, fields = mapping.plan_columns(self.export.mapping, report.data_fields)
@@ -311,6 +300,16 @@ class _Job:
         self.progress("validate", profiles, profiles)
         reader.register()
         plan: PlanCounts = make_plan(duck, full=self.full)
+        # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
+        # does not make those members leave and enter again; looked for among the plan's leavers
+        # and enterers only, when there are both. A dry run only plans with the new keys.
+        renamed = keys.rewritten_keys(duck, after_plan=True) if plan.left and plan.entered else []
+        if renamed:
+            log.info("%d stored key(s) take the form written in the source", len(renamed))
+            keys.rename_in_run(duck, renamed)
+            if not dry_run:
+                store.members.rename_keys(self.name, self.book_id, renamed)
+            plan = make_plan(duck, full=self.full)
         refused = hold_back_refused(duck, full=self.full)
         if refused:
             plan = _recount(duck, plan)
@@ -478,7 +477,7 @@ class _Job:
 
     def _book(self, report: ConnectionReport) -> BookRef:
         # Without an account id from DotDigital, the API user and host stand for the account.
-        account = report.account_id or account_lock_name(
+        account = report.account_id or account_lock(
             str(self.connection.api_url), self.connection.api_user
         ).removeprefix("account:")
         return BookRef(account, self.book_id)
@@ -518,7 +517,8 @@ class _Job:
         _, fields = mapping.plan_columns(self.export.mapping)
         return check_connection(
             client,
-            display_name=self.connection.display_name or self.export.connection,
+            connection=self.export.connection,
+            display_name=self.connection.display_name,
             address_book_id=self.book_id,
             expected_region=self.connection.region,
             required_fields=names,
@@ -529,7 +529,11 @@ class _Job:
 
     def _client(self) -> DotDigitalClient:
         return open_client(
-            self.connection, http_client=self.http_client, stats=self.stats, stop=self.stop
+            self.connection,
+            name=self.export.connection,
+            http_client=self.http_client,
+            stats=self.stats,
+            stop=self.stop,
         )
 
     def _duck(self, run_dir: Path | None) -> duckdb.DuckDBPyConnection:

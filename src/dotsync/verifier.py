@@ -45,8 +45,9 @@ from dotsync.errors import (
 )
 from dotsync.identity import email_hash_sql, quote_literal
 from dotsync.ownership import READ_OVERLAP, BookReader, presence_of
-from dotsync.runner import ProgressFn, account_lock_name, run_export
+from dotsync.runner import ProgressFn, run_export
 from dotsync.state import BookRef, StateStore, VerifyRecord
+from dotsync.state.locks import account_lock, run_locks
 from dotsync.verify import (
     FEED_PAGE,
     MEMBER_PAGE,
@@ -85,7 +86,7 @@ def verify_export(
     connection = config.connections[export.connection]
     require_privacy_ack(export.connection, connection)  # the read brings e-mails in, to hash
     book_id = int(connection.address_book_id)
-    locks = [f"export:{name}", account_lock_name(str(connection.api_url), connection.api_user)]
+    locks = run_locks(name, str(connection.api_url), connection.api_user)
     stats = CallStats()
     progress = progress or (lambda _s, _d, _t: None)
     store = StateStore(config.state.url)
@@ -93,13 +94,17 @@ def verify_export(
         store.acquire_locks(locks, name)
         try:
             record = store.start_verify(name, book_id, repair=repair)
-            fallback = account_lock_name(str(connection.api_url), connection.api_user)
+            fallback = account_lock(str(connection.api_url), connection.api_user)
             job = _Verify(store, stats, name, record, fallback.removeprefix("account:"), progress)
             job.stop = stop or job.stop
             with _failure_recorded(store, job):
                 try:
                     with open_client(
-                        connection, http_client=http_client, stats=stats, stop=stop
+                        connection,
+                        name=export.connection,
+                        http_client=http_client,
+                        stats=stats,
+                        stop=stop,
                     ) as client:
                         report = job.check(client, book_id, on_budget)
                     repair_run = False

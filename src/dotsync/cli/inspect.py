@@ -23,9 +23,10 @@ from dotsync.cli._common import (
 from dotsync.cli.export import print_summary
 from dotsync.cli.verify import print_verifies, show_verify, verify_json
 from dotsync.config import Config, ConnectionConfig, require_privacy_ack
-from dotsync.connect import check_connection, explain_refusal, open_client
-from dotsync.errors import ConfigError
-from dotsync.mapping import required_fields
+from dotsync.connect import check_connection, describe_connection, explain_refusal, open_client
+from dotsync.errors import ConfigError, ConnectionCheckError
+from dotsync.mapping import declared_types, required_fields, type_mismatches
+from dotsync.result import PARTIAL_LEGEND, RunStatus
 from dotsync.sources import open_source
 from dotsync.state import StateStore
 
@@ -77,22 +78,33 @@ def connect(
                 e.create_missing_data_fields for e in exports if name in required_fields(e.mapping)
             )
         }
-        with explain_refusal(connection, conn), open_client(conn) as client:
+        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
             report = check_connection(
                 client,
-                display_name=conn.display_name or connection,
+                connection=connection,
+                display_name=conn.display_name,
                 address_book_id=conn.address_book_id,
                 expected_region=conn.region,
                 required_fields=[f for f in fields if f not in creatable],
                 create_missing=False,
             )
+        # Each export's declared types, checked on their own: two exports may type a field apart.
+        mismatches = [
+            f"export {e_name!r}: {message}"
+            for e_name, e in cfg.exports.items()
+            if e.connection == connection
+            for message in type_mismatches(declared_types(e.mapping), report.data_fields)
+        ]
+        if mismatches:
+            raise ConnectionCheckError("; ".join(mismatches))
         to_create = sorted(f for f in creatable if f.upper() not in report.data_fields)
         if as_json:
             print_json(
                 {**report.__dict__, "mapped_fields": fields, "fields_created_on_export": to_create}
             )
             return
-        table = Table(title=f"connection {report.display_name!r}: OK", show_header=False)
+        title = f"{describe_connection(connection, conn.display_name)}: OK"
+        table = Table(title=title, show_header=False)
         table.add_row("account", report.account_name)
         table.add_row("region / endpoint", f"{report.region or '?'}  {report.api_endpoint}")
         table.add_row(
@@ -122,7 +134,7 @@ def address_books(
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         conn = _connection(cfg, connection)
-        with explain_refusal(connection, conn), open_client(conn) as client:
+        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
             client.discover()
             books = client.address_books()
         if as_json:
@@ -174,12 +186,9 @@ def history(
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        store = StateStore(cfg.state.url)
-        try:
+        with StateStore(cfg.state.url) as store:
             runs = [] if verifies else store.list_runs(name, limit=limit)
             checks = store.list_verifies(name, limit=limit) if verifies else []
-        finally:
-            store.close()
         if verifies:
             if as_json:
                 print_json([verify_json(v) for v in checks])
@@ -217,6 +226,8 @@ def history(
                 _shorten(r.error or "", 80) if out.is_terminal else (r.error or ""),
             )
         print_table(table)
+        if any(r.status is RunStatus.PARTIAL for r in runs):
+            out.print(PARTIAL_LEGEND, highlight=False, markup=False)
 
 
 def _shorten(text: str, width: int) -> str:
@@ -237,12 +248,9 @@ def show_run(
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        store = StateStore(cfg.state.url)
-        try:
+        with StateStore(cfg.state.url) as store:
             result = None if verify else store.get_run(run_id)
             check = store.get_verify(run_id) if verify else None
-        finally:
-            store.close()
         if verify:
             if check is None:
                 raise ConfigError(f"no verify {run_id}: see `dotsync history --verifies`")

@@ -79,11 +79,19 @@ class AccountInfo(_Model):
             name=props.get("name"),
             main_email=props.get("mainemail"),
             api_endpoint=endpoint,
-            region=region_of(endpoint) if endpoint else None,
+            # DotDigital's documented reply has no Region property: the region is read from the
+            # endpoint's host. The local emulator serves r1 at its root (no "r1" in the URL) and
+            # says its region in a Region property, so that is read first.
+            region=_region(props.get("region")) or (region_of(endpoint) if endpoint else None),
             api_calls_in_last_hour=_int(props.get("apicallsinlasthour")),
             api_calls_remaining=_int(props.get("apicallsremaining")),
             time_zone=props.get("timezoneiana") or props.get("timezone"),
         )
+
+
+def _region(value: Any) -> str | None:
+    text = str(value or "").strip().lower()
+    return text if re.fullmatch(r"r\d+", text) else None
 
 
 def _int(value: Any) -> int | None:

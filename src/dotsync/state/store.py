@@ -26,18 +26,20 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, NoSuchModuleError
 
+from dotsync.drivers import missing_driver
 from dotsync.errors import RunInProgressError
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.state.ledger import BookRef, DuckLedger, Ledger, SqlLedger
 from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
+from dotsync.state.migrate import SQLITE_BEGIN, upgrade_schema
 from dotsync.state.schema import (
     book_reads,
     export_books,
     imports,
     locks,
-    metadata,
     removals,
     runs,
     verifies,
@@ -136,21 +138,42 @@ def open_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The driver would begin transactions lazily, before the first write only, so a
+            # transaction that reads then writes could meet another writer's commit in between
+            # and fail at once ("database is locked"). SQLAlchemy begins them instead (below).
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint commit
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock at BEGIN, waiting (timeout above) for another writer
+            # to finish; EXCLUSIVE (schema upgrades) also keeps readers of other modes out.
+            mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (ImportError, NoSuchModuleError) as exc:
+        safe = make_url(url).render_as_string(hide_password=True)
+        raise missing_driver("state.url", safe, exc) from None
 
 
 class StateStore:
+    """Open with ``with StateStore(url) as store:``; opening brings the schema up to date."""
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)
-        metadata.create_all(self.engine)
+        try:
+            upgrade_schema(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self.members: MemberStore
         self.ledger: Ledger
         if url.startswith("sqlite:///"):
@@ -163,6 +186,12 @@ class StateStore:
             self.members = SqlMembers(self.engine)
             self.ledger = SqlLedger(self.engine)
 
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.ledger.close()
         self.members.close()
@@ -170,6 +199,15 @@ class StateStore:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
+        """A checkpoint that writes: on SQLite it takes the write lock at once (BEGIN IMMEDIATE)
+        so that what it read stays true until it commits."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
 
@@ -184,11 +222,8 @@ class StateStore:
                 row = conn.execute(select(locks).where(locks.c.name == name)).mappings().first()
                 if row is not None:
                     if not _is_stale(row, host, now):
-                        since = _aware(row["acquired_at"])
                         raise RunInProgressError(
-                            f"export {row['export']!r} is running (run {row['run_id']}, pid "
-                            f"{row['pid']} on {row['host']}, since {since:%Y-%m-%d %H:%M:%S} UTC); "
-                            f"this invocation ({export!r}) stops. Lock: {name}"
+                            f"{_holder(row)}; this invocation ({export!r}) stops. Lock: {name}"
                         )
                     conn.execute(delete(locks).where(locks.c.name == name))
                 try:
@@ -203,7 +238,10 @@ class StateStore:
                         )
                     )
                 except IntegrityError as exc:  # another process won the race
-                    raise RunInProgressError(f"another run took the lock {name} just now") from exc
+                    raise RunInProgressError(
+                        f"another invocation took the lock {name} just now and is starting (no "
+                        f"run recorded yet); this invocation ({export!r}) stops"
+                    ) from exc
 
     def set_lock_run(self, names: Sequence[str], run_id: int) -> None:
         with self._tx() as conn:
@@ -272,7 +310,7 @@ class StateStore:
         return result
 
     def unfinished_runs(self, export: str, *, except_run: int) -> list[int]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(runs.c.id).where(
                     runs.c.export == export,
@@ -295,7 +333,7 @@ class StateStore:
             )
 
     def get_run(self, run_id: int) -> RunResult | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
         return _run_result(row) if row else None
 
@@ -303,7 +341,7 @@ class StateStore:
         query = select(runs).order_by(runs.c.id.desc()).limit(limit)
         if export:
             query = query.where(runs.c.export == export)
-        with self._tx() as conn:
+        with self._read() as conn:
             return [_run_result(r) for r in conn.execute(query).mappings()]
 
     # --- imports -----------------------------------------------------------------------------
@@ -351,7 +389,7 @@ class StateStore:
 
     def pending_imports(self, export: str, book_id: int) -> list[PendingImport]:
         """Imports submitted by earlier runs and never committed: poll them, don't resend."""
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(imports)
                 .where(
@@ -553,7 +591,7 @@ class StateStore:
             )
 
     def pending_removals(self, export: str, book_id: int) -> list[PendingRemoval]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(removals)
                 .where(
@@ -621,7 +659,7 @@ class StateStore:
 
     def statuses_recorded_at(self, book: BookRef) -> datetime | None:
         """When the last verify that recorded the book's unsubscribes and suppressions started."""
-        with self._tx() as conn:
+        with self._read() as conn:
             value = conn.execute(
                 select(func.max(verifies.c.started_at)).where(
                     verifies.c.account_id == book.account,
@@ -632,7 +670,7 @@ class StateStore:
         return _aware(value)
 
     def get_verify(self, verify_id: int) -> VerifyRecord | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = (
                 conn.execute(select(verifies).where(verifies.c.id == verify_id)).mappings().first()
             )
@@ -642,7 +680,7 @@ class StateStore:
         query = select(verifies).order_by(verifies.c.id.desc()).limit(limit)
         if export:
             query = query.where(verifies.c.export == export)
-        with self._tx() as conn:
+        with self._read() as conn:
             return [_verify_record(r) for r in conn.execute(query).mappings()]
 
     # --- removal of a destination -------------------------------------------------------------
@@ -671,6 +709,15 @@ class StateStore:
             conn.execute(delete(locks).where(locks.c.export == export))
             conn.execute(delete(export_books).where(export_books.c.export == export))
         return files + self.members.drop(export)
+
+
+def _holder(row: Any) -> str:
+    """Who holds a lock, for a person: the run, or that it is starting (no run id yet)."""
+    since = _aware(row["acquired_at"])
+    where = f"pid {row['pid']} on {row['host']}, since {since:%Y-%m-%d %H:%M:%S} UTC"
+    if row["run_id"] is None:
+        return f"export {row['export']!r} is starting (no run recorded yet; {where})"
+    return f"export {row['export']!r} is running (run {row['run_id']}, {where})"
 
 
 def _is_stale(row: Any, host: str, now: datetime) -> bool:
