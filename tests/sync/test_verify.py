@@ -22,6 +22,7 @@ from dotsync.config import load_config
 from dotsync.errors import BudgetExceededError, ExitCode
 from dotsync.ownership import READ_OVERLAP
 from dotsync.state import StateStore
+from dotsync.state.locks import account_lock
 from dotsync.verifier import verify_export
 from dotsync.verify import FEED_MAX_PAGES, CallBudget, VerifyStatus, call_budget
 
@@ -330,7 +331,7 @@ def test_verify_waits_for_no_run_it_finds_the_lock_taken(project: Project) -> No
     _exported(project, n=2)
     config = load_config(project.config_path)
     store = StateStore(config.state.url)
-    lock = [f"account:{project.emulator.base_url.rstrip('/').lower()}|{project.api_user.lower()}"]
+    lock = [account_lock(project.emulator.base_url, project.api_user)]
     store.acquire_locks(lock, "other")
     try:
         code, _, stderr = _verify(project)
@@ -338,7 +339,7 @@ def test_verify_waits_for_no_run_it_finds_the_lock_taken(project: Project) -> No
         store.release_locks(lock)
         store.close()
     assert code == ExitCode.BUSY
-    assert "'other' is running" in stderr
+    assert "export 'other' is" in stderr and "this invocation ('news') stops" in stderr
     assert _verify(project)[0] == 0
 
 
