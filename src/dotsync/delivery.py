@@ -24,6 +24,7 @@ from dotsync.dotdigital import ContactsImport, DotDigitalClient, ImportStatus
 from dotsync.encode import Batch
 from dotsync.errors import ImportFailedError, InterruptedRunError, RejectedDataError
 from dotsync.identity import email_hash_sql, quote_literal
+from dotsync.ownership import record_refusals
 from dotsync.state import BookRef, PendingImport, StateStore
 
 log = logging.getLogger(__name__)
@@ -278,11 +279,11 @@ class Deliverer:
         if self.book is not None:
             # Remembered, so that they are not sent again until a read of the book shows them
             # subscribed again (or --full).
-            self.store.ledger.merge(
+            record_refusals(
+                self.store,
                 self.duck,
                 self.book,
-                "select email_hash, null, null, 'suppressed' from _failed "
-                "where reason = 'suppressed'",
+                "select email_hash, null, 'suppressed' from _failed where reason = 'suppressed'",
                 self.run_id,
             )
         self.duck.execute("drop table _failed")

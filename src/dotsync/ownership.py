@@ -51,6 +51,32 @@ class _Summary(Protocol):
     status: Any
 
 
+class _Unsubscribe(Protocol):
+    contact_id: int | None
+    email: str | None
+
+
+# The start of the unsubscribes feed for a book read whole (its first read).
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def record_refusals(
+    store: StateStore, duck: duckdb.DuckDBPyConnection, book: BookRef, query: str, run_id: int
+) -> int:
+    """The one way a refusal enters the ledger, whoever finds it (an import's faults, a read of
+    the book's unsubscribes, later a verify): ``query`` gives (email_hash, contact_id or null,
+    status 'suppressed' | 'unsubscribed'). Such contacts are not sent again until a read of the
+    book shows them subscribed again (suppressed) or ``--full``. A contact not known in the book
+    yet counts as found there (if it is in the book at all, someone else put it there)."""
+    return store.ledger.merge(
+        duck,
+        book,
+        f"""select q.h, q.c, case when q.s = 'unsubscribed' then 'found' end, q.s
+        from ({query}) as q(h, c, s)""",
+        run_id,
+    )
+
+
 @dataclass(frozen=True)
 class ReadCounts:
     contacts_read: int = 0  # contacts the read returned
@@ -77,11 +103,14 @@ class BookReader:
         book: BookRef,
         run_id: int,
         read_book: Callable[[int, datetime | None], Iterable[Sequence[_Summary]]] | None,
+        read_unsubscribes: Callable[[int, datetime], Iterable[Sequence[_Unsubscribe]]]
+        | None = None,
         progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store, self.duck, self.export, self.book = store, duck, export, book
         self.run_id, self.read_book, self.progress, self.clock = run_id, read_book, progress, clock
+        self.read_unsubscribes = read_unsubscribes
 
     def register(self) -> None:
         """``ledger_contacts``, ``ledger_kept``, ``state_members`` and ``other_holdings``."""
@@ -182,17 +211,52 @@ class BookReader:
               and r.email_hash not in (select email_hash from possible_hashes)"""
         ).fetchone()
         found = int(row[0]) if row else 0
+        # A contact unsubscribed from this book stays so until --full: the contact's own status
+        # (what the read carries) says nothing of the book.
         self.store.ledger.merge(
             duck,
             self.book,
             """select r.email_hash, r.contact_id,
-              case when p.email_hash is null then 'found' else 'added' end, r.status
-            from book_read r left join possible_hashes p using (email_hash)""",
+              case when p.email_hash is null then 'found' else 'added' end,
+              case when r.status = 'confirmed' and l.status = 'unsubscribed' then null
+                else r.status end
+            from book_read r left join possible_hashes p using (email_hash)
+              left join ledger_contacts l using (email_hash)""",
             self.run_id,
         )
+        self._read_unsubscribes(since)
         self.store.ledger.register(duck, self.book)
         log.info("address book %s: %d contacts read, %d found", self.book.book_id, total, found)
         return ReadCounts(total, found)
+
+    def _read_unsubscribes(self, since: datetime | None) -> None:
+        """Who unsubscribed from this book (not from the account) since the last read: refused
+        by DotDigital when sent to this book, so not sent again until --full."""
+        if self.read_unsubscribes is None:
+            return
+        emails: list[str] = []
+        ids: list[int | None] = []
+        for page in self.read_unsubscribes(self.book.book_id, since or EPOCH):
+            for item in page:
+                if item.email:
+                    emails.append(str(item.email))
+                    ids.append(item.contact_id)
+        if not emails:
+            return
+        self.duck.register(
+            "book_unsubscribed",
+            pa.table(
+                {"email": pa.array(emails, pa.string()), "contact_id": pa.array(ids, pa.int64())}
+            ),
+        )
+        record_refusals(
+            self.store,
+            self.duck,
+            self.book,
+            f"select {email_hash_sql('email')}, contact_id, 'unsubscribed' from book_unsubscribed",
+            self.run_id,
+        )
+        self.duck.unregister("book_unsubscribed")
 
     def _hold_possible(self) -> int:
         """The export holds again its possibly delivered contacts that the ledger shows landed."""

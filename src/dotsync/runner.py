@@ -152,8 +152,6 @@ class _Job:
             reader.register()
             counts, _fields = self._prepare(duck, store, report, reader, dry_run=True)
             return DryRun(
-                mass_removal=self._mass_removal(duck, counts),
-                book_change=self._book_change(store, self._book(report)),
                 counts=counts,
                 enter_sample=sample(duck, "to_send"),
                 leave_sample=sample(duck, "to_leave"),
@@ -163,6 +161,8 @@ class _Job:
                         "select key, reason from members_rejected order by key limit 5"
                     ).fetchall()
                 ],
+                mass_removal=self._mass_removal(duck, counts),
+                book_change=self._book_change(store, self._book(report)),
             )
 
     # --- the run --------------------------------------------------------------------------------
@@ -498,7 +498,9 @@ class _Job:
             def read_book(book_id: int, since: datetime | None) -> Iterator[Any]:
                 return members(book_id, modified_since=since)  # type: ignore[no-any-return]
 
+        unsubscribes = getattr(client, "book_unsubscribed_since", None) if client else None
         return BookReader(
+            read_unsubscribes=unsubscribes,
             store=store,
             duck=duck,
             export=self.name,

@@ -44,7 +44,7 @@ from dotsync.errors import (
     NotFoundError,
 )
 from dotsync.identity import email_hash_sql, quote_literal
-from dotsync.ownership import READ_OVERLAP, BookReader, presence_of
+from dotsync.ownership import READ_OVERLAP, BookReader, presence_of, record_refusals
 from dotsync.runner import ProgressFn, run_export
 from dotsync.state import BookRef, StateStore, VerifyRecord
 from dotsync.state.locks import account_lock, run_locks
@@ -371,8 +371,8 @@ class _Verify:
         whether the export must run to send the missing back."""
         assert self.book is not None
         store, duck, book = self.store, self.duck, self.book
-        statuses = store.ledger.merge(  # the ledger's one way of recording refusals
-            duck, book, "select email_hash, contact_id, null, status from drift_status", 0
+        statuses = record_refusals(
+            store, duck, book, "select email_hash, contact_id, status from drift_status", 0
         )
         found = store.ledger.merge(
             duck,

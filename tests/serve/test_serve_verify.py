@@ -36,7 +36,7 @@ def _drift(metrics_text: str) -> dict[str, float]:
 
 def test_serve_runs_verify_on_its_schedule_and_metrics_show_the_drift(project: Project) -> None:
     project.write_profiles([profile(i) for i in range(6)])
-    project.write_config(schedule="0 6 * * *", verify_schedule="0 5 * * 1")
+    project.write_config(verify_schedule="0 5 * * 1")  # serve verifies; the export runs by hand
     project.run()
     contact = project.members()["person1@example.com"]["id"]
     with project.emulator.client() as api:
@@ -50,38 +50,42 @@ def test_serve_runs_verify_on_its_schedule_and_metrics_show_the_drift(project: P
 
     with OpsServer(service.metrics, service.health, "127.0.0.1", 0) as ops:
         assert _drift(httpx.get(f"{ops.base_url}/metrics").text) == {}  # no verify yet
-        outcomes = service.run_due_once()
+        [outcome] = service.run_due_once()
         text = httpx.get(f"{ops.base_url}/metrics").text
+
+    assert (outcome.export, str(outcome.status)) == ("verify:news", "succeeded")
+    assert _drift(text) == {"missing": 1.0, "unknown": 1.0, "unsubscribed": 1.0, "suppressed": 0.0}
+    assert 'dotsync_verify_last_timestamp_seconds{export="news"}' in text
+    assert 'dotsync_api_calls_total{endpoint="GET /contacts/v3"}' in text
+    assert "person1@example.com" not in project.members()  # it reports; it repairs nothing
+
+
+def test_serve_runs_the_export_then_its_verify_in_one_lane(project: Project) -> None:
+    project.write_profiles([profile(i) for i in range(6)])
+    project.write_config(schedule="0 6 * * *", verify_schedule="0 5 * * 1")
+    project.run()
+    contact = project.members()["person1@example.com"]["id"]
+    with project.emulator.client() as api:
+        api.delete(f"/v2/address-books/{project.book_id}/contacts/{contact}").raise_for_status()
+        api.post(
+            f"/v2/address-books/{project.book_id}/contacts/unsubscribe",
+            json={"email": "person2@example.com"},
+        ).raise_for_status()
+    service = build_service(load_config(project.config_path))
+
+    outcomes = service.run_due_once()
 
     assert [(o.export, str(o.status)) for o in outcomes] == [
         ("news", "succeeded"),
         ("verify:news", "succeeded"),
     ]
-    # The export's run does not see the removal nor the unsubscribe (its state says both are
-    # there); the verify does, and repairs nothing. The contact added by hand is not unknown:
-    # the run's read of the book's changes recorded it as found.
-    assert _drift(text) == {"missing": 1.0, "unknown": 0.0, "unsubscribed": 1.0, "suppressed": 0.0}
-    assert 'dotsync_verify_last_timestamp_seconds{export="news"}' in text
-    assert 'dotsync_api_calls_total{endpoint="GET /contacts/v3"}' in text
-    assert "person1@example.com" not in project.members()
+    # The export's run reads the book's unsubscribes (recorded), not the removal made by hand
+    # (its state says the member is there): the verify after it finds only that.
+    drift = _drift(service.metrics.exposition().decode())
+    assert drift == {"missing": 1.0, "unknown": 0.0, "unsubscribed": 0.0, "suppressed": 0.0}
 
 
 def test_a_bad_verify_schedule_is_named(project: Project) -> None:
     project.write_profiles([profile(1)])
     with pytest.raises(ConfigError, match=r"exports\.news\.verify_schedule: 'every monday'"):
         project.write_config(verify_schedule="every monday")
-
-
-def test_serve_with_only_a_verify_schedule_runs(project: Project) -> None:
-    project.write_profiles([profile(i) for i in range(3)])
-    project.write_config(verify_schedule="0 5 * * *")
-    project.run()
-    service = build_service(load_config(project.config_path))
-    [outcome] = service.run_due_once()
-    assert (outcome.export, str(outcome.status)) == ("verify:news", "succeeded")
-    assert _drift(service.metrics.exposition().decode()) == {
-        "missing": 0.0,
-        "unknown": 0.0,
-        "unsubscribed": 0.0,
-        "suppressed": 0.0,
-    }

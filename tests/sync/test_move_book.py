@@ -5,11 +5,11 @@ dotsync added there (ledger rules), also when the old book no longer exists."""
 from __future__ import annotations
 
 import pytest
+from support.project import Project, profile
 
 from dotsync.config import load_config
 from dotsync.errors import BookChangedError, ExitCode
 from dotsync.runner import plan_export
-from support.project import Project, profile
 
 
 def _new_book(project: Project, name: str) -> int:

@@ -201,3 +201,27 @@ def test_a_batch_sent_but_never_recorded_is_resolved(
     assert members["person6@example.com"]["dataFields"]["FIRSTNAME"] == "Changed"
     settled = project.run()
     assert (settled.counts.sent, settled.counts.removed, settled.counts.left) == (0, 0, 0)
+
+
+def test_a_profile_unsubscribed_when_it_left_is_reported_when_it_comes_back(
+    project: Project,
+) -> None:
+    rows = [profile(i) for i in range(4)]
+    project.write_profiles(rows)
+    project.write_config(on_segment_exit="unsubscribe")
+    project.run()
+    rows[1]["lifetime_value"] = 1
+    project.write_profiles(rows)
+    assert project.run().counts.unsubscribed == 1
+    unsubscribed = project.members().get("person1@example.com")
+    assert unsubscribed is None or unsubscribed["status"] != "Subscribed"
+
+    rows[1]["lifetime_value"] = 900  # back in the segment
+    project.write_profiles(rows)
+    back = project.run()
+    assert back.counts.suppressed_known_by_reason == {"unsubscribed_from_book": 1}
+    assert (back.counts.sent, back.status.value) == (0, "succeeded")
+    full = project.run(full=True)  # sent again: DotDigital refuses it for this book
+    assert full.counts.rejected_by_reason == {"unsubscribed_from_book": 1}, full.counts
+    again = project.members().get("person1@example.com")
+    assert again is None or again["status"] != "Subscribed"

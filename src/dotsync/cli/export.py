@@ -245,10 +245,9 @@ def plan(
         ]:
             table.add_row(label, f"{value:,}")
         print_table(table)
-        if dry.book_change:
-            out.print(styled(f"an export would stop: {dry.book_change}", "red"), highlight=False)
-        if dry.mass_removal:
-            out.print(styled(f"an export would stop: {dry.mass_removal}", "red"), highlight=False)
+        for stop_reason in (dry.book_change, dry.mass_removal):
+            if stop_reason:
+                out.print(styled(f"an export would stop: {stop_reason}", "red"), highlight=False)
         for title, rows in [
             ("enter/change sample", dry.enter_sample),
             ("leave sample", dry.leave_sample),
@@ -285,9 +284,9 @@ def print_summary(result: RunResult) -> None:
         ("refused by DotDigital", c.failed),
         ("left the segments", c.left),
         ("removed from the book", c.removed),
-        ("removed from the previous book", c.removed_from_previous_book),
         ("  kept: another export holds them", c.kept_held_by_other_export),
         ("  kept: in the book before dotsync", c.kept_found_in_book),
+        ("removed from the previous book", c.removed_from_previous_book),
         ("unsubscribed", c.unsubscribed),
         ("rejected", c.rejected),
         *[(f"  {reason}", n) for reason, n in sorted(c.rejected_by_reason.items())],

@@ -1,8 +1,11 @@
-"""The ownership ledger of each address book: its contacts (added or found, and their status),
-the contacts ``keep`` exports hold, which book each export writes, and the reads of each book.
+"""The ownership ledger of address books: who is in each book as far as dotsync knows, whose it
+is (added by dotsync or found there), which export keeps which leavers, which book each export
+writes, and when each book was read.
 
-Written while merging the ledger (issue 10) with the versioned state: if the ledger brings a
-revision of its own for these tables, that one replaces this file and ``0003`` follows it."""
+Beside a SQLite state the ledger's contacts live in one DuckDB file per book (``book_contacts``
+and ``book_kept`` stay empty there); with a PostgreSQL state, in these tables. Members that
+dotsync 0.1 confirmed are entered as added by dotsync by the first run that meets their book
+(``ownership.BookReader``), not here: that needs the account id, known only once connected."""
 
 from __future__ import annotations
 
