@@ -150,7 +150,7 @@ def test_unsubscribes_and_suppressions_feeds(
     assert suppressed[1].date_removed == bounced_at
     members = [m for page in client.book_members(book.id) for m in page]
     assert {m.email: m.status for m in members} == {
-        "early@example.com": "hardBounced",  # still a member, its channel suppressed
+        "early@example.com": "suppressed",  # still a member, hard bounced
         "b@example.com": "unsubscribed",
     }
 

@@ -264,7 +264,9 @@ def test_unsubscribe_feeds_with_dates(api, emulator):
         ("p0002@example.com", "HardBounced", "2020-05-01T00:00:00.000Z"),
         ("p0001@example.com", "Unsubscribed", account[0]["dateRemoved"]),
     ]
-    paged = api.get("/v2/contacts/suppressed-since/2020-01-01T00:00:00Z", params={"select": 1, "skip": 1})
+    paged = api.get(
+        "/v2/contacts/suppressed-since/2020-01-01T00:00:00Z", params={"select": 1, "skip": 1}
+    )
     assert [s["suppressedContact"]["email"] for s in paged.json()] == ["p0001@example.com"]
     missing = api.get(f"/v2/address-books/999999/contacts/unsubscribed-since/{since}")
     assert missing.status_code == 404
@@ -290,3 +292,25 @@ def test_numeric_values_come_back_as_written(api, value):
         assert stored == expected and type(stored) is type(expected)
     reply = api.get("/contacts/v3", params={"~listId": book, "data-fields": "BIG"})
     assert f'"BIG":{value if value != "1e3" else "1000"}' in reply.text
+
+
+def test_admin_back_dates_an_unsubscribe_from_one_book(api, emulator):
+    user = emulator.credentials[0]
+    book = create_book(api)
+    other = create_book(api, "Other")
+    _v3_import(api, [v3_contact("both@example.com", [book, other])])
+    when = datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC)
+    emulator.suppress(user, "both@example.com", date=when, address_book_id=book)
+    feed = api.get(f"/v2/address-books/{book}/contacts/unsubscribed-since/2021-01-01T00:00:00Z")
+    assert [(s["suppressedContact"]["email"], s["dateRemoved"]) for s in feed.json()] == [
+        ("both@example.com", "2021-03-04T05:06:07.000Z")
+    ]
+    assert api.get(f"/v2/address-books/{book}/contacts").json() == []
+    assert [c["email"] for c in api.get(f"/v2/address-books/{other}/contacts").json()] == [
+        "both@example.com"
+    ]
+    refused = httpx.post(
+        f"{emulator.base_url}/_emulator/accounts/{user}/suppress",
+        json={"email": "both@example.com", "status": "HardBounced", "address_book_id": book},
+    )
+    assert refused.status_code == 400

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from dotsync.dotdigital.core import ClientCore
-from dotsync.dotdigital.models import Contact, ContactSummary, Suppression
+from dotsync.dotdigital.models import Contact, ContactsPage, ContactSummary, Suppression
 from dotsync.dotdigital.session import Call
 from dotsync.errors import DotDigitalError
 
@@ -44,14 +44,14 @@ class ContactReads(ClientCore):
         ``modified_since``, only those modified since then (``~modified=gte::``: with the
         assumption that adding a contact to a book changes its modified date, the members added
         since then too). Pages follow DotDigital's markers, so a member that stays in the book
-        during the read is read once, whatever is added or removed meanwhile."""
+        during the read is read once, whatever is added or removed meanwhile. A book that does
+        not exist is a bad filter to DotDigital (``RejectedDataError``, 400
+        ``contacts:invalidFilter``): ``address_book(book_id)`` tells it apart (NotFoundError)."""
         if not 1 <= page_size <= MAX_V3_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_V3_PAGE}, not {page_size}")
-        params: dict[str, str | int] = {
-            "~listId": book_id,
-            "limit": page_size,
-            "include": "channelProperties",
-        }
+        # Identifiers and the contact's status only: no data fields and no channelProperties
+        # (its finer e-mail status, e.g. hardBounced, doubles the reply and the parsing).
+        params: dict[str, str | int] = {"~listId": book_id, "limit": page_size}
         if modified_since is not None:
             params["~modified"] = f"gte::{v3_date(modified_since)}"
         marker: str | None = None
@@ -60,7 +60,16 @@ class ContactReads(ClientCore):
             call = Call(
                 "GET", "/contacts/v3", params=page_params, subject=f"the members of book {book_id}"
             )
-            items, next_marker = self._parse(call, _v3_page)
+            response = self._send(call)
+            try:  # straight from the bytes: no intermediate dicts for 5,000 contacts
+                page = ContactsPage.model_validate_json(response.content)
+            except ValueError as exc:
+                raise DotDigitalError(
+                    f"DotDigital sent a reply to {call.subject} that dotsync cannot read",
+                    status=response.status_code,
+                    detail=f"{call.endpoint}: {type(exc).__name__}",
+                ) from exc
+            items, next_marker = page.items, page.next_marker
             if items:
                 yield items
             if next_marker is None or not items:
@@ -134,10 +143,3 @@ class ContactReads(ClientCore):
             if len(page) < V2_PAGE:
                 return
             skip += len(page)
-
-
-def _v3_page(data: Any) -> tuple[list[ContactSummary], str | None]:
-    items = [ContactSummary.from_v3(item) for item in data["_items"]]
-    following = (data.get("_links") or {}).get("next") or {}
-    marker = following.get("marker")
-    return items, (str(marker) if marker else None)

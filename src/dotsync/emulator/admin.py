@@ -9,7 +9,8 @@
 - ``GET /_emulator/accounts/{api_user}/address-books/{id}/members``: members with data fields.
 - ``POST /_emulator/accounts/{api_user}/suppress`` ``{email, status, scope, date}``: scope
   ``account`` (default), ``global`` (every account) or ``domain`` (every address of the e-mail's
-  domain); ``date`` (ISO 8601, default now) is when it happened, as the ``...-since`` feeds say.
+  domain); ``date`` (ISO 8601, default now) is when it happened, as the ``...-since`` feeds say;
+  ``address_book_id``: an unsubscribe from that book only (status Unsubscribed).
 - ``POST /_emulator/accounts`` ``{api_user, password, region, contact_limit}``: add an account.
 """
 
@@ -37,6 +38,7 @@ class _Suppression(BaseModel):
     status: str = "Unsubscribed"
     scope: Literal["account", "global", "domain"] = "account"
     date: datetime | None = None  # when it happened (default now): the feeds report it
+    address_book_id: int | None = None  # an unsubscribe from this book only
 
 
 def _runtime(request: Request) -> Runtime:
@@ -123,6 +125,17 @@ async def suppress(request: Request) -> Response:
     if item.status not in CONTACT_STATUSES:
         raise ValueError(f"unknown status {item.status!r}")
     at = None if item.date is None else timestamp(item.date)
+    if item.address_book_id is not None:
+        if item.status != "Unsubscribed" or item.scope != "account":
+            raise ValueError("a book's suppression is an unsubscribe of the account's contact")
+        await run(
+            _runtime(request).store.unsubscribe,
+            _account(request),
+            item.address_book_id,
+            item.email,
+            at,
+        )
+        return JSONResponse(item.model_dump(mode="json"))
     await run(
         _runtime(request).store.suppress,
         _account(request),

@@ -107,7 +107,7 @@ def _apply(
     for low in range(0, last_seq + 1, chunk):
         with db.tx() as conn:
             done += _apply_chunk(conn.execute, job, low, low + chunk)
-            db.members_changed()
+            db.members_changed(_books_of_chunk(conn.execute, job, low, low + chunk))
         pause = 0.0 if rate is None else started + done / rate - time.monotonic()
         if wait(max(0.0, pause)):
             raise InterruptedImportError
@@ -250,6 +250,16 @@ def _apply_chunk(execute: Callable[..., Any], job: Job, low: int, high: int) -> 
     )
     row = execute(f"SELECT count(*) FROM stage s WHERE {rng}", (low, high)).fetchone()
     return int(row[0])
+
+
+def _books_of_chunk(execute: Callable[..., Any], job: Job, low: int, high: int) -> list[int]:
+    """The books whose members a chunk may have changed: the v2 book, the v3 rows' lists."""
+    rows = execute(
+        "SELECT DISTINCT j.value FROM stage s, json_each(s.lists) j "
+        "WHERE s.lists IS NOT NULL AND s.seq >= ? AND s.seq < ?",
+        (low, high),
+    ).fetchall()
+    return [*job.book_ids, *(int(row[0]) for row in rows)]
 
 
 def _collect(db: Database, job: Job) -> Applied:

@@ -142,7 +142,7 @@ class ContactsMixin(BooksMixin):
         if book["reserved"] is None:
             with self.db.tx() as conn:
                 conn.execute("INSERT OR IGNORE INTO members VALUES (?, ?)", (book_id, row["id"]))
-                self.db.members_changed()
+                self.db.members_changed((book_id,))
         return contact_json(row, self.field_types(account))
 
     def remove_from_book(self, account: Account, book_id: int, contact_id: int) -> None:
@@ -151,7 +151,7 @@ class ContactsMixin(BooksMixin):
             cur = conn.execute(
                 "DELETE FROM members WHERE book_id = ? AND contact_id = ?", (book_id, contact_id)
             )
-            self.db.members_changed()
+            self.db.members_changed((book_id,))
         if cur.rowcount == 0:
             raise ApiError(404, CONTACT_NOT_FOUND, "Contact not found in this address book")
 
@@ -169,7 +169,7 @@ class ContactsMixin(BooksMixin):
                     [(book_id, i) for i in ids],
                 )
             conn.execute("INSERT INTO deletions VALUES (?, ?, 'Completed')", (deletion, account.id))
-            self.db.members_changed()
+            self.db.members_changed((book_id,))
         return {"id": deletion, "status": "Started"}
 
     def deletion_status(self, account: Account, deletion_id: str) -> dict[str, str]:
@@ -181,11 +181,14 @@ class ContactsMixin(BooksMixin):
             raise ApiError(404, "ERROR_NOT_FOUND", "Deletion request not found")
         return {"id": row[0], "status": row[1]}
 
-    def unsubscribe(self, account: Account, book_id: int | None, email: str) -> dict[str, Any]:
+    def unsubscribe(
+        self, account: Account, book_id: int | None, email: str, at: str | None = None
+    ) -> dict[str, Any]:
         """From one book (the contact stays subscribed elsewhere) or, without a book, from the
-        account (status Unsubscribed: no import adds it to any book again)."""
+        account (status Unsubscribed: no import adds it to any book again). ``at``: when (the
+        admin API back-dates; default now), as the unsubscribed-since feeds report it."""
         row = self.contact_row(account, email)
-        now = self.now()
+        now = at or self.now()
         if book_id is not None:
             self.writable_book(account, book_id)
         with self.db.tx() as conn:
@@ -197,7 +200,7 @@ class ContactsMixin(BooksMixin):
                     "INSERT OR REPLACE INTO book_unsubscribes VALUES (?, ?, ?)",
                     (book_id, row["id"], now),
                 )
-                self.db.members_changed()
+                self.db.members_changed((book_id,))
             else:
                 conn.execute(
                     "UPDATE contacts SET status = 'Unsubscribed', suppressed_at = ?, "
@@ -230,7 +233,7 @@ class ContactsMixin(BooksMixin):
                     (book_id, row["id"]),
                 )
                 conn.execute("INSERT OR IGNORE INTO members VALUES (?, ?)", (book_id, row["id"]))
-                self.db.members_changed()
+                self.db.members_changed((book_id,))
         result = "ContactChallenged" if challenge else "ContactAdded"
         return {"contact": contact_json(self.contact_row(account, email), None), "status": result}
 

@@ -4,6 +4,7 @@ feed and the suppressed-since feed are in ``handlers_contacts.py``."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,7 +50,9 @@ async def list_contacts(request: Request) -> Response:
     }
     if next_after is not None:
         links["next"] = _link(request, encode_marker(next_after))
-    return reply({"_items": items, "_links": links})
+    # ``items`` is JSON text already (built by SQLite): framed, not parsed and encoded again.
+    body = f'{{"_items":{items},"_links":{json.dumps(links, separators=(",", ":"))}}}'
+    return Response(body.encode(), 200, media_type="application/json")
 
 
 async def book_unsubscribed_since(request: Request) -> Response:

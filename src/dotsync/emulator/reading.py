@@ -5,39 +5,42 @@ Cost per page must not grow with the page's position: a 1M-member book is read i
 v3 pages are keyset reads by contact id. v2 pages are addressed by ``skip``, whose meaning is an
 offset; we keep that meaning exactly (a member removed before the cursor shifts the next page,
 as on DotDigital) but remember where each page ended, so that the next page of an unchanged book
-continues from the last contact id instead of counting ``skip`` rows again. Any change to any
-book's members (``Database.members_version``) forgets those positions and the next page counts.
+continues from the last contact id instead of counting ``skip`` rows again. A change to a
+book's members (``Database.book_version``) forgets its positions and its next page counts.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections import OrderedDict
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from dotsync.emulator.base import Account
 from dotsync.emulator.contacts import ContactsMixin, contact_json
 from dotsync.emulator.errors import V3Error
-from dotsync.emulator.v3query import ContactsQuery, email_status, v3_status
+from dotsync.emulator.v3query import CONTACT_STATUS, EMAIL_STATUS, ContactsQuery
 
-_V3_COLUMNS = "c.id, c.email, c.status, c.opt_in, c.email_type, c.fields, c.created, c.modified"
+_V3_COLUMNS = "c.id, c.email, c.status, c.opt_in, c.email_type, c.created, c.modified"
 _V2_COLUMNS = "c.id, c.email, c.status, c.opt_in, c.email_type, c.fields, c.suppressed_at"
 _CURSORS_KEPT = 1024
+# The account's contacts in id order: "+" keeps SQLite off the (account, email) index, which
+# would read every contact of the account and sort them for each page.
+_ACCOUNT = "+c.account_id = ?"
 
 
 class ReadingMixin(ContactsMixin):
     def __init__(self) -> None:
-        # (book id, skip) -> (members version, last contact id of the page that ended there)
-        self._cursors: OrderedDict[tuple[int, int], tuple[int, int]] = OrderedDict()
+        # (book id, skip) -> (book version, last contact id of the page that ended there)
+        self._cursors: OrderedDict[tuple[int, int], tuple[tuple[int, int], int]] = OrderedDict()
         self._cursor_lock = threading.Lock()
 
     # --- GET /contacts/v3 -----------------------------------------------------------------
-    def list_contacts_v3(
-        self, account: Account, query: ContactsQuery
-    ) -> tuple[list[dict[str, Any]], int | None]:
-        """One page and the id after which the next page starts (None: this was the last)."""
+    def list_contacts_v3(self, account: Account, query: ContactsQuery) -> tuple[str, int | None]:
+        """One page as the JSON text of ``_items``, and the id after which the next page starts
+        (None: this was the last). Items are written as text straight from the rows (a 5,000
+        contact page in milliseconds); data fields and lists come as JSON from SQLite."""
         if query.segment_id is not None:
             # Segments are not emulated: none exists, so any id is unknown.
             raise V3Error(
@@ -45,29 +48,29 @@ class ReadingMixin(ContactsMixin):
                 "contacts:invalidFilter",
                 f"The filter value '{query.segment_id}' is invalid for '~segmentId'",
             )
-        params: list[object]
+        extra, params = self._optional_columns(account, query)
         if query.list_id is None or self._is_all_contacts(account, query.list_id):
-            sql = f"SELECT {_V3_COLUMNS} FROM contacts c WHERE c.account_id = ? AND c.id > ?"
-            params = [account.id, query.after_id]
-            order = "c.id"
+            source, where, key = "contacts c", f"{_ACCOUNT} AND c.id > ?", "c.id"
+            params += [account.id, query.after_id]
         else:
-            sql = (
-                f"SELECT {_V3_COLUMNS} FROM members m JOIN contacts c ON c.id = m.contact_id "
-                "WHERE m.book_id = ? AND m.contact_id > ?"
-            )
-            params = [query.list_id, query.after_id]
-            order = "m.contact_id"
+            source = "members m JOIN contacts c ON c.id = m.contact_id"
+            where, key = "m.book_id = ? AND m.contact_id > ?", "m.contact_id"
+            params += [query.list_id, query.after_id]
         if query.modified_from is not None:
-            sql += " AND c.modified >= ?"
+            where += " AND c.modified >= ?"
             params.append(query.modified_from)
         if query.created_from is not None:
-            sql += " AND c.created >= ?"
+            where += " AND c.created >= ?"
             params.append(query.created_from)
-        rows = self.db.read(f"{sql} ORDER BY {order} LIMIT ?", (*params, query.limit + 1))
+        rows = self.db.read(
+            f"SELECT {_V3_COLUMNS}{extra} FROM {source} WHERE {where} ORDER BY {key} LIMIT ?",
+            (*params, query.limit + 1),
+        )
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        items = self._v3_items(account, rows, query)
-        return items, (rows[-1]["id"] if more else None)
+        channel = "channelProperties" in query.include
+        items = ",".join(_v3_item(row, channel) for row in rows)
+        return f"[{items}]", (int(rows[-1]["id"]) if more else None)
 
     def _is_all_contacts(self, account: Account, list_id: int) -> bool:
         row = self.db.one(
@@ -83,66 +86,29 @@ class ReadingMixin(ContactsMixin):
             )
         return bool(row["reserved"] == "All Contacts")
 
-    def _v3_items(
-        self, account: Account, rows: list[sqlite3.Row], query: ContactsQuery
-    ) -> list[dict[str, Any]]:
-        wanted: list[str] | None = None
+    def _optional_columns(self, account: Account, query: ContactsQuery) -> tuple[str, list[object]]:
+        """``data_fields`` and ``lists`` columns (JSON text) when the query asks for them."""
+        columns = ""
+        params: list[object] = []
         if query.data_fields is not None:
             types = self.field_types(account)
-            wanted = (
+            names = (
                 list(types) if query.all_fields else [n for n in query.data_fields if n in types]
             )
-        lists = self._lists_of(account, rows) if "lists" in query.include else {}
-        channel = "channelProperties" in query.include
-        items: list[dict[str, Any]] = []
-        for row in rows:
-            item: dict[str, Any] = {
-                "contactId": row["id"],
-                "status": v3_status(row["status"]),
-                "created": row["created"],
-                "updated": row["modified"],
-                "identifiers": {"email": row["email"]},
-            }
-            if wanted is not None:
-                stored = json.loads(row["fields"]) if row["fields"] else {}
-                item["dataFields"] = {name: stored.get(name) for name in wanted}
-            if channel:
-                item["channelProperties"] = {
-                    "email": {
-                        "emailType": row["email_type"],
-                        "optInType": row["opt_in"],
-                        "status": email_status(row["status"]),
-                    }
-                }
-            if "lists" in query.include:
-                item["lists"] = lists.get(row["id"], [])
-            items.append(item)
-        return items
-
-    def _lists_of(
-        self, account: Account, rows: list[sqlite3.Row]
-    ) -> dict[int, list[dict[str, Any]]]:
-        """The books of each contact of a page: one range read per book (members are keyed by
-        book, then contact), never a scan of every membership."""
-        found: dict[int, list[dict[str, Any]]] = {}
-        if not rows:
-            return found
-        low, high = rows[0]["id"], rows[-1]["id"]
-        ids = {row["id"] for row in rows}
-        books = self.db.read(
-            "SELECT id, name FROM books WHERE account_id = ? AND reserved IS NULL ORDER BY id",
-            (account.id,),
-        )
-        for book in books:
-            for member in self.db.read(
-                "SELECT contact_id FROM members WHERE book_id = ? AND contact_id BETWEEN ? AND ?",
-                (book["id"], low, high),
-            ):
-                if member[0] in ids:
-                    found.setdefault(member[0], []).append(
-                        {"id": book["id"], "name": book["name"], "status": "subscribed"}
-                    )
-        return found
+            # Names are validated at creation (letters, digits, '_' and '-'): safe in SQL text.
+            # ``->`` gives a value's JSON text, so numbers come back exactly as stored.
+            fields = ", ".join(f"'{n}', json(c.fields -> '$.\"{n}\"')" for n in names)
+            columns += f", json_object({fields}) AS data_fields"
+        if "lists" in query.include:
+            # The account's books holding the contact: one primary-key probe per book.
+            columns += (
+                ", (SELECT json_group_array(json_object('id', b.id, 'name', b.name, "
+                "'status', 'subscribed')) FROM (SELECT b.id, b.name FROM books b WHERE "
+                "b.account_id = ? AND b.reserved IS NULL AND EXISTS (SELECT 1 FROM members x "
+                "WHERE x.book_id = b.id AND x.contact_id = c.id) ORDER BY b.id) b) AS lists"
+            )
+            params.append(account.id)
+        return columns, params
 
     # --- GET /v2/address-books/{id}/contacts[/modified-since/{date}] -------------------------
     def list_book_contacts(
@@ -157,7 +123,7 @@ class ReadingMixin(ContactsMixin):
         book = self.book_row(account, book_id)
         every_contact = book["reserved"] == "All Contacts"
         if every_contact:
-            source, key, owner = "contacts c", "c.id", "c.account_id = ?"
+            source, key, owner = "contacts c", "c.id", _ACCOUNT
             owner_id = account.id
         else:
             source = "members m JOIN contacts c ON c.id = m.contact_id"
@@ -181,7 +147,7 @@ class ReadingMixin(ContactsMixin):
         self, source: str, key: str, where: str, owner_id: int, book_id: int, select: int, skip: int
     ) -> list[sqlite3.Row]:
         with self.db.lock:  # the version read and the page read see the same book
-            version = self.db.members_version
+            version = self.db.book_version(book_id)
             with self._cursor_lock:
                 cached = self._cursors.get((book_id, skip))
             after = 0 if skip == 0 else None
@@ -248,6 +214,28 @@ class ReadingMixin(ContactsMixin):
             (account.id, since, select, skip),
         )
         return [_suppression(row, row["suppressed_at"], row["status"]) for row in rows]
+
+
+def _v3_item(row: sqlite3.Row, channel: bool) -> str:
+    """A ``contact`` of the v3 document as JSON text. Only the e-mail is free text (escaped);
+    ids, timestamps and statuses are ours."""
+    status = CONTACT_STATUS.get(row["status"], "suppressed")
+    text = (
+        f'{{"contactId":{row["id"]},"status":"{status}","created":"{row["created"]}",'
+        f'"updated":"{row["modified"]}","identifiers":{{"email":{_quote(row["email"])}}}'
+    )
+    keys = row.keys()
+    if "data_fields" in keys:
+        text += f',"dataFields":{row["data_fields"]}'
+    if channel:
+        text += (
+            f',"channelProperties":{{"email":{{"emailType":"{row["email_type"]}",'
+            f'"optInType":"{row["opt_in"]}",'
+            f'"status":"{EMAIL_STATUS.get(row["status"], "suppressed")}"}}}}'
+        )
+    if "lists" in keys:
+        text += f',"lists":{row["lists"]}'
+    return text + "}"
 
 
 def _suppression(row: sqlite3.Row, when: str, reason: str) -> dict[str, Any]:

@@ -87,12 +87,16 @@ class RunningEmulator:
         global_: bool = False,
         scope: str | None = None,
         date: datetime | None = None,
+        address_book_id: int | None = None,
     ) -> None:
-        """``date``: when it happened (default now), as the ``...-since`` feeds report it."""
+        """``date``: when it happened (default now), as the ``...-since`` feeds report it;
+        ``address_book_id``: an unsubscribe from that book only."""
         chosen = scope or ("global" if global_ else "account")
         body: dict[str, Any] = {"email": email, "status": status, "scope": chosen}
         if date is not None:
             body["date"] = date.isoformat()
+        if address_book_id is not None:
+            body["address_book_id"] = address_book_id
         self._json("POST", f"/accounts/{api_user}/suppress", json=body)
 
     def wait_for_import(self, import_id: str, timeout: float = 30.0) -> str:

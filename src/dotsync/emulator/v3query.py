@@ -74,14 +74,6 @@ class ContactsQuery:
     include: frozenset[str] = frozenset()
 
 
-def v3_status(stored: str) -> str:
-    return CONTACT_STATUS.get(stored, "suppressed")
-
-
-def email_status(stored: str) -> str:
-    return EMAIL_STATUS.get(stored, "suppressed")
-
-
 def encode_marker(after_id: int) -> str:
     raw = json.dumps({"after": after_id}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
