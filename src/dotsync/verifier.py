@@ -38,6 +38,7 @@ from dotsync.config import Config, require_privacy_ack
 from dotsync.connect import open_client
 from dotsync.dotdigital import CallStats, DotDigitalClient
 from dotsync.errors import (
+    BookChangedError,
     BudgetExceededError,
     DotsyncError,
     InterruptedRunError,
@@ -95,8 +96,16 @@ def verify_export(
         try:
             record = store.start_verify(name, book_id, repair=repair)
             fallback = account_lock(str(connection.api_url), connection.api_user)
-            job = _Verify(store, stats, name, record, fallback.removeprefix("account:"), progress)
-            job.stop = stop or job.stop
+            job = _Verify(
+                store,
+                stats,
+                name,
+                record,
+                connection_name=export.connection,
+                fallback_account=fallback.removeprefix("account:"),
+                progress=progress,
+                stop=stop or threading.Event(),
+            )
             with _failure_recorded(store, job):
                 try:
                     with open_client(
@@ -154,8 +163,11 @@ class _Verify:
         stats: CallStats,
         export: str,
         record: VerifyRecord,
+        *,
+        connection_name: str,
         fallback_account: str,
         progress: ProgressFn,
+        stop: threading.Event,
     ) -> None:
         self.store, self.stats, self.export = store, stats, export
         self.verify_id, self.started_at = record.verify_id, record.started_at
@@ -163,10 +175,11 @@ class _Verify:
         # Without an account id from DotDigital, the API user and host stand for the account
         # (as in a run).
         self.fallback_account = fallback_account
+        self.connection_name = connection_name
         self.account: str | None = None
         self.book: BookRef | None = None
         self.feeds_complete = False
-        self.stop = threading.Event()  # set: stop between two pages (serve is stopping)
+        self.stop = stop  # set: stop between two pages (serve is stopping)
         self.duck = duckdb.connect(":memory:")
         self.duck.execute("set preserve_insertion_order = false")
 
@@ -196,6 +209,16 @@ class _Verify:
         account = str(info.account_id or self.fallback_account)
         self.account = account
         self.book = book = BookRef(account, book_id)
+        bound = self.store.book_of(self.export)
+        if bound is not None and bound != book:
+            raise BookChangedError(
+                f"export {self.export!r} wrote address book {bound.book_id} until now and is now "
+                f"configured for address book {book_id}: its members are in the old book, so "
+                f"there is nothing to verify in the new one yet. Run `dotsync export "
+                f"{self.export} --move-book` first (or set address_book_id = {bound.book_id} "
+                "again)",
+                key=f"connections.{self.connection_name}.address_book_id",
+            )
         since = self._feeds_from(book)
         budget = call_budget(size, feeds=2 if since is not None else 0)
         on_budget(budget)

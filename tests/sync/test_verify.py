@@ -343,6 +343,20 @@ def test_verify_waits_for_no_run_it_finds_the_lock_taken(project: Project) -> No
     assert _verify(project)[0] == 0
 
 
+def test_a_changed_book_id_is_refused_until_the_export_moves(project: Project) -> None:
+    _exported(project, n=2)
+    with project.emulator.client() as api:
+        other = api.post("/v2/address-books", json={"name": "Other"}).json()["id"]
+    project.config_path.write_text(
+        project.config_path.read_text().replace(
+            f"address_book_id = {project.book_id}", f"address_book_id = {other}"
+        )
+    )
+    code, _, stderr = _verify(project)
+    assert code == ExitCode.CONFIG
+    assert f"address_book_id = {project.book_id} again" in stderr and "--move-book" in stderr
+
+
 def test_history_and_show_run_show_the_verifies(project: Project) -> None:
     _exported(project, n=4)
     _remove_by_hand(project, "person1@example.com")
