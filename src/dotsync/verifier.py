@@ -287,7 +287,7 @@ class _Verify:
 
     def _read_members(self, client: DotDigitalClient, book_id: int, budget: CallBudget) -> Check:
         read = 0
-        self.progress("verify: read book", 0, budget.book_contacts)
+        self.progress("read book", 0, budget.book_contacts)
         pages = client.book_members(book_id, page_size=MEMBER_PAGE)
         for number, page in enumerate(pages, start=1):
             page_rows = pa.table(  # noqa: F841 - read by name in the SQL below
@@ -302,7 +302,7 @@ class _Verify:
                 f"{email_hash_sql('email')} end, contact_id, status from page_rows"
             )
             read += len(page)
-            self.progress("verify: read book", read, budget.book_contacts)
+            self.progress("read book", read, budget.book_contacts)
             self._check_stop()
             if number >= budget.member_pages and len(page) >= MEMBER_PAGE:
                 raise BudgetExceededError(

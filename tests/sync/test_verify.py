@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from support.project import PASSWORD_ENV, Project, profile
 from typer.testing import CliRunner
 
+import dotsync
 from dotsync.cli import app
 from dotsync.config import load_config
 from dotsync.errors import BudgetExceededError, ExitCode
@@ -385,3 +386,12 @@ def test_the_budget_reads_each_page_once_with_room_for_growth(size: int) -> None
     budget = call_budget(size, feeds=0)
     assert budget.member_pages == -(-size // 5000) + 1
     assert budget.total == 2 + budget.member_pages
+
+
+def test_the_python_api_verifies_from_a_path(project: Project) -> None:
+    _exported(project, n=2)
+    _remove_by_hand(project, "person0@example.com")
+    report = dotsync.verify_export(str(project.config_path), "news")
+    assert isinstance(report, dotsync.VerifyReport)
+    assert (report.status, report.counts.missing) == ("drift", 1)
+    assert [s.key for s in report.samples["missing"]] == ["C00000"]

@@ -15,6 +15,7 @@ from dotsync.cli._common import (
     ConfigOption,
     JsonOption,
     VerboseOption,
+    err,
     handled,
     load,
     out,
@@ -22,6 +23,7 @@ from dotsync.cli._common import (
     print_table,
     setup_logging,
 )
+from dotsync.cli.progress import run_progress
 from dotsync.connect import explain_refusal
 from dotsync.errors import ExitCode
 from dotsync.logs import PROGRESS_LOGGER
@@ -90,8 +92,11 @@ def verify(
         with (
             stop_on_signals(stop),
             explain_refusal(export_cfg.connection, cfg.connections[export_cfg.connection]),
+            run_progress(bar=mode.human and err.is_terminal, console=err, export=name) as progress,
         ):
-            report = verify_export(cfg, name, repair=repair, on_budget=announce, stop=stop)
+            report = verify_export(
+                cfg, name, repair=repair, on_budget=announce, progress=progress, stop=stop
+            )
         if as_json:
             print_json(report.model_dump(mode="json"))
         else:
