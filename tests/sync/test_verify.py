@@ -368,6 +368,7 @@ def test_history_and_show_run_show_the_verifies(project: Project) -> None:
     [row] = [line for line in stdout.splitlines() if "drift" in line]
     assert re.search(r"│ 1\s+│ news\s+│.*│ drift\s+│ 1\s+│ 0\s+│ 0\s+│ 0\s+│ 5\s+│", row), row
     code, stdout, _ = _dotsync(project, "history", "--verifies", "--json")
+    assert "@" not in stdout  # the recorded report holds keys and contact ids, never e-mails
     [listed] = json.loads(stdout)
     assert (listed["verify_id"], listed["status"], listed["counts"]["missing"]) == (1, "drift", 1)
 
