@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from dotsync.identity import quote_literal
+
 # DotDigital's limit is 50 MB per import body; stay under it with room for the envelope.
 MAX_BODY_BYTES = 48 * 1024 * 1024
 # Bounded so that one import's status reply (ids of every contact) stays a few MB: read into
@@ -44,17 +46,13 @@ class Batch:
     size: int
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def contact_columns_sql(fields: Sequence[str], options: EncodeOptions) -> str:
     """The select list of one v3 import contact, from a ``members_valid`` row; DuckDB's JSON
     writer turns each row into ``{"matchIdentifier": ..., "identifiers": ..., ...}``.
 
     Empty values are left out, because in v3 a ``null`` data field erases what DotDigital holds,
     unless the user asked to send them."""
-    entries = ", ".join(f"{{'k': {_sql_str(f)}, 'v': \"f_{f}\"}}" for f in fields)
+    entries = ", ".join(f"{{'k': {quote_literal(f)}, 'v': \"f_{f}\"}}" for f in fields)
     if not fields:
         data_fields = "map()"
     elif options.send_empty_values:
@@ -68,7 +66,7 @@ def contact_columns_sql(fields: Sequence[str], options: EncodeOptions) -> str:
         f"[{int(options.address_book_id)}::bigint] as lists",
     ]
     if options.subscription_status:
-        status = _sql_str(options.subscription_status)
+        status = quote_literal(options.subscription_status)
         columns.append(f"{{'email': {{'status': {status}}}}} as \"channelProperties\"")
     return ", ".join(columns)
 
@@ -128,7 +126,7 @@ def encode_batches(
         tmp_members = members_file.with_suffix(".parquet.tmp")
         duck.execute(
             f"copy (select key, email_hash, digest from batched where rn >= {lo} and rn < {hi}) "
-            f"to {_sql_str(str(tmp_members))} (format parquet)"
+            f"to {quote_literal(str(tmp_members))} (format parquet)"
         )
         tmp_members.replace(members_file)  # atomic: the file exists whole or not at all
         batches.append(Batch(seq, body_file, members_file, hi - lo, size))
@@ -147,7 +145,7 @@ def _write_body(
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     duck.execute(
         f"""copy (select {contact} from batched where rn >= {lo} and rn < {hi})
-        to {_sql_str(str(array))} (format json, array true)"""
+        to {quote_literal(str(array))} (format json, array true)"""
     )
     with tmp.open("wb") as out, array.open("rb") as src:
         out.write(envelope.encode() + b', "contacts": ')

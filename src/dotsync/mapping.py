@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from dotsync.config.models import STANDARD_FIELDS, DataFieldMapping, FieldType, MappingConfig
+from dotsync.identity import WHITESPACE_SQL, normalised_email_sql
 from dotsync.segments import quote_identifier, quote_literal
 
 MAX_VALUE_LENGTH = 255  # DotDigital: ERROR_DATAFIELD_VALUE_OVERFLOW beyond (counted in characters)
@@ -144,7 +145,7 @@ _TRUE = "('true', 't', 'yes', 'y', '1')"
 _FALSE = "('false', 'f', 'no', 'n', '0')"
 
 
-_WHITESPACE = "' ' || chr(9) || chr(10) || chr(13)"
+_WHITESPACE = WHITESPACE_SQL
 
 
 def _canonical_sql(text: str, kind: FieldType) -> str:
@@ -279,7 +280,7 @@ def validation_sql(
     def pick(part: int) -> str:
         return _case([(str(k), problem[part]) for k, problem in numbered], "problem")
 
-    email = f"lower(trim(src_{email_index}, {_WHITESPACE}))"
+    email = normalised_email_sql(f"src_{email_index}")
     # Nested projections: DuckDB computes each level's expressions once, without materialising.
     # Only what the next statements need is kept: the raw and trimmed texts are not, and the
     # rejection's detail is computed here, where they are still at hand.

@@ -120,11 +120,28 @@ class BookReader:
         others = [e for e in store.exports_of(self.book) if e != self.export]
         store.members.holdings(duck, others, self.book.book_id)
 
+    def start(self) -> None:
+        """Register the tables; the first time the ledger meets the book, enter the members
+        confirmed before it existed."""
+        self.register()
+        if not self.store.book_read(self.book).owners_decided:
+            self._decide_earlier_members()
+
+    def must_read(self) -> bool:
+        """Whether this run must read the book whatever its plan: never read yet (the baseline),
+        or batches that may have been delivered wait to be matched. Otherwise a run with nothing
+        to send and nobody leaving skips the read (the next read starts where the last one did)."""
+        if self.read_book is None:
+            return False
+        if self.store.book_read(self.book).baseline_at is None:
+            return True
+        return bool(self.store.possible_imports([self.export], self.book.book_id))
+
     def sync(self) -> ReadCounts:
+        """Read the book (whole, or its changes since the last read) into the ledger, and hold
+        again the export's possibly delivered contacts that landed."""
         self.register()
         read = self.store.book_read(self.book)
-        if not read.owners_decided:
-            self._decide_earlier_members()
         started = self.clock()
         if self.read_book is None:
             log.warning(

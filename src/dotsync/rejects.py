@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from dotsync.identity import quote_literal
+
 
 def write_rejects(
     duck: duckdb.DuckDBPyConnection, folder: Path, export: str, run_id: int
@@ -29,8 +31,8 @@ def write_rejects(
     path = folder / f"{export}-run{run_id}.csv"
     tmp = path.with_suffix(".csv.tmp")
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-    target = str(tmp).replace("'", "''")
-    duck.execute(f"copy ({query} order by key) to '{target}' (format csv, header true)")
+    target = quote_literal(str(tmp))
+    duck.execute(f"copy ({query} order by key) to {target} (format csv, header true)")
     tmp.chmod(0o600)
     tmp.replace(path)
     return path

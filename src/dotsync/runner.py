@@ -32,7 +32,14 @@ from dotsync.errors import (
     NotFoundError,
 )
 from dotsync.guard import RemovalGuard, mass_removal
-from dotsync.ownership import BookReader, hold_back_refused, purgeable, split_leavers
+from dotsync.identity import quote_literal
+from dotsync.ownership import (
+    BookReader,
+    ReadCounts,
+    hold_back_refused,
+    purgeable,
+    split_leavers,
+)
 from dotsync.plan import PlanCounts, make_plan, sample
 from dotsync.rejects import purge_old_rejects, write_rejects
 from dotsync.result import RunCounts, RunResult, RunStatus
@@ -149,7 +156,7 @@ class _Job:
             create = self.export.create_missing_data_fields
             report = self._connect(client, create_missing=create, dry_run=True)
             reader = self._reader(store, duck, report, run_id=0, client=None)
-            reader.register()
+            reader.register()  # a dry run reads the ledger as it is, and writes nothing
             counts, _fields = self._prepare(duck, store, report, reader, dry_run=True)
             return DryRun(
                 counts=counts,
@@ -189,9 +196,8 @@ class _Job:
                 deliverer = self._deliverer(client, store, duck, run_id, totals, book)
                 resumed = self._resume(store, deliverer, run_id)
                 reader = self._reader(store, duck, report, run_id=run_id, client=client)
-                read = reader.sync()
+                reader.start()
                 counts, fields = self._prepare(duck, store, report, reader)
-                counts = counts.model_copy(update={"book_contacts_read": read.contacts_read})
                 self._check_mass_removal(duck, counts)
                 # Leavers first: the old contact of a changed e-mail is known only until the
                 # import of the new e-mail commits (it replaces the member's contact id), so
@@ -310,6 +316,14 @@ class _Job:
             if not dry_run:
                 store.members.rename_keys(self.name, self.book_id, renamed)
             plan = make_plan(duck, full=self.full)
+        read = ReadCounts()
+        busy = plan.to_send or plan.left or plan.email_changed
+        if not dry_run and (busy or reader.must_read()):
+            # Who is in the book, before anything is sent or removed: contacts others put there
+            # since the last read are found, not dotsync's; possibly delivered ones are held.
+            read = reader.sync()
+            if read.resolved_possible:
+                plan = make_plan(duck, full=self.full)
         refused = hold_back_refused(duck, full=self.full)
         if refused:
             plan = _recount(duck, plan)
@@ -319,6 +333,7 @@ class _Job:
             kept_found_in_book=leavers.found_in_book,
             suppressed_known=sum(refused.values()),
             suppressed_known_by_reason=refused,
+            book_contacts_read=read.contacts_read,
             profiles_in_segments=profiles,
             segment_sizes=dict(sizes),
             valid=summary.valid,
@@ -546,7 +561,7 @@ class _Job:
                 folder.mkdir(parents=True, exist_ok=True, mode=0o700)
                 folder.chmod(0o700)
             # Spill to the run's private folder rather than the shared /tmp.
-            duck.execute(f"set temp_directory = '{str(run_dir / 'spill').replace(chr(39), '')}'")
+            duck.execute(f"set temp_directory = {quote_literal(str(run_dir / 'spill'))}")
             # DuckDB keeps what it allocates; capped, a million profiles fit in about half a GB
             # and larger exports spill to disk instead of growing with the profiles (measured:
             # peak RSS 1.2 GB -> 0.6 GB at 1M, and no slower).

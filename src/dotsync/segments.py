@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
+from dotsync import identity
 from dotsync.config.models import SegmentConfig
 
 Quote = Callable[[str], str]
@@ -20,8 +21,8 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+# One literal-quoting helper for every stage (re-exported here for the segment SQL's users).
+quote_literal = identity.quote_literal
 
 
 def strip_statement(sql: str) -> str:

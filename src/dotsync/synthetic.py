@@ -9,6 +9,8 @@ from pathlib import Path
 
 import duckdb
 
+from dotsync.identity import quote_literal
+
 FIRST_NAMES = [
     "Emma",
     "Olivia",
@@ -84,7 +86,7 @@ BROKEN = [
 
 
 def _list(values: list[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+    return "[" + ", ".join(quote_literal(v) for v in values) + "]"
 
 
 def profiles_sql(
@@ -143,8 +145,8 @@ def write_profiles(
     """Write ``count`` profiles to a Parquet (or CSV, by suffix) file and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = "csv, header true" if path.suffix == ".csv" else "parquet"
-    target = str(path).replace("'", "''")
+    target = quote_literal(str(path))
     with duckdb.connect() as duck:
         sql = profiles_sql(count, seed=seed, bad_share=bad_share, duplicate_share=duplicate_share)
-        duck.execute(f"copy ({sql}) to '{target}' (format {fmt})")
+        duck.execute(f"copy ({sql}) to {target} (format {fmt})")
     return path

@@ -28,6 +28,7 @@ import pyarrow as pa
 from sqlalchemy import Engine, bindparam, delete, func, select, update
 
 from dotsync.errors import ConfigError, RunInProgressError
+from dotsync.identity import quote_literal
 from dotsync.state.schema import members
 
 MEMBER_FETCH_ROWS = 100_000
@@ -65,10 +66,6 @@ class MemberStore(Protocol):
     def drop(self, export: str) -> list[Path]: ...
 
     def close(self) -> None: ...
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 # --- the version of a member file ---------------------------------------------------------------
@@ -161,7 +158,7 @@ class DuckMembers:
         path = self._file(export)
         alias = "dotsync_members"
         try:
-            duck.execute(f"attach {_quote(str(path))} as {alias}")
+            duck.execute(f"attach {quote_literal(str(path))} as {alias}")
         except duckdb.IOException as exc:  # another process holds the file: a run is going on
             raise RunInProgressError(
                 f"the member state of export {export!r} is in use by a run in another process; "
@@ -227,7 +224,7 @@ class DuckMembers:
                 continue
             # Runs of one account hold its lock, so no other run writes these files now.
             try:
-                duck.execute(f"attach {_quote(str(path))} as dotsync_other (read_only)")
+                duck.execute(f"attach {quote_literal(str(path))} as dotsync_other (read_only)")
             except duckdb.Error as exc:
                 raise RunInProgressError(
                     f"the member state of export {export!r} (same address book) is in use by a "
