@@ -71,6 +71,11 @@ def test_serve_runs_the_export_then_its_verify_in_one_lane(project: Project) -> 
             f"/v2/address-books/{project.book_id}/contacts/unsubscribe",
             json={"email": "person2@example.com"},
         ).raise_for_status()
+    # Something to send, so that the run reads the book's changes (a run with nothing to do
+    # does not).
+    project.write_profiles(
+        [profile(i, first_name="New" if i == 3 else f"Ann{i}") for i in range(6)]
+    )
     service = build_service(load_config(project.config_path))
 
     outcomes = service.run_due_once()
