@@ -66,6 +66,8 @@ from dotsync.verify import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+_ACCOUNT = "GET /v2/account-info"
+_BOOK = "GET /v2/address-books/{id}"
 _MEMBERS = "GET /contacts/v3"
 _UNSUBSCRIBES = "GET /v2/address-books/{id}/contacts/unsubscribed-since/{id}"
 _SUPPRESSIONS = "GET /v2/contacts/suppressed-since/{id}"
@@ -237,9 +239,9 @@ class _Verify:
         checks = [
             Check(
                 name="setup",
-                endpoint="GET /v2/account-info, GET /v2/address-books/{id}",
+                endpoint=f"{_ACCOUNT}, {_BOOK}",
                 purpose="the account's id and the book's size, for the budget",
-                calls=SETUP_CALLS,
+                calls=self._calls(_ACCOUNT) + self._calls(_BOOK),
                 budget=SETUP_CALLS,
             ),
             self._read_members(client, book_id, budget),

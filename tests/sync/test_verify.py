@@ -320,6 +320,9 @@ def test_json_shape_and_the_recorded_verify(project: Project) -> None:
         "suppressed",
     }
     assert report["counts"]["book_members"] == report["counts"]["export_members"] == 3
+    # Every call is in one check, measured: account and book, one page of members, two feeds.
+    assert [c["calls"] for c in report["checks"]] == [2, 1, 1, 1]
+    assert sum(c["calls"] for c in report["checks"]) == report["api_calls"] <= report["budget"]
     store = StateStore(load_config(project.config_path).state.url)
     try:
         [recorded] = store.list_verifies("news")
