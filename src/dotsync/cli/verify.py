@@ -36,13 +36,16 @@ _COLORS = {"clean": "green", "repaired": "green", "drift": "yellow"}
 
 
 def register(app: typer.Typer) -> None:
-    app.command(
-        "verify", short_help="Compare the address book with the state; --repair fixes drift."
-    )(verify)
+    app.command("verify", short_help="Compare the book with the state; --repair fixes drift.")(
+        verify
+    )
 
 
 def verify(
-    name: Annotated[str, typer.Argument(help="The export whose address book to check.")],
+    name: Annotated[
+        str,
+        typer.Argument(metavar="NAME", help="The export whose address book to check."),
+    ],
     repair: Annotated[
         bool,
         typer.Option(
