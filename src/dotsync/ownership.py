@@ -31,6 +31,8 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from dotsync import mapping
+from dotsync.config import Config
 from dotsync.identity import email_hash_sql, quote_literal
 from dotsync.state import BookRef, StateStore
 from dotsync.state.store import POSSIBLE_FOR
@@ -404,6 +406,39 @@ def purgeable(store: StateStore, name: str, book: BookRef) -> tuple[list[int], i
     held = sum(1 for _c, h, _o in rows if h)
     found = sum(1 for _c, h, o in rows if not h and o != "added")
     return ids, held, found
+
+
+def shared_book_conflicts(config: Config, export: str) -> list[str]:
+    """Exports that write the same book as ``export`` but map one of its data fields from another
+    column or with another type: each run would overwrite what the other wrote. Pure: read from
+    the configuration (same API host and book id)."""
+    mine = config.find_export(export)
+    connection = config.connections[mine.connection]
+    where = (str(connection.api_url).rstrip("/").lower(), int(connection.address_book_id))
+    _, fields = mapping.plan_columns(mine.mapping)
+    own = {f.name: f for f in fields}
+    found: list[str] = []
+    for other_name, other in sorted(config.exports.items()):
+        other_connection = config.connections[other.connection]
+        there = (
+            str(other_connection.api_url).rstrip("/").lower(),
+            int(other_connection.address_book_id),
+        )
+        if other_name == export or there != where:
+            continue
+        for field in mapping.plan_columns(other.mapping)[1]:
+            theirs = own.get(field.name)
+            if theirs is None:
+                continue
+            if theirs.column != field.column or (
+                theirs.explicit_type and field.explicit_type and theirs.type != field.type
+            ):
+                found.append(
+                    f"data field {field.name} of address book {where[1]}: export {export!r} "
+                    f"writes column {theirs.column!r} ({theirs.type}), export {other_name!r} "
+                    f"column {field.column!r} ({field.type}); each run overwrites the other's"
+                )
+    return found
 
 
 def presence_of(status: object) -> str:

@@ -1,4 +1,6 @@
-"""One export run, end to end: lock, resume, connect, read, validate, plan, send, remove, commit.
+"""One export run, end to end: lock, connect, resume, read, validate, read the book, plan, guard,
+leave, send, commit. The stages are modules of ``dotsync.stages``; this module runs them in order
+and records the run.
 
 ``run_export`` is the public entry point (the CLI, the scheduler and orchestrators call it)."""
 
@@ -7,50 +9,32 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import httpx
 
-from dotsync import keys, mapping
-from dotsync.config import Config, ExportConfig, require_privacy_ack
-from dotsync.connect import ConnectionReport, check_connection, open_client
-from dotsync.delivery import REMOVAL_CHUNK, Deliverer, DeliveryTotals
+from dotsync.config import Config, require_privacy_ack
+from dotsync.delivery import Deliverer, DeliveryTotals
 from dotsync.dotdigital import CallStats, DotDigitalClient
-from dotsync.encode import EncodeOptions, encode_batches
-from dotsync.errors import (
-    BookChangedError,
-    DotsyncError,
-    InterruptedRunError,
-    LimitExceededError,
-    MassRemovalError,
-    NotFoundError,
-)
-from dotsync.guard import RemovalGuard, mass_removal
-from dotsync.identity import quote_literal
-from dotsync.ownership import (
-    BookReader,
-    ReadCounts,
-    hold_back_refused,
-    purgeable,
-    split_leavers,
-)
-from dotsync.plan import PlanCounts, make_plan, sample
+from dotsync.errors import DotsyncError, InterruptedRunError
+from dotsync.ownership import shared_book_conflicts
+from dotsync.plan import sample
 from dotsync.rejects import purge_old_rejects, write_rejects
 from dotsync.result import RunCounts, RunResult, RunStatus
-from dotsync.sources import open_source
+from dotsync.stages.context import ProgressFn, RunContext
+from dotsync.stages.leave import LeaveStage
+from dotsync.stages.prepare import book_reader, prepare
+from dotsync.stages.resume import resume
+from dotsync.stages.send import send
 from dotsync.state import BookRef, StateStore
-from dotsync.state.locks import account_lock, run_locks
+
+__all__ = ["DryRun", "ProgressFn", "plan_export", "run_export"]
 
 log = logging.getLogger(__name__)
-
-ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
-DUCKDB_MEMORY_LIMIT = "300MB"
 
 
 @dataclass(frozen=True)
@@ -63,6 +47,8 @@ class DryRun:
     reject_sample: list[tuple[str, str]]
     mass_removal: str | None = None  # why a run would stop before removing anyone, if it would
     book_change: str | None = None  # the export's address book changed since its last run
+    # other exports of the same book that map one of its data fields differently
+    shared_book_conflicts: list[str] = field(default_factory=list)
 
 
 def run_export(
@@ -109,6 +95,8 @@ def plan_export(
 
 
 class _Job:
+    """Runs the stages in order and records the run (each stage in ``dotsync.stages``)."""
+
     def __init__(
         self,
         config: Config,
@@ -122,42 +110,38 @@ class _Job:
         allow_mass_removal: bool = False,
         move_book: bool = False,
     ) -> None:
-        self.config = config
+        self.ctx = RunContext(config, name, full=full, http_client=http_client)
+        if stop is not None:
+            self.ctx.stop = stop
+        if progress is not None:
+            self.ctx.progress = progress
         self.allow_mass_removal = allow_mass_removal
         self.move_book = move_book
         self.on_imports_in_flight = on_imports_in_flight or (lambda _n: None)
-        self.name = name
-        self.export: ExportConfig = config.find_export(name)
-        self.connection = config.connections[self.export.connection]
-        self.full = full
-        self.stop = stop or threading.Event()
-        self.progress = progress or (lambda _stage, _done, _total: None)
-        self.http_client = http_client
-        self.stats = CallStats()
-        self.book_id = int(self.connection.address_book_id)
-        self.work_dir = Path(config.state.work_dir)
-        self.lock_names = run_locks(name, str(self.connection.api_url), self.connection.api_user)
 
     # --- the two entry points -------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        require_privacy_ack(self.export.connection, self.connection)
-        with StateStore(self.config.state.url) as store:
-            store.acquire_locks(self.lock_names, self.name)
+        ctx = self.ctx
+        require_privacy_ack(ctx.export.connection, ctx.connection)
+        with StateStore(ctx.config.state.url) as store:
+            store.acquire_locks(ctx.lock_names, ctx.name)
             try:
                 return self._run_locked(store)
             finally:
-                store.release_locks(self.lock_names)
+                store.release_locks(ctx.lock_names)
 
     def dry_run(self) -> DryRun:
-        with StateStore(self.config.state.url) as store, ExitStack() as stack:
-            client = stack.enter_context(self._client())
-            duck = stack.enter_context(self._duck(None))
-            create = self.export.create_missing_data_fields
-            report = self._connect(client, create_missing=create, dry_run=True)
-            reader = self._reader(store, duck, report, run_id=0, client=None)
+        ctx = self.ctx
+        with StateStore(ctx.config.state.url) as store, ExitStack() as stack:
+            client = stack.enter_context(ctx.client())
+            duck = stack.enter_context(ctx.duck(None))
+            create = ctx.export.create_missing_data_fields
+            report = ctx.connect(client, create_missing=create, dry_run=True)
+            reader = book_reader(ctx, store, duck, report, run_id=0, client=None)
             reader.register()  # a dry run reads the ledger as it is, and writes nothing
-            counts, _fields = self._prepare(duck, store, report, reader, dry_run=True)
+            counts, _fields = prepare(ctx, duck, store, report, reader, dry_run=True)
+            leave = LeaveStage(ctx, store)
             return DryRun(
                 counts=counts,
                 enter_sample=sample(duck, "to_send"),
@@ -168,51 +152,51 @@ class _Job:
                         "select key, reason from members_rejected order by key limit 5"
                     ).fetchall()
                 ],
-                mass_removal=self._mass_removal(duck, counts),
-                book_change=self._book_change(store, self._book(report)),
+                mass_removal=leave.mass_removal(duck, counts),
+                book_change=leave.book_change(ctx.book(report)),
+                shared_book_conflicts=shared_book_conflicts(ctx.config, ctx.name),
             )
 
     # --- the run --------------------------------------------------------------------------------
 
     def _run_locked(self, store: StateStore) -> RunResult:
-        run_id = store.start_run(self.name, full=self.full)
-        store.set_lock_run(self.lock_names, run_id)
+        ctx = self.ctx
+        run_id = store.start_run(ctx.name, full=ctx.full)
+        store.set_lock_run(ctx.lock_names, run_id)
         counts = RunCounts()
         totals = DeliveryTotals()
         resumed = removed = unsubscribed = 0
         rejects_file: Path | None = None
-        run_dir = self.work_dir / "runs" / f"{self.name}-{run_id}"
+        run_dir = ctx.run_dir(run_id)
+        leave = LeaveStage(
+            ctx, store, allow_mass_removal=self.allow_mass_removal, move_book=self.move_book
+        )
         try:
             with ExitStack() as stack:
-                client = stack.enter_context(self._client())
-                duck = stack.enter_context(self._duck(run_dir))
-                purge_old_rejects(self._rejects_dir(), self.config.state.rejects_retention_days)
-                self.progress("connect", 0, 1)
-                create = self.export.create_missing_data_fields
-                report = self._connect(client, create_missing=create)
-                self.progress("connect", 1, 1)
-                book = self._book(report)
-                moved_from = self._moved_from(store, book)
-                deliverer = self._deliverer(client, store, duck, run_id, totals, book)
-                resumed = self._resume(store, deliverer, run_id)
-                reader = self._reader(store, duck, report, run_id=run_id, client=client)
+                client = stack.enter_context(ctx.client())
+                duck = stack.enter_context(ctx.duck(run_dir))
+                purge_old_rejects(ctx.rejects_dir(), ctx.config.state.rejects_retention_days)
+                ctx.progress("connect", 0, 1)
+                create = ctx.export.create_missing_data_fields
+                report = ctx.connect(client, create_missing=create)
+                ctx.progress("connect", 1, 1)
+                book = ctx.book(report)
+                moved_from = leave.moved_from(book)
+                deliverer = self._deliverer(client, store, run_id, totals, book, duck)
+                resumed = resume(ctx, store, deliverer, run_id)
+                reader = book_reader(ctx, store, duck, report, run_id=run_id, client=client)
                 reader.start()
-                counts, fields = self._prepare(duck, store, report, reader)
-                self._check_mass_removal(duck, counts)
+                counts, fields = prepare(ctx, duck, store, report, reader)
+                leave.check_mass_removal(duck, counts)
                 # Leavers first: the old contact of a changed e-mail is known only until the
                 # import of the new e-mail commits (it replaces the member's contact id), so
                 # removing it afterwards would lose it to a crash in between.
-                removed, unsubscribed = self._leave(duck, store, deliverer, client, book)
-                self._send(duck, deliverer, fields, run_dir)
+                removed, unsubscribed = leave.leave(duck, deliverer, book)
+                send(ctx, duck, deliverer, fields, run_dir)
                 if moved_from is not None:
-                    left_behind = self._leave_old_book(store, client, moved_from)
+                    left_behind = leave.finish_move(client, moved_from, book)
                     counts = counts.model_copy(update={"removed_from_previous_book": left_behind})
-                    store.bind_export(self.name, book)
-                    if not store.exports_of(moved_from):
-                        store.forget_book_reads(moved_from)
-                        for path in store.ledger.drop(moved_from):
-                            path.unlink(missing_ok=True)
-                rejects_file = write_rejects(duck, self._rejects_dir(), self.name, run_id)
+                rejects_file = write_rejects(duck, ctx.rejects_dir(), ctx.name, run_id)
         except BaseException as exc:
             # Recorded whatever happened, with what was done so far; the next run resumes.
             interrupted = isinstance(exc, InterruptedRunError)
@@ -224,12 +208,12 @@ class _Job:
             store.finish_run(
                 run_id,
                 RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED,
-                _final_counts(counts, totals, removed, unsubscribed, self.stats),
+                _final_counts(counts, totals, removed, unsubscribed, ctx.stats),
                 error=error,
                 resumed_imports=resumed,
             )
             raise
-        counts = _final_counts(counts, totals, removed, unsubscribed, self.stats)
+        counts = _final_counts(counts, totals, removed, unsubscribed, ctx.stats)
         status = (
             RunStatus.PARTIAL
             if counts.rejected or counts.suppressed or counts.failed
@@ -241,372 +225,29 @@ class _Job:
         shutil.rmtree(run_dir, ignore_errors=True)
         return result
 
-    def _resume(self, store: StateStore, deliverer: Deliverer, run_id: int) -> int:
-        """Finish what an interrupted run left: poll its imports, finish its removals."""
-        for stale in self.work_dir.glob("runs/*"):
-            if stale.name != f"{self.name}-{run_id}" and stale.name.startswith(f"{self.name}-"):
-                for body in stale.glob("batch-*.json*"):
-                    body.unlink(missing_ok=True)  # unsent bodies hold personal data
-        possible = store.mark_prepared_possible(self.name)
-        if possible:
-            log.warning(
-                "%d batches of an interrupted run may have reached DotDigital: they are matched "
-                "against the address book's changes",
-                possible,
-            )
-        pending = store.pending_imports(self.name, self.book_id)
-        resumed = 0
-        if pending:
-            log.info("resuming %d imports of an interrupted run", len(pending))
-            self.progress("resume", 0, len(pending))
-            resumed = deliverer.resume(pending)
-            self.progress("resume", len(pending), len(pending))
-        deliverer.resume_removals()
-        for old in store.unfinished_runs(self.name, except_run=run_id):
-            store.mark_run_interrupted(old, f"interrupted; resumed by run {run_id}")
-        return resumed
-
-    def _prepare(
-        self,
-        duck: duckdb.DuckDBPyConnection,
-        store: StateStore,
-        report: ConnectionReport,
-        reader: BookReader,
-        *,
-        dry_run: bool = False,
-    ) -> tuple[RunCounts, list[mapping.MappedField]]:
-        """Read the segments' members, validate them and plan against the state."""
-        email_column, fields = mapping.plan_columns(self.export.mapping, report.data_fields)
-        columns = [email_column, *[f.column for f in fields]]
-        source = open_source(self.config.source)
-        try:
-            segments = {s: self.config.segments[s] for s in self.export.segments}
-            self.progress("read", 0, 1)
-            sizes = source.load_members(duck, segments, columns)
-        finally:
-            source.close()
-        self.progress("read", 1, 1)
-        row = duck.execute("select count(*) from members_raw").fetchone()
-        profiles = int(row[0]) if row else 0
-        if profiles > self.export.max_profiles:
-            listing = ", ".join(f"{k}: {v:,}" for k, v in sizes.items())
-            raise LimitExceededError(
-                f"export {self.name!r} holds {profiles:,} profiles ({listing}), more than "
-                f"max_profiles = {self.export.max_profiles:,}: nothing was sent. Narrow the "
-                "segments or raise max_profiles if your DotDigital contract allows it"
-            )
-        self.progress("validate", 0, profiles)
-        summary = mapping.validate(
-            duck,
-            0,
-            fields,
-            send_empty_values=self.export.send_empty_values,
-            mapping_version=mapping.mapping_version(self.export.mapping, fields),
-        )
-        self.progress("validate", profiles, profiles)
-        reader.register()
-        plan: PlanCounts = make_plan(duck, full=self.full)
-        # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
-        # does not make those members leave and enter again; looked for among the plan's leavers
-        # and enterers only, when there are both. A dry run only plans with the new keys.
-        renamed = keys.rewritten_keys(duck, after_plan=True) if plan.left and plan.entered else []
-        if renamed:
-            log.info("%d stored key(s) take the form written in the source", len(renamed))
-            keys.rename_in_run(duck, renamed)
-            if not dry_run:
-                store.members.rename_keys(self.name, self.book_id, renamed)
-            plan = make_plan(duck, full=self.full)
-        read = ReadCounts()
-        busy = plan.to_send or plan.left or plan.email_changed
-        if not dry_run and (busy or reader.must_read()):
-            # Who is in the book, before anything is sent or removed: contacts others put there
-            # since the last read are found, not dotsync's; possibly delivered ones are held.
-            read = reader.sync()
-            if read.resolved_possible:
-                plan = make_plan(duck, full=self.full)
-        refused = hold_back_refused(duck, full=self.full)
-        if refused:
-            plan = _recount(duck, plan)
-        leavers = split_leavers(duck)
-        counts = RunCounts(
-            kept_held_by_other_export=leavers.held_by_other_export,
-            kept_found_in_book=leavers.found_in_book,
-            suppressed_known=sum(refused.values()),
-            suppressed_known_by_reason=refused,
-            book_contacts_read=read.contacts_read,
-            profiles_in_segments=profiles,
-            segment_sizes=dict(sizes),
-            valid=summary.valid,
-            rejected=summary.rejected,
-            rejected_by_reason=dict(summary.rejected_by_reason),
-            entered=plan.entered,
-            changed=plan.changed,
-            unchanged=plan.unchanged,
-            left=plan.left + plan.email_changed,
-        )
-        return counts, fields
-
-    def _send(
-        self,
-        duck: duckdb.DuckDBPyConnection,
-        deliverer: Deliverer,
-        fields: list[mapping.MappedField],
-        run_dir: Path,
-    ) -> None:
-        options = EncodeOptions(
-            address_book_id=self.book_id,
-            merge_option=self.export.merge_option,
-            send_empty_values=self.export.send_empty_values,
-            subscription_status=self.export.subscription_status or None,
-        )
-        batches = encode_batches(duck, [f.name for f in fields], options, run_dir)
-        total = sum(b.contacts for b in batches)
-        done = 0
-
-        def advance(n: int) -> None:
-            nonlocal done
-            done += n
-            self.progress("send", done, total)
-
-        deliverer.on_progress = advance
-        self.progress("send", 0, total)
-        deliverer.deliver(batches)
-
-    def _leave(
-        self,
-        duck: duckdb.DuckDBPyConnection,
-        store: StateStore,
-        deliverer: Deliverer,
-        client: DotDigitalClient,
-        book: BookRef,
-    ) -> tuple[int, int]:
-        """Members who left: out of the book (remove), unsubscribed (unsubscribe), or forgotten
-        (keep). Only contacts this export put there, never the contact itself."""
-        mode = self.export.on_segment_exit
-        left_keys = [
-            str(k)
-            for (k,) in duck.execute("select key from to_leave where reason = 'left'").fetchall()
-        ]
-        # Contacts to take out (see ownership.split_leavers): dotsync added them and no other
-        # export of the book holds them.
-        ids = [int(c) for (c,) in duck.execute("select contact_id from to_remove").fetchall()]
-        if not left_keys and not ids:
-            return 0, 0
-        self._check_stop()
-        if mode == "keep":
-            # The export keeps holding them: another export of the book cannot take them out.
-            store.ledger.keep(duck, book, self.name, "select email_hash, contact_id from leaving")
-            store.members.forget_keys(self.name, self.book_id, left_keys)
-            return 0, 0
-        if mode == "unsubscribe":
-            for contact_id in ids:
-                self._check_stop()
-                contact = client.get_contact(contact_id)
-                client.unsubscribe_from_book(self.book_id, contact.email)
-            if ids:
-                store.ledger.merge(
-                    duck,
-                    book,
-                    "select email_hash, contact_id, null, 'unsubscribed' from leaving "
-                    "where contact_id in (select contact_id from to_remove)",
-                    deliverer.run_id,
-                )
-            store.members.forget_keys(self.name, self.book_id, left_keys)
-            return 0, len(ids)
-        self.progress("remove", 0, len(ids))
-        removed = deliverer.remove(ids)
-        store.members.forget_keys(self.name, self.book_id, left_keys)
-        self.progress("remove", removed, len(ids))
-        return removed, 0
-
-    def _mass_removal(self, duck: duckdb.DuckDBPyConnection, counts: RunCounts) -> str | None:
-        if self.export.on_segment_exit == "keep":
-            return None  # nobody leaves the book
-        row = duck.execute(
-            "select (select count(*) from state_members where digest <> 'possibly-delivered'),"
-            " (select count(*) from to_leave where reason = 'left')"
-        ).fetchone()
-        members, leavers = (int(x) for x in row) if row else (0, 0)
-        guard = RemovalGuard(self.export.max_removal_fraction, self.export.min_removals_guarded)
-        return mass_removal(
-            guard,
-            export=self.name,
-            members=members,
-            leavers=leavers,
-            profiles=counts.profiles_in_segments,
-        )
-
-    def _book_change(self, store: StateStore, book: BookRef) -> str | None:
-        before = store.book_of(self.name)
-        if before is None or before == book:
-            return None
-        return (
-            f"export {self.name!r} wrote address book {before.book_id} until now and is now "
-            f"configured for address book {book.book_id}; its members are in the old book. "
-            f"Nothing was sent. To move them, run `dotsync export {self.name} --move-book`: it "
-            f"exports everyone to book {book.book_id}, then removes from book {before.book_id} "
-            "the contacts dotsync added there (not those another export of it holds, nor those "
-            "that were there before dotsync). To keep writing the old book, set address_book_id "
-            f"= {before.book_id} again"
-        )
-
-    def _moved_from(self, store: StateStore, book: BookRef) -> BookRef | None:
-        """The book the export wrote until now, when it is to be moved; binds a first run."""
-        change = self._book_change(store, book)
-        if change is None:
-            store.bind_export(self.name, book)
-            return None
-        if not self.move_book:
-            raise BookChangedError(
-                change, key=f"connections.{self.export.connection}.address_book_id"
-            )
-        before = store.book_of(self.name)
-        assert before is not None
-        return before
-
-    def _leave_old_book(self, store: StateStore, client: DotDigitalClient, old: BookRef) -> int:
-        """After a move: remove from the old book what dotsync added there and no other export
-        of it holds; forget the export's members there. Repeatable: a move interrupted here is
-        finished by the next ``--move-book`` run."""
-        ids, _held, _found = purgeable(store, self.name, old)
-        removed = 0
-        try:
-            for start in range(0, len(ids), REMOVAL_CHUNK):
-                self._check_stop()
-                chunk = ids[start : start + REMOVAL_CHUNK]
-                client.wait_for_deletion(client.remove_contacts_from_book(old.book_id, chunk))
-                store.ledger.forget(old, chunk)
-                removed += len(chunk)
-        except NotFoundError:
-            log.warning("address book %s no longer exists: nothing to remove there", old.book_id)
-        store.members.remove_contacts(
-            self.name, old.book_id, store.members.contact_ids(self.name, old.book_id)
-        )
-        store.ledger.release(old, self.name)
-        return removed
-
-    def _check_mass_removal(self, duck: duckdb.DuckDBPyConnection, counts: RunCounts) -> None:
-        blocked = self._mass_removal(duck, counts)
-        if blocked and not self.allow_mass_removal:
-            raise MassRemovalError(blocked)
-
-    def _book(self, report: ConnectionReport) -> BookRef:
-        # Without an account id from DotDigital, the API user and host stand for the account.
-        account = report.account_id or account_lock(
-            str(self.connection.api_url), self.connection.api_user
-        ).removeprefix("account:")
-        return BookRef(account, self.book_id)
-
-    def _reader(
-        self,
-        store: StateStore,
-        duck: duckdb.DuckDBPyConnection,
-        report: ConnectionReport,
-        *,
-        run_id: int,
-        client: DotDigitalClient | None,
-    ) -> BookReader:
-        read_book = None
-        members = getattr(client, "book_members", None) if client is not None else None
-        if members is not None:
-
-            def read_book(book_id: int, since: datetime | None) -> Iterator[Any]:
-                return members(book_id, modified_since=since)  # type: ignore[no-any-return]
-
-        unsubscribes = getattr(client, "book_unsubscribed_since", None) if client else None
-        return BookReader(
-            read_unsubscribes=unsubscribes,
-            store=store,
-            duck=duck,
-            export=self.name,
-            book=self._book(report),
-            run_id=run_id,
-            read_book=read_book,
-            progress=self.progress,
-        )
-
-    # --- helpers --------------------------------------------------------------------------------
-
-    def _connect(
-        self, client: DotDigitalClient, *, create_missing: bool, dry_run: bool = False
-    ) -> ConnectionReport:
-        names = mapping.required_fields(self.export.mapping)
-        _, fields = mapping.plan_columns(self.export.mapping)
-        return check_connection(
-            client,
-            connection=self.export.connection,
-            display_name=self.connection.display_name,
-            address_book_id=self.book_id,
-            expected_region=self.connection.region,
-            required_fields=names,
-            field_types={f.name: f.type for f in fields if f.explicit_type},
-            create_missing=create_missing,
-            dry_run=dry_run,
-        )
-
-    def _client(self) -> DotDigitalClient:
-        return open_client(
-            self.connection,
-            name=self.export.connection,
-            http_client=self.http_client,
-            stats=self.stats,
-            stop=self.stop,
-        )
-
-    def _duck(self, run_dir: Path | None) -> duckdb.DuckDBPyConnection:
-        duck = duckdb.connect(":memory:")
-        if run_dir is not None:
-            # Private folders: they hold import bodies (e-mails, names) for a moment.
-            for folder in (self.work_dir, self.work_dir / "runs", run_dir):
-                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                folder.chmod(0o700)
-            # Spill to the run's private folder rather than the shared /tmp.
-            duck.execute(f"set temp_directory = {quote_literal(str(run_dir / 'spill'))}")
-            # DuckDB keeps what it allocates; capped, a million profiles fit in about half a GB
-            # and larger exports spill to disk instead of growing with the profiles (measured:
-            # peak RSS 1.2 GB -> 0.6 GB at 1M, and no slower).
-            duck.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-        duck.execute("set preserve_insertion_order = false")
-        return duck
-
     def _deliverer(
         self,
         client: DotDigitalClient,
         store: StateStore,
-        duck: duckdb.DuckDBPyConnection,
         run_id: int,
         totals: DeliveryTotals,
         book: BookRef,
+        duck: duckdb.DuckDBPyConnection,
     ) -> Deliverer:
+        ctx = self.ctx
         return Deliverer(
             book=book,
             client=client,
             store=store,
             duck=duck,
-            export=self.name,
-            book_id=self.book_id,
+            export=ctx.name,
+            book_id=ctx.book_id,
             run_id=run_id,
             totals=totals,
-            should_stop=self.stop.is_set,
-            heartbeat=lambda: store.heartbeat(self.lock_names),
+            should_stop=ctx.stop.is_set,
+            heartbeat=lambda: store.heartbeat(ctx.lock_names),
             on_in_flight=self.on_imports_in_flight,
         )
-
-    def _rejects_dir(self) -> Path:
-        return self.work_dir / "rejects"
-
-    def _check_stop(self) -> None:
-        if self.stop.is_set():
-            raise InterruptedRunError("stopped on request at a checkpoint; the next run resumes")
-
-
-def _recount(duck: duckdb.DuckDBPyConnection, plan: PlanCounts) -> PlanCounts:
-    row = duck.execute(
-        "select count(*) filter (where kind = 'enter'), count(*) filter (where kind = 'change') "
-        "from to_send"
-    ).fetchone()
-    entered, changed = (int(x) for x in row) if row else (0, 0)
-    return PlanCounts(entered, changed, plan.unchanged, plan.left, plan.email_changed)
 
 
 def _final_counts(

@@ -79,3 +79,8 @@ def test_a_state_written_by_0_1_is_upgraded_and_the_next_run_is_right(
     with StateStore(load_config(project.config_path).state.url) as store:
         assert [r.status for r in store.list_runs("news")] == [RunStatus.SUCCEEDED] * 2
         assert store.members.count("news") == 5
+        # who owns the 0.1 members: dotsync (0.1 sent them; nobody can tell after the fact who
+        # was there before), so person1 left the book above
+        book_ref = store.book_of("news")
+        assert book_ref is not None and book_ref.book_id == project.book_id
+        assert store.ledger.count(book_ref) == {"added": 5}

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from support.project import Project, profile
 
 from dotsync.config import load_config
+from dotsync.dotdigital import DotDigitalClient
 from dotsync.remove import remove_destination
-from dotsync.runner import run_export
+from dotsync.runner import plan_export, run_export
 from dotsync.state import StateStore
 
 
@@ -225,3 +226,61 @@ def test_a_profile_unsubscribed_when_it_left_is_reported_when_it_comes_back(
     assert full.counts.rejected_by_reason == {"unsubscribed_from_book": 1}, full.counts
     again = project.members().get("person1@example.com")
     assert again is None or again["status"] != "Subscribed"
+
+
+def test_plan_reports_two_exports_of_one_book_that_map_a_field_differently(
+    project: Project,
+) -> None:
+    project.write_profiles([profile(i) for i in range(3)])
+    _add_two_exports(project)
+    text = project.config_path.read_text(encoding="utf-8")
+    project.config_path.write_text(
+        text.replace(
+            '[exports.gold.mapping]\nemail = "email"\nfirst_name = "first_name"',
+            '[exports.gold.mapping]\nemail = "email"\nfirst_name = "last_name"',
+        ),
+        encoding="utf-8",
+    )
+    dry = plan_export(load_config(project.config_path), "news")
+    assert len(dry.shared_book_conflicts) == 1
+    conflict = dry.shared_book_conflicts[0]
+    assert "FIRSTNAME" in conflict and "'first_name'" in conflict and "'last_name'" in conflict
+    assert "'gold'" in conflict
+
+
+def test_unsubscribes_interrupted_midway_are_finished_by_the_next_run(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [profile(i) for i in range(6)]
+    project.write_profiles(rows)
+    project.write_config(on_segment_exit="unsubscribe")
+    project.run()
+    for i in (1, 2, 3):
+        rows[i]["lifetime_value"] = 1
+    project.write_profiles(rows)
+    calls = {"n": 0}
+    real = DotDigitalClient.unsubscribe_from_book
+
+    def dies_on_the_second(self: DotDigitalClient, book_id: int, email: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise _CrashAfter202  # a crash between two unsubscribes
+        real(self, book_id, email)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DotDigitalClient, "unsubscribe_from_book", dies_on_the_second)
+        with pytest.raises(_CrashAfter202):
+            project.run()
+
+    rerun = project.run()
+    assert rerun.counts.left == 0  # the interrupted chunk was finished by the resume
+    members = project.members()
+    for i in (1, 2, 3):
+        member = members.get(f"person{i}@example.com")
+        assert member is None or member["status"] != "Subscribed", i
+    for i in (0, 4, 5):
+        assert members[f"person{i}@example.com"]["status"] == "Subscribed", i
+    rows[2]["lifetime_value"] = 900  # back: known as unsubscribed from the book, not sent
+    project.write_profiles(rows)
+    back = project.run()
+    assert back.counts.suppressed_known_by_reason == {"unsubscribed_from_book": 1}

@@ -226,6 +226,7 @@ def plan(
                     "reject_sample": [{"key": k, "reason": r} for k, r in dry.reject_sample],
                     "mass_removal": dry.mass_removal,
                     "book_change": dry.book_change,
+                    "shared_book_conflicts": dry.shared_book_conflicts,
                 }
             )
             return
@@ -245,6 +246,8 @@ def plan(
         ]:
             table.add_row(label, f"{value:,}")
         print_table(table)
+        for conflict in dry.shared_book_conflicts:
+            out.print(styled(f"warning: {conflict}", "yellow"), highlight=False)
         for stop_reason in (dry.book_change, dry.mass_removal):
             if stop_reason:
                 out.print(styled(f"an export would stop: {stop_reason}", "red"), highlight=False)

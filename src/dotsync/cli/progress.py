@@ -30,8 +30,11 @@ STAGES = {
     "resume": "Resuming imports",
     "read": "Reading segments",
     "validate": "Validating",
+    "read book": "Reading the address book",
+    "read book changes": "Reading the address book's changes",
     "send": "Sending contacts",
     "remove": "Removing leavers",
+    "unsubscribe": "Unsubscribing leavers",
 }
 EVERY_ENV = "DOTSYNC_PROGRESS_SECONDS"
 DEFAULT_EVERY = 5.0

@@ -3,7 +3,7 @@
 from dotsync.state.ledger import BookRef, Ledger, Origin, Presence
 from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
 from dotsync.state.store import (
-    ImportStatus,
+    BatchStatus,
     PendingImport,
     PendingRemoval,
     RemovalStatus,
@@ -12,9 +12,9 @@ from dotsync.state.store import (
 )
 
 __all__ = [
+    "BatchStatus",
     "BookRef",
     "DuckMembers",
-    "ImportStatus",
     "Ledger",
     "MemberStore",
     "Origin",

@@ -83,6 +83,8 @@ removals = Table(
     Column("status", String(20), nullable=False),
     Column("deletion_id", String(64)),
     Column("contact_ids", Text, nullable=False),  # JSON list of ints
+    # remove: out of the book (a bulk deletion); unsubscribe: unsubscribed from the book
+    Column("kind", String(20), nullable=False, server_default="remove"),
     Column("submitted_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
 )

@@ -52,7 +52,7 @@ LOCK_STALE_AFTER = timedelta(minutes=15)  # a run refreshes its heartbeat at eve
 POSSIBLE_FOR = timedelta(hours=24)
 
 
-class ImportStatus(StrEnum):
+class BatchStatus(StrEnum):
     PREPARED = "prepared"  # batch file written, not yet sent
     SUBMITTED = "submitted"  # DotDigital answered 202 with an import id
     COMMITTED = "committed"  # finished; its members are in the state
@@ -118,6 +118,7 @@ class PendingRemoval:
     run_id: int
     deletion_id: str | None
     contact_ids: list[int]
+    kind: str = "remove"  # or "unsubscribe"
 
 
 def _now() -> datetime:
@@ -363,7 +364,7 @@ class StateStore:
                     export=export,
                     address_book_id=book_id,
                     seq=seq,
-                    status=ImportStatus.PREPARED,
+                    status=BatchStatus.PREPARED,
                     batch_file=str(batch_file),
                     contacts=contacts,
                     bytes=size,
@@ -376,7 +377,7 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.SUBMITTED, import_id=import_id, submitted_at=_now())
+                .values(status=BatchStatus.SUBMITTED, import_id=import_id, submitted_at=_now())
             )
 
     def import_failed(self, row_id: int, error: str) -> None:
@@ -384,7 +385,7 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.FAILED, error=error, finished_at=_now())
+                .values(status=BatchStatus.FAILED, error=error, finished_at=_now())
             )
 
     def pending_imports(self, export: str, book_id: int) -> list[PendingImport]:
@@ -395,7 +396,7 @@ class StateStore:
                 .where(
                     imports.c.export == export,
                     imports.c.address_book_id == book_id,
-                    imports.c.status == ImportStatus.SUBMITTED,
+                    imports.c.status == BatchStatus.SUBMITTED,
                 )
                 .order_by(imports.c.id)
             ).mappings()
@@ -418,8 +419,8 @@ class StateStore:
         with self._tx() as conn:
             result = conn.execute(
                 update(imports)
-                .where(imports.c.export == export, imports.c.status == ImportStatus.PREPARED)
-                .values(status=ImportStatus.POSSIBLE, submitted_at=_now())
+                .where(imports.c.export == export, imports.c.status == BatchStatus.PREPARED)
+                .values(status=BatchStatus.POSSIBLE, submitted_at=_now())
             )
         return int(result.rowcount or 0)
 
@@ -429,7 +430,7 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.ABANDONED, error=error, finished_at=_now())
+                .values(status=BatchStatus.ABANDONED, error=error, finished_at=_now())
             )
 
     def possible_imports(self, exports: Sequence[str], book_id: int) -> list[PossibleImport]:
@@ -439,7 +440,7 @@ class StateStore:
                 .where(
                     imports.c.export.in_(list(exports)),
                     imports.c.address_book_id == book_id,
-                    imports.c.status == ImportStatus.POSSIBLE,
+                    imports.c.status == BatchStatus.POSSIBLE,
                 )
                 .order_by(imports.c.id)
             ).all()
@@ -452,7 +453,7 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.EXPIRED, finished_at=_now())
+                .values(status=BatchStatus.EXPIRED, finished_at=_now())
             )
 
     # --- books and their reads -----------------------------------------------------------------
@@ -562,15 +563,24 @@ class StateStore:
             conn.execute(
                 update(imports)
                 .where(imports.c.id == row_id)
-                .values(status=ImportStatus.COMMITTED, finished_at=_now())
+                .values(status=BatchStatus.COMMITTED, finished_at=_now())
             )
 
     # --- removals ----------------------------------------------------------------------------
 
-    def add_removal(self, run_id: int, export: str, book_id: int, contact_ids: list[int]) -> int:
+    def add_removal(
+        self,
+        run_id: int,
+        export: str,
+        book_id: int,
+        contact_ids: list[int],
+        *,
+        kind: str = "remove",
+    ) -> int:
         with self._tx() as conn:
             result = conn.execute(
                 insert(removals).values(
+                    kind=kind,
                     run_id=run_id,
                     export=export,
                     address_book_id=book_id,
@@ -602,7 +612,13 @@ class StateStore:
                 .order_by(removals.c.id)
             ).mappings()
             return [
-                PendingRemoval(r["id"], r["run_id"], r["deletion_id"], json.loads(r["contact_ids"]))
+                PendingRemoval(
+                    r["id"],
+                    r["run_id"],
+                    r["deletion_id"],
+                    json.loads(r["contact_ids"]),
+                    r["kind"] or "remove",
+                )
                 for r in rows
             ]
 

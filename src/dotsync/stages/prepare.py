@@ -1,0 +1,144 @@
+"""Read the segments' members, validate them, read the book when the plan needs it, and plan
+against the state: ``to_send`` (less known refusals) and the leavers split by ownership."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from dotsync import keys, mapping
+from dotsync.connect import ConnectionReport
+from dotsync.dotdigital import DotDigitalClient
+from dotsync.errors import LimitExceededError
+from dotsync.ownership import BookReader, ReadCounts, hold_back_refused, split_leavers
+from dotsync.plan import PlanCounts, make_plan
+from dotsync.result import RunCounts
+from dotsync.sources import open_source
+from dotsync.stages.context import RunContext
+from dotsync.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+def book_reader(
+    ctx: RunContext,
+    store: StateStore,
+    duck: duckdb.DuckDBPyConnection,
+    report: ConnectionReport,
+    *,
+    run_id: int,
+    client: DotDigitalClient | None,
+) -> BookReader:
+    """The reader of the configured book; without a client (a dry run) it reads nothing."""
+    read_book = None
+    members = getattr(client, "book_members", None) if client is not None else None
+    if members is not None:
+
+        def read_book(book_id: int, since: datetime | None) -> Iterator[Any]:
+            return members(book_id, modified_since=since)  # type: ignore[no-any-return]
+
+    unsubscribes = getattr(client, "book_unsubscribed_since", None) if client else None
+    return BookReader(
+        store=store,
+        duck=duck,
+        export=ctx.name,
+        book=ctx.book(report),
+        run_id=run_id,
+        read_book=read_book,
+        read_unsubscribes=unsubscribes,
+        progress=ctx.progress,
+    )
+
+
+def prepare(
+    ctx: RunContext,
+    duck: duckdb.DuckDBPyConnection,
+    store: StateStore,
+    report: ConnectionReport,
+    reader: BookReader,
+    *,
+    dry_run: bool = False,
+) -> tuple[RunCounts, list[mapping.MappedField]]:
+    export = ctx.export
+    email_column, fields = mapping.plan_columns(export.mapping, report.data_fields)
+    columns = [email_column, *[f.column for f in fields]]
+    source = open_source(ctx.config.source)
+    try:
+        segments = {s: ctx.config.segments[s] for s in export.segments}
+        ctx.progress("read", 0, 1)
+        sizes = source.load_members(duck, segments, columns)
+    finally:
+        source.close()
+    ctx.progress("read", 1, 1)
+    row = duck.execute("select count(*) from members_raw").fetchone()
+    profiles = int(row[0]) if row else 0
+    if profiles > export.max_profiles:
+        listing = ", ".join(f"{k}: {v:,}" for k, v in sizes.items())
+        raise LimitExceededError(
+            f"export {ctx.name!r} holds {profiles:,} profiles ({listing}), more than "
+            f"max_profiles = {export.max_profiles:,}: nothing was sent. Narrow the "
+            "segments or raise max_profiles if your DotDigital contract allows it"
+        )
+    ctx.progress("validate", 0, profiles)
+    summary = mapping.validate(
+        duck,
+        0,
+        fields,
+        send_empty_values=export.send_empty_values,
+        mapping_version=mapping.mapping_version(export.mapping, fields),
+    )
+    ctx.progress("validate", profiles, profiles)
+    reader.register()
+    plan: PlanCounts = make_plan(duck, full=ctx.full)
+    # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
+    # does not make those members leave and enter again; looked for among the plan's leavers
+    # and enterers only, when there are both. A dry run only plans with the new keys.
+    renamed = keys.rewritten_keys(duck, after_plan=True) if plan.left and plan.entered else []
+    if renamed:
+        log.info("%d stored key(s) take the form written in the source", len(renamed))
+        keys.rename_in_run(duck, renamed)
+        if not dry_run:
+            store.members.rename_keys(ctx.name, ctx.book_id, renamed)
+        plan = make_plan(duck, full=ctx.full)
+    read = ReadCounts()
+    busy = plan.to_send or plan.left or plan.email_changed
+    if not dry_run and (busy or reader.must_read()):
+        # Who is in the book, before anything is sent or removed: contacts others put there
+        # since the last read are found, not dotsync's; possibly delivered ones are held.
+        read = reader.sync()
+        if read.resolved_possible:
+            plan = make_plan(duck, full=ctx.full)
+    refused = hold_back_refused(duck, full=ctx.full)
+    if refused:
+        plan = _recount(duck, plan)
+    leavers = split_leavers(duck)
+    counts = RunCounts(
+        profiles_in_segments=profiles,
+        segment_sizes=dict(sizes),
+        valid=summary.valid,
+        rejected=summary.rejected,
+        rejected_by_reason=dict(summary.rejected_by_reason),
+        entered=plan.entered,
+        changed=plan.changed,
+        unchanged=plan.unchanged,
+        left=plan.left + plan.email_changed,
+        kept_held_by_other_export=leavers.held_by_other_export,
+        kept_found_in_book=leavers.found_in_book,
+        suppressed_known=sum(refused.values()),
+        suppressed_known_by_reason=refused,
+        book_contacts_read=read.contacts_read,
+    )
+    return counts, fields
+
+
+def _recount(duck: duckdb.DuckDBPyConnection, plan: PlanCounts) -> PlanCounts:
+    row = duck.execute(
+        "select count(*) filter (where kind = 'enter'), count(*) filter (where kind = 'change') "
+        "from to_send"
+    ).fetchone()
+    entered, changed = (int(x) for x in row) if row else (0, 0)
+    return PlanCounts(entered, changed, plan.unchanged, plan.left, plan.email_changed)
