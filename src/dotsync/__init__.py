@@ -24,9 +24,10 @@ from dotsync.errors import (
 from dotsync.result import RunCounts, RunResult, RunStatus
 
 if TYPE_CHECKING:
-    from dotsync.api import plan_export, run_export
+    from dotsync.api import plan_export, run_export, verify_export
     from dotsync.config import Config, load_config
     from dotsync.runner import DryRun
+    from dotsync.verify import VerifyReport
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,8 @@ _LAZY = {
     "load_config": "dotsync.config",
     "Config": "dotsync.config",
     "DryRun": "dotsync.runner",
+    "verify_export": "dotsync.api",
+    "VerifyReport": "dotsync.verify",
 }
 
 
@@ -64,7 +67,9 @@ __all__ = [
     "RunStatus",
     "SourceError",
     "TransientError",
+    "VerifyReport",
     "load_config",
     "plan_export",
     "run_export",
+    "verify_export",
 ]

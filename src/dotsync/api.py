@@ -27,6 +27,7 @@ from dotsync.result import RunResult
 from dotsync.runner import DryRun
 from dotsync.runner import plan_export as _plan_export
 from dotsync.runner import run_export as _run_export
+from dotsync.verify import VerifyReport
 
 ConfigSource = Config | str | Path
 """A loaded :class:`Config`, or the path of a ``dotsync.toml`` (``str`` or ``Path``)."""
@@ -65,6 +66,25 @@ def plan_export(config: ConfigSource, name: str, *, full: bool = False) -> DryRu
     loaded = _config(config)
     with _explained(loaded, name):
         return _plan_export(loaded, name, full=full)
+
+
+def verify_export(
+    config: ConfigSource,
+    name: str,
+    *,
+    repair: bool = False,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Compare the export's address book with what dotsync recorded (``report.counts``: missing,
+    unknown, unsubscribed, suppressed; ``report.status``: clean, drift or repaired). ``repair``
+    sends back the missing still in the segments and records the refusals. Raises like
+    :func:`run_export`; drift is not an error."""
+    from dotsync.verifier import verify_export as _verify_export
+
+    loaded = _config(config)
+    with _explained(loaded, name):
+        return _verify_export(loaded, name, repair=repair, stop=stop, progress=progress)
 
 
 def _explained(config: Config, name: str) -> AbstractContextManager[None]:

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     LIMIT = 7  # the export is larger than max_profiles; nothing was sent
     SOURCE = 8  # the profile source or a segment query failed
     MASS_REMOVAL = 9  # the run would remove too many members; nothing was removed or sent
+    DRIFT = 10  # `verify` found the book differs from the state (without --repair)
     INTERRUPTED = 130  # stopped by a signal; the next run resumes
 
 
@@ -69,6 +70,13 @@ class MassRemovalError(DotsyncError):
     or its segments came back empty: it stopped before removing or sending anything."""
 
     exit_code = ExitCode.MASS_REMOVAL
+
+
+class BudgetExceededError(DotsyncError):
+    """``verify`` would need more calls than the budget it announced (the book grew during the
+    read): it stopped, nothing was recorded; run it again."""
+
+    exit_code = ExitCode.RETRY_LATER
 
 
 class RunInProgressError(DotsyncError):

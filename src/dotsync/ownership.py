@@ -439,3 +439,9 @@ def shared_book_conflicts(config: Config, export: str) -> list[str]:
                     f"column {field.column!r} ({field.type}); each run overwrites the other's"
                 )
     return found
+
+
+def presence_of(status: object) -> str:
+    """The ledger's status (``confirmed`` or ``suppressed``) of a v3 channel status: what a read
+    of the book records, for ``dotsync verify`` too."""
+    return _presence(status)

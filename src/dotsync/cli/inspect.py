@@ -21,6 +21,7 @@ from dotsync.cli._common import (
     setup_logging,
 )
 from dotsync.cli.export import print_summary
+from dotsync.cli.verify import print_verifies, show_verify, verify_json
 from dotsync.config import Config, ConnectionConfig, require_privacy_ack
 from dotsync.connect import check_connection, describe_connection, explain_refusal, open_client
 from dotsync.errors import ConfigError, ConnectionCheckError
@@ -174,6 +175,9 @@ def history(
         str | None, typer.Argument(metavar="NAME", help="Only this export ([exports.NAME]).")
     ] = None,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    verifies: Annotated[
+        bool, typer.Option("--verifies", help="List the verifies (dotsync verify) instead.")
+    ] = False,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
@@ -183,7 +187,14 @@ def history(
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         with StateStore(cfg.state.url) as store:
-            runs = store.list_runs(name, limit=limit)
+            runs = [] if verifies else store.list_runs(name, limit=limit)
+            checks = store.list_verifies(name, limit=limit) if verifies else []
+        if verifies:
+            if as_json:
+                print_json([verify_json(v) for v in checks])
+            else:
+                print_verifies(checks)
+            return
         if as_json:
             print_json([r.model_dump(mode="json") for r in runs])
             return
@@ -226,6 +237,9 @@ def _shorten(text: str, width: int) -> str:
 def show_run(
     run_id: Annotated[int, typer.Argument(metavar="ID", help="The run id (see history).")],
     rows: Annotated[int, typer.Option(help="Rejected rows to show.")] = 20,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="ID is a verify's (see history --verifies).")
+    ] = False,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
@@ -235,7 +249,13 @@ def show_run(
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         with StateStore(cfg.state.url) as store:
-            result = store.get_run(run_id)
+            result = None if verify else store.get_run(run_id)
+            check = store.get_verify(run_id) if verify else None
+        if verify:
+            if check is None:
+                raise ConfigError(f"no verify {run_id}: see `dotsync history --verifies`")
+            show_verify(check, as_json=as_json)
+            return
         if result is None:
             raise ConfigError(f"no run {run_id}: see `dotsync history`")
         rejected: list[dict[str, str]] = []

@@ -255,6 +255,9 @@ class ExportConfig(_Model):
     subscription_status: Literal["", "subscribed", "unsubscribed"] = ""
     merge_option: Literal["overwrite", "overwriteIfNotEmpty", "overwriteIfEmpty"] = "overwrite"
     schedule: str | None = None
+    # When `dotsync serve` runs `dotsync verify` on the export's book (cron, like schedule): it
+    # reports drift in /metrics and repairs nothing.
+    verify_schedule: str | None = None
     timezone: str = "UTC"
     rejected_rows_alert: float = Field(default=0.05, ge=0, le=1)
 
@@ -266,7 +269,7 @@ class ExportConfig(_Model):
             raise ValueError(f"segments listed twice: {', '.join(repeated)}")
         return value
 
-    @field_validator("schedule")
+    @field_validator("schedule", "verify_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         if value is not None and not croniter.is_valid(value):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dotsync.config import Config, load_config
 from dotsync.errors import ConfigError, ExitCode
-from dotsync.result import RunResult, RunStatus
+from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.scheduler import ScheduledExport, Scheduler
 from dotsync.serve.alerts import AlertManager, AlertPolicy
 from dotsync.serve.metrics import MetricsRegistry
@@ -26,18 +26,26 @@ log = logging.getLogger(__name__)
 SCHEDULE_FILE = "serve-schedule.json"
 ALERTS_FILE = "serve-alerts.json"
 DEFAULT_WEBHOOK_ENV = "DOTSYNC_WEBHOOK_URL"
+# A verify is scheduled like an export, under this prefix: it shares the export's account lane,
+# so it never runs while an export of the same account does.
+VERIFY_JOB = "verify:"
 
 
 def scheduled_exports(config: Config) -> list[ScheduledExport]:
-    """The exports that have a ``schedule``, with the account each one writes to."""
+    """The exports that have a ``schedule`` and the verifies (``verify_schedule``), with the
+    account each one writes to."""
     scheduled: list[ScheduledExport] = []
     for name, export in sorted(config.exports.items()):
-        if export.schedule is None:
-            continue
         connection = config.connections[export.connection]
         # Normalised like the runner's account lock: the same account written two ways is one.
         account = (str(connection.api_url).rstrip("/").lower(), connection.api_user.lower())
-        scheduled.append(ScheduledExport(name, export.schedule, export.timezone, account))
+        if export.schedule is not None:
+            scheduled.append(ScheduledExport(name, export.schedule, export.timezone, account))
+        if export.verify_schedule is not None:
+            job = ScheduledExport(
+                VERIFY_JOB + name, export.verify_schedule, export.timezone, account
+            )
+            scheduled.append(job)
     return scheduled
 
 
@@ -52,9 +60,12 @@ def alert_policies(config: Config) -> dict[str, AlertPolicy]:
 
 
 def runner_function(
-    config: Config, run_export: Callable[..., RunResult] | None = None
+    config: Config,
+    run_export: Callable[..., RunResult] | None = None,
+    metrics: MetricsRegistry | None = None,
 ) -> RunFunction:
-    """Adapts ``dotsync.runner.run_export(config, name, *, stop, ...)`` to the service."""
+    """Adapts ``dotsync.runner.run_export(config, name, *, stop, ...)`` to the service, and
+    ``dotsync.verifier.verify_export`` for the verify jobs (their drift goes to ``metrics``)."""
     if run_export is None:
         from dotsync.runner import run_export as runner_run_export
 
@@ -64,16 +75,45 @@ def runner_function(
     def run(
         name: str, *, stop: threading.Event, on_imports_in_flight: Callable[[int], None]
     ) -> RunResult:
+        if name.startswith(VERIFY_JOB):
+            return _verify_once(config, name.removeprefix(VERIFY_JOB), stop, metrics)
         return export_once(config, name, stop=stop, on_imports_in_flight=on_imports_in_flight)
 
     return run
+
+
+def _verify_once(
+    config: Config, export: str, stop: threading.Event, metrics: MetricsRegistry | None
+) -> RunResult:
+    """A verify, reported to the service as a run of ``verify:EXPORT`` (succeeded: the check was
+    made; what it found is in the drift gauges)."""
+    from dotsync.verifier import verify_export
+
+    report = verify_export(config, export, stop=stop)
+    finished = report.finished_at or report.started_at
+    if metrics is not None:
+        drift = report.counts.model_dump(
+            include={"missing", "unknown", "unsubscribed", "suppressed"}
+        )
+        metrics.record_verify(export, drift, finished.timestamp())
+    return RunResult(
+        run_id=report.verify_id,
+        export=VERIFY_JOB + export,
+        status=RunStatus.SUCCEEDED,
+        started_at=report.started_at,
+        finished_at=finished,
+        counts=RunCounts(
+            api_calls=report.api_calls, api_calls_by_endpoint=report.api_calls_by_endpoint
+        ),
+    )
 
 
 def build_service(config: Config, run: RunFunction | None = None) -> Service:
     exports = scheduled_exports(config)
     if not exports:
         raise ConfigError(
-            'no export has a `schedule`: add e.g. schedule = "0 6 * * *" under [exports.NAME]'
+            'no export has a `schedule`: add e.g. schedule = "0 6 * * *" under [exports.NAME] '
+            '(or verify_schedule = "0 5 * * 1" to verify its book)'
         )
     work_dir = Path(config.state.work_dir)
     store = ScheduleStore(work_dir / SCHEDULE_FILE)
@@ -82,10 +122,11 @@ def build_service(config: Config, run: RunFunction | None = None) -> Service:
         alert_policies(config),
         webhook_url_env=config.alerts.webhook_url_env or DEFAULT_WEBHOOK_ENV,
     )
+    metrics = MetricsRegistry(e.name for e in exports)
     return Service(
         Scheduler(exports, store.load()),
-        run or runner_function(config),
-        metrics=MetricsRegistry(e.name for e in exports),
+        run or runner_function(config, metrics=metrics),
+        metrics=metrics,
         alerts=alerts,
         schedule_store=store,
     )

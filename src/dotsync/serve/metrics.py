@@ -6,7 +6,7 @@ Exposition is prometheus_client's (the reference client library), served by ``op
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -76,6 +76,20 @@ class MetricsRegistry:
             ["export"],
             registry=r,
         )
+        # Set by each verify (dotsync verify, or serve's verify_schedule); absent before the first.
+        self.verify_drift = Gauge(
+            "dotsync_verify_drift",
+            "Contacts the export's last verify found out of step with the state, by kind: missing "
+            "(removed from the book), unknown (added by others), unsubscribed, suppressed.",
+            ["export", "kind"],
+            registry=r,
+        )
+        self.verify_last = Gauge(
+            "dotsync_verify_last_timestamp_seconds",
+            "Unix time at which the export's last verify ended.",
+            ["export"],
+            registry=r,
+        )
         self._in_flight_by_export: dict[str, int] = {}
         self._lock = threading.Lock()
         for name in exports:
@@ -116,6 +130,12 @@ class MetricsRegistry:
             self.api_calls.labels(endpoint).inc(calls)
         for endpoint, limited in counts.rate_limited_by_endpoint.items():
             self.api_rate_limited.labels(endpoint).inc(limited)
+
+    def record_verify(self, export: str, drift: Mapping[str, int], finished_at: float) -> None:
+        """The drift counts of a verify of ``export`` (kind -> contacts)."""
+        for kind, count in drift.items():
+            self.verify_drift.labels(export, kind).set(count)
+        self.verify_last.labels(export).set(finished_at)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

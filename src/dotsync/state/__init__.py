@@ -8,6 +8,7 @@ from dotsync.state.store import (
     PendingRemoval,
     RemovalStatus,
     StateStore,
+    VerifyRecord,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "RemovalStatus",
     "SqlMembers",
     "StateStore",
+    "VerifyRecord",
 ]

@@ -149,3 +149,23 @@ book_reads = Table(
     Column("changes_from", DateTime(timezone=True)),  # the next changes read starts here
     Column("owners_decided_at", DateTime(timezone=True)),  # 0.1 members entered in the ledger
 )
+
+# Checks of a book against the state (``dotsync verify``): what was found, at what cost, and what
+# ``--repair`` did. ``report`` is the VerifyReport as JSON (keys and contact ids, never e-mails).
+verifies = Table(
+    "verifies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("export", String(200), nullable=False, index=True),
+    Column("account_id", String(100)),
+    Column("address_book_id", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),  # running | clean | drift | repaired | failed
+    Column("repair", Boolean, nullable=False, default=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    # Unsubscribes and suppressions up to started_at are in the ledger: a repair whose feeds were
+    # read whole. The next verify reads the feeds from the last such point.
+    Column("statuses_recorded", Boolean, nullable=False, default=False),
+    Column("report", Text),
+    Column("error", Text),
+)

@@ -35,7 +35,15 @@ from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.state.ledger import BookRef, DuckLedger, Ledger, SqlLedger
 from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
 from dotsync.state.migrate import SQLITE_BEGIN, upgrade_schema
-from dotsync.state.schema import book_reads, export_books, imports, locks, removals, runs
+from dotsync.state.schema import (
+    book_reads,
+    export_books,
+    imports,
+    locks,
+    removals,
+    runs,
+    verifies,
+)
 
 LOCK_STALE_AFTER = timedelta(minutes=15)  # a run refreshes its heartbeat at every poll
 # How long a batch that may have been delivered is matched against the book's changes: an import
@@ -87,6 +95,21 @@ class BookRead:
     baseline_contacts: int
     changes_from: datetime | None
     owners_decided: bool
+
+
+@dataclass(frozen=True)
+class VerifyRecord:
+    """A ``dotsync verify`` as stored: its report is JSON (see dotsync.verify.VerifyReport)."""
+
+    verify_id: int
+    export: str
+    address_book_id: int
+    status: str
+    repair: bool
+    started_at: datetime
+    finished_at: datetime | None
+    report: str | None
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -607,6 +630,75 @@ class StateStore:
                 .values(status=RemovalStatus.COMMITTED, finished_at=_now())
             )
 
+    # --- verifies ------------------------------------------------------------------------------
+
+    def start_verify(self, export: str, book_id: int, *, repair: bool) -> VerifyRecord:
+        with self._tx() as conn:
+            result = conn.execute(
+                insert(verifies).values(
+                    export=export,
+                    address_book_id=book_id,
+                    status="running",
+                    repair=repair,
+                    started_at=_now(),
+                    statuses_recorded=False,
+                )
+            )
+            verify_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        record = self.get_verify(verify_id)
+        assert record is not None
+        return record
+
+    def finish_verify(
+        self,
+        verify_id: int,
+        status: str,
+        *,
+        account_id: str | None,
+        report: str | None,
+        error: str | None = None,
+        statuses_recorded: bool = False,
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(verifies)
+                .where(verifies.c.id == verify_id)
+                .values(
+                    status=status,
+                    account_id=account_id,
+                    finished_at=_now(),
+                    report=report,
+                    error=error,
+                    statuses_recorded=statuses_recorded,
+                )
+            )
+
+    def statuses_recorded_at(self, book: BookRef) -> datetime | None:
+        """When the last verify that recorded the book's unsubscribes and suppressions started."""
+        with self._read() as conn:
+            value = conn.execute(
+                select(func.max(verifies.c.started_at)).where(
+                    verifies.c.account_id == book.account,
+                    verifies.c.address_book_id == book.book_id,
+                    verifies.c.statuses_recorded.is_(True),
+                )
+            ).scalar()
+        return _aware(value)
+
+    def get_verify(self, verify_id: int) -> VerifyRecord | None:
+        with self._read() as conn:
+            row = (
+                conn.execute(select(verifies).where(verifies.c.id == verify_id)).mappings().first()
+            )
+        return _verify_record(row) if row else None
+
+    def list_verifies(self, export: str | None = None, limit: int = 50) -> list[VerifyRecord]:
+        query = select(verifies).order_by(verifies.c.id.desc()).limit(limit)
+        if export:
+            query = query.where(verifies.c.export == export)
+        with self._read() as conn:
+            return [_verify_record(r) for r in conn.execute(query).mappings()]
+
     # --- removal of a destination -------------------------------------------------------------
 
     def remove_export(self, export: str) -> list[Path]:
@@ -629,6 +721,7 @@ class StateStore:
             conn.execute(delete(imports).where(imports.c.export == export))
             conn.execute(delete(removals).where(removals.c.export == export))
             conn.execute(delete(runs).where(runs.c.export == export))
+            conn.execute(delete(verifies).where(verifies.c.export == export))
             conn.execute(delete(locks).where(locks.c.export == export))
             conn.execute(delete(export_books).where(export_books.c.export == export))
         return files + self.members.drop(export)
@@ -660,6 +753,20 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _verify_record(row: Any) -> VerifyRecord:
+    return VerifyRecord(
+        verify_id=int(row["id"]),
+        export=str(row["export"]),
+        address_book_id=int(row["address_book_id"]),
+        status=str(row["status"]),
+        repair=bool(row["repair"]),
+        started_at=_aware(row["started_at"]) or row["started_at"],
+        finished_at=_aware(row["finished_at"]),
+        report=row["report"],
+        error=row["error"],
+    )
 
 
 def _run_result(row: Any) -> RunResult:
