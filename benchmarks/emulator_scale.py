@@ -187,8 +187,8 @@ def main() -> None:
     args = parser.parse_args()
     port = _free_port()
     dotsync = Path(sys.executable).with_name("dotsync")
-    process = subprocess.Popen(
-        [str(dotsync), "emulator", "--port", str(port)],  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603 - our own dotsync, next to this interpreter
+        [str(dotsync), "emulator", "--port", str(port)],
         stdout=subprocess.DEVNULL,
     )
     try:

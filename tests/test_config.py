@@ -111,7 +111,8 @@ CASES = {
     ),
     "unknown-connection": (
         replace('connection = "dotdigital_eu"', 'connection = "dd_us"'),
-        "exports.newsletter.connection: unknown connection 'dd_us'; known connections: dotdigital_eu",
+        "exports.newsletter.connection: unknown connection 'dd_us';"
+        " known connections: dotdigital_eu",
     ),
     "unknown-segment": (
         replace('segments = ["high_value", "churn_risk"]', 'segments = ["high_value", "vips"]'),

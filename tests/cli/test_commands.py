@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from cli.cli_support import Cli, DataFieldMaker
 from support.project import PASSWORD_ENV, Project, profile
 

@@ -25,7 +25,7 @@ from dotsync.errors import (
     WrongRegionError,
 )
 
-SECRET = "s3cr3t-Pa55word-xyz"  # noqa: S105 - a test account's password, asserted never to leak
+SECRET = "s3cr3t-Pa55word-xyz"  # a test account's password, asserted never to leak
 
 
 def _v3_body(book_id: int, emails: list[str], **fields: str) -> bytes:
@@ -106,7 +106,7 @@ def test_wrong_password_names_the_user_never_the_password(
     emu = emulator_factory(
         EmulatorSettings(accounts=[AccountSettings(api_user=user, password=SecretStr("right"))])
     )
-    client = make_client(emu.base_url, (user, SECRET), password_source="DOTDIGITAL_PASSWORD")  # noqa: S106
+    client = make_client(emu.base_url, (user, SECRET), password_source="DOTDIGITAL_PASSWORD")
     caplog.set_level(logging.DEBUG, logger="dotsync")
     with pytest.raises(AuthenticationError) as caught:
         client.discover()

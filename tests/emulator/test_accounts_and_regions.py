@@ -9,8 +9,8 @@ from dotsync.emulator import AccountSettings
 
 from .conftest import create_book
 
-ANN = AccountSettings(api_user="ann@apiconnector.com", password="pw-ann", region="r1")  # noqa: S106
-BOB = AccountSettings(api_user="bob@apiconnector.com", password="pw-bob", region="r2")  # noqa: S106
+ANN = AccountSettings(api_user="ann@apiconnector.com", password="pw-ann", region="r1")
+BOB = AccountSettings(api_user="bob@apiconnector.com", password="pw-bob", region="r2")
 
 
 def _properties(reply: httpx.Response) -> dict[str, str]:
@@ -57,7 +57,7 @@ def test_calls_on_another_regions_host_answer_403(emulator_factory, api_for):
 
 
 def test_each_account_has_its_own_data(emulator_factory, api_for):
-    cy_account = AccountSettings(api_user="cy@x.com", password="c")  # noqa: S106
+    cy_account = AccountSettings(api_user="cy@x.com", password="c")
     emu = emulator_factory(accounts=[ANN, cy_account])
     ann = api_for(emu, auth=("ann@apiconnector.com", "pw-ann"))
     cy = api_for(emu, auth=("cy@x.com", "c"))

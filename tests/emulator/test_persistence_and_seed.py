@@ -89,7 +89,7 @@ def test_accounts_given_at_start_are_added_to_an_existing_state(tmp_path, api_fo
     path = tmp_path / "state.sqlite"
     with run_emulator(EmulatorSettings(state_file=path)):
         pass
-    extra = AccountSettings(api_user="late@x.com", password="p")  # noqa: S106
+    extra = AccountSettings(api_user="late@x.com", password="p")
     with run_emulator(EmulatorSettings(state_file=path, accounts=[extra])) as emu:
         assert api_for(emu, auth=("late@x.com", "p")).get("/v2/account-info").status_code == 200
         assert (

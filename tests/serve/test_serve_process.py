@@ -80,7 +80,7 @@ class ServeProcess:
         self.log_file = log_file
         env = {**os.environ, "DOTDIGITAL_PASSWORD": PASSWORD}
         self._log = log_file.open("w")
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
@@ -234,7 +234,7 @@ def test_serve_runs_reports_stops_on_sigterm_and_resumes(
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and arguments
+    return subprocess.run(
         [
             sys.executable,
             "-c",

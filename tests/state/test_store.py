@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -164,7 +163,7 @@ def test_remove_export_leaves_nothing(store: StateStore, tmp_path: Path) -> None
 
 def test_sqlite_state_file_is_private(tmp_path: Path) -> None:
     StateStore(f"sqlite:///{tmp_path / 'sub' / 'state.sqlite'}").close()
-    assert os.stat(tmp_path / "sub" / "state.sqlite").st_mode & 0o077 == 0
+    assert (tmp_path / "sub" / "state.sqlite").stat().st_mode & 0o077 == 0
 
 
 def test_member_state_in_use_by_another_process_is_a_clear_refusal(tmp_path: Path) -> None:
