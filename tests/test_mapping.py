@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dotsync.config import MappingConfig, SegmentConfig, SourceConfig
+from dotsync.config import DataFieldMapping, MappingConfig, SegmentConfig, SourceConfig
 from dotsync.mapping import (
     MappedField,
     ValidationSummary,
@@ -33,9 +33,9 @@ BAD_INPUT_MAPPING = MappingConfig(
     email="email",
     first_name="first_name",
     data_fields={
-        "AGE": {"column": "age", "type": "Numeric"},
-        "BIRTHDAY": {"column": "birthday", "type": "Date"},
-        "VIP": {"column": "vip", "type": "Boolean"},
+        "AGE": DataFieldMapping(column="age", type="Numeric"),
+        "BIRTHDAY": DataFieldMapping(column="birthday", type="Date"),
+        "VIP": DataFieldMapping(column="vip", type="Boolean"),
         "NOTE": "note",
     },
 )

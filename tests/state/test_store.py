@@ -61,7 +61,9 @@ def _confirm(
     return store.members.upsert(duck, "select * from _rows", "news", book, run_id)
 
 
-def _members(store: StateStore, duck: duckdb.DuckDBPyConnection, book: int) -> list[tuple]:
+def _members(
+    store: StateStore, duck: duckdb.DuckDBPyConnection, book: int
+) -> list[tuple[str, int, str]]:
     store.members.register(duck, "news", book)
     return duck.execute("select key, contact_id, digest from state_members order by key").fetchall()
 
