@@ -83,7 +83,14 @@ class Throttle:
             return 0.0
 
     def observe(self, tier: Tier, headers: Mapping[str, str]) -> None:
-        """Lower the budget to what a reply's headers say is left (never raise it)."""
+        """Lower the budget to what a reply's headers say is left (never raise it), and take the
+        window's end from the newest reply that agrees with or lowers the count.
+
+        A reply confirming the count we already hold (we took the call from the budget before
+        sending) still brings the freshest reset: the reset is counted in whole seconds, so two
+        replies of one window can differ by a second, and the reply that spent the budget is the
+        one to wait on. A reply with more left than we hold keeps both: it may come from a window
+        that has rolled over while our own calls are still in flight."""
         remaining = _int_or_none(headers.get("x-ratelimit-remaining"))
         if remaining is None:
             return
@@ -92,7 +99,7 @@ class Throttle:
         with self._lock:
             now = self._clock()
             window = self._current_window(tier, now)
-            if remaining < window.remaining:
+            if remaining <= window.remaining:
                 window.remaining = remaining
                 if reset_in is not None:
                     window.ends_at = now + reset_in
