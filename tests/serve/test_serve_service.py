@@ -20,7 +20,7 @@ from dotsync.scheduler import ScheduledExport, Scheduler
 from dotsync.serve.alerts import AlertManager, AlertPolicy
 from dotsync.serve.schedule_store import ScheduleStore
 from dotsync.serve.service import Service
-from dotsync.serve.signals import install_stop_signals
+from dotsync.signals import stop_on_signals
 
 ACCOUNT_A = ("http://127.0.0.1:1", "a@apiconnector.com")
 ACCOUNT_B = ("http://127.0.0.1:1", "b@apiconnector.com")
@@ -198,8 +198,7 @@ def test_a_run_held_by_another_process_is_skipped_without_alert(
 def test_sigterm_stops_the_service(in_background: Starter) -> None:
     runner = FakeRunner(seconds=30)
     service = Service(Scheduler([every_minute("news")]), runner)
-    restore = install_stop_signals(service)
-    try:
+    with stop_on_signals(service.request_stop):
         thread = in_background(service)
         assert runner.started.wait(5)
         os.kill(os.getpid(), signal.SIGTERM)
@@ -207,6 +206,4 @@ def test_sigterm_stops_the_service(in_background: Starter) -> None:
         assert not thread.is_alive()
         assert service.stop.is_set()
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second one kills
-    finally:
-        restore()
     assert [call[3] for call in runner.calls] == [RunStatus.INTERRUPTED]

@@ -87,7 +87,7 @@ def export(
         names = list(cfg.exports) if all_exports else [name or ""]
         results: list[RunResult] = []
         stop = threading.Event()
-        with stop_on_signals(stop):
+        with stop_on_signals(stop.set):
             for export_name in names:
                 export_cfg = cfg.find_export(export_name)
                 connection = cfg.connections[export_cfg.connection]

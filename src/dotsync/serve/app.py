@@ -19,7 +19,7 @@ from dotsync.serve.ops_server import OpsServer
 from dotsync.serve.outcome import RunOutcome
 from dotsync.serve.schedule_store import ScheduleStore
 from dotsync.serve.service import RunFunction, Service
-from dotsync.serve.signals import install_stop_signals
+from dotsync.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +96,11 @@ def serve(config_path: Path, *, once: bool = False) -> int:
     config = load_config(config_path)
     service = build_service(config)
     if once:
-        restore = install_stop_signals(service)
-        try:
+        with stop_on_signals(service.request_stop):
             return _exit_code(service.run_due_once())
-        finally:
-            restore()
     ops = OpsServer(service.metrics, service.health, config.serve.host, config.serve.port)
-    restore = install_stop_signals(service)
-    try:
-        with ops:
-            service.run_forever()
-    finally:
-        restore()
+    with stop_on_signals(service.request_stop), ops:
+        service.run_forever()
     # Stopping on request is the normal end of a service, not an error.
     return ExitCode.OK
 
