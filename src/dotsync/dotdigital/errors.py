@@ -130,11 +130,3 @@ def parse_error_body(payload: Any, text: str = "") -> ErrorBody:
             sentence = message[: match.start()].strip().removeprefix("Error:").strip()
             return ErrorBody(match.group(1), sentence)
     return ErrorBody(None, " ".join(text.split())[:200])
-
-
-_EMAIL = re.compile(r"[^\s\"<>(),;:@/]+@[^\s\"'<>(),;:@/]+\.[A-Za-z]{2,}")
-
-
-def redact(text: str) -> str:
-    """Hide e-mail addresses (personal data) in text meant for logs or error details."""
-    return _EMAIL.sub("<email>", text)

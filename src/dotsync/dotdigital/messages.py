@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dotsync.dotdigital.errors import ErrorBody, Rule, redact
+from dotsync.dotdigital.errors import ErrorBody, Rule
 from dotsync.errors import (
     AuthenticationError,
     DotDigitalError,
@@ -21,6 +21,7 @@ from dotsync.errors import (
     TransientError,
     WrongRegionError,
 )
+from dotsync.redaction import redact_emails
 
 if TYPE_CHECKING:
     from dotsync.dotdigital.session import Call
@@ -37,11 +38,11 @@ def error_for(
     attempts: int,
     waited: float,
 ) -> DotDigitalError:
-    said = redact(body.sentence)
+    said = redact_emails(body.sentence)
     code = body.code
     what = call.subject or call.endpoint
     tag = f"{status} {code}" if status is not None and code else str(status or code or "no reply")
-    detail = redact(
+    detail = redact_emails(
         f"{call.endpoint} -> {tag}: {body.sentence}"
         + ("; " + "; ".join(body.details) if body.details else "")
     )

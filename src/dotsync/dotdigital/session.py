@@ -15,12 +15,13 @@ from urllib.parse import quote
 import httpx
 
 from dotsync.dotdigital.bodies import BodyFactory, json_bytes
-from dotsync.dotdigital.errors import Action, ErrorBody, Rule, classify, parse_error_body, redact
+from dotsync.dotdigital.errors import Action, ErrorBody, Rule, classify, parse_error_body
 from dotsync.dotdigital.messages import error_for
 from dotsync.dotdigital.retry import RetryPolicy, rate_limit_wait
 from dotsync.dotdigital.stats import CallStats
 from dotsync.dotdigital.throttle import Throttle, tier_of
 from dotsync.errors import ConnectionCheckError, InterruptedRunError
+from dotsync.redaction import redact_emails
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class ApiSession:
             log.warning(
                 "DotDigital %s: %s; sending again in %.2f s",
                 call.endpoint,
-                redact(waits.causes[-1]),
+                redact_emails(waits.causes[-1]),
                 delay,
             )
             self.wait(delay)
