@@ -3,7 +3,6 @@ actions, retries with backoff and jitter, rate-limit waits and a throttle, call 
 
 from dotsync.dotdigital.client import DotDigitalClient
 from dotsync.dotdigital.core import DEFAULT_API_URL
-from dotsync.dotdigital.errors import Action, classify
 from dotsync.dotdigital.models import (
     AccountInfo,
     AddressBook,
@@ -19,6 +18,7 @@ from dotsync.dotdigital.models import (
     ImportStatus,
     ImportSummary,
 )
+from dotsync.dotdigital.responses import Action, classify
 from dotsync.dotdigital.retry import PollPolicy, RetryPolicy
 from dotsync.dotdigital.stats import CallStats, CallStatsSnapshot
 

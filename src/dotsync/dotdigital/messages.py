@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dotsync.dotdigital.errors import ErrorBody, Rule
+from dotsync.dotdigital.responses import ErrorBody, Rule
 from dotsync.errors import (
     AuthenticationError,
     DotDigitalError,

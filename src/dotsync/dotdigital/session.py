@@ -15,8 +15,8 @@ from urllib.parse import quote
 import httpx
 
 from dotsync.dotdigital.bodies import BodyFactory, json_bytes
-from dotsync.dotdigital.errors import Action, ErrorBody, Rule, classify, parse_error_body
 from dotsync.dotdigital.messages import error_for
+from dotsync.dotdigital.responses import Action, ErrorBody, Rule, classify, parse_error_body
 from dotsync.dotdigital.retry import RetryPolicy, rate_limit_wait
 from dotsync.dotdigital.stats import CallStats
 from dotsync.dotdigital.throttle import Throttle, tier_of

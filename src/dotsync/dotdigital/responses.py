@@ -1,4 +1,4 @@
-"""What to do with a DotDigital reply that is not a success: one table, read by :func:`classify`.
+"""The response table: what to do with a DotDigital reply that is not a success (:func:`classify`).
 
 DotDigital does not document which status goes with which ``ERROR_`` code (API.md); the table
 keys on the code first and falls back on the status, so a code sent with an unexpected status is

@@ -1,10 +1,10 @@
-"""The response table: every kind of reply maps to the action and error the brief asks for."""
+"""The response table: every kind of reply maps to the action to take and the error to raise."""
 
 from __future__ import annotations
 
 import pytest
 
-from dotsync.dotdigital.errors import Action, classify, parse_error_body
+from dotsync.dotdigital.responses import Action, classify, parse_error_body
 from dotsync.errors import (
     AuthenticationError,
     DotDigitalError,
