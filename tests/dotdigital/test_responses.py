@@ -31,13 +31,6 @@ from dotsync.errors import (
             400, "ERROR_APIUSAGE_EXCEEDED", Action.WAIT_RATE_LIMIT, RateLimitedError, id="flat"
         ),
         pytest.param(
-            400,
-            "ERROR_IMPORT_TOOMANYACTIVEIMPORTS",
-            Action.WAIT_IMPORT_SLOT,
-            TooManyImportsError,
-            id="v2-busy",
-        ),
-        pytest.param(
             429,
             "contacts:tooManyActiveImports",
             Action.WAIT_IMPORT_SLOT,

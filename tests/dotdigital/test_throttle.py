@@ -21,7 +21,6 @@ class Clock:
     ("endpoint", "tier"),
     [
         ("PUT /contacts/v3/import", "low"),
-        ("POST /v2/address-books/{id}/contacts/import", "low"),
         ("POST /v2/address-books/{id}/contacts/delete", "low"),
         ("GET /v2/address-books", "low"),
         ("GET /v2/account-info", "high"),

@@ -61,7 +61,6 @@ _IMPORT_SLOT = Rule(Action.WAIT_IMPORT_SLOT, TooManyImportsError)
 RESPONSE_TABLE: tuple[_Row, ...] = (
     _Row(_RETRY, no_reply=True),  # timeouts, refused or dropped connections
     _Row(_RATE_LIMIT, code="ERROR_APIUSAGE_EXCEEDED"),  # the flat limit, sent as a 400
-    _Row(_IMPORT_SLOT, code="ERROR_IMPORT_TOOMANYACTIVEIMPORTS"),  # v2
     _Row(_IMPORT_SLOT, code="contacts:tooManyActiveImports"),  # v3, sent as a 429
     _Row(Rule(Action.FAIL, NotWritableError), code="ERROR_ADDRESSBOOK_NOTWRITABLE"),
     # ERROR_DATAFIELD_NOTFOUND has no underscore before FOUND; v3 uses e.g. contacts:importNotFound.

@@ -29,8 +29,6 @@ _WINDOW_SECONDS = 60.0
 _LOW_TEMPLATES = frozenset(
     {
         "PUT /contacts/v3/import",
-        "POST /v2/address-books/{id}/contacts/import",
-        "POST /v2/address-books/{id}/contacts/import/with-merge-option/{id}",
         "POST /v2/address-books/{id}/contacts/delete",
         "GET /v2/address-books",
         "GET /v2/address-books/{id}/contacts",
