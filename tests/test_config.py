@@ -75,7 +75,7 @@ def test_valid_file_loads_with_paths_relative_to_the_file(tmp_path: Path) -> Non
     export = config.find_export("newsletter")
     assert set(export.mapping.data_fields) == {"LOYALTY_TIER", "SCORE"}  # stored upper-case
     assert export.on_segment_exit == "remove" and export.subscription_status == ""
-    assert config.connection_of(export).privacy_acknowledged
+    assert config.connections[export.connection].privacy_acknowledged
 
 
 def test_find_export_lists_known_exports(tmp_path: Path) -> None:
