@@ -1,4 +1,4 @@
-"""Mapping and validation in DuckDB: every bad input of issue 6 point 2, properties, digests."""
+"""Mapping and validation in DuckDB: every kind of bad input a source holds, properties, digests."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@ follows each of them.
 Starting an import (PUT/POST) is retried like any call even though it is not idempotent on the
 wire: if a reply is lost after DotDigital accepted the body, a second import of the same contacts
 runs. That is safe because imports are idempotent in effect: an address book is a set keyed by
-e-mail, so importing a contact twice updates it and leaves one member (DESIGN.md, "Delivery
-semantics"). Losing a batch would not be.
+e-mail, so importing a contact twice updates it and leaves one member. Losing a batch would not be:
+dotsync delivers at least once, never at most once.
 """
 
 from __future__ import annotations

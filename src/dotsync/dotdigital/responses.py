@@ -1,8 +1,9 @@
 """The response table: what to do with a DotDigital reply that is not a success (:func:`classify`).
 
-DotDigital does not document which status goes with which ``ERROR_`` code (API.md); the table
-keys on the code first and falls back on the status, so a code sent with an unexpected status is
-still handled the same way.
+DotDigital's error catalogue lists the ``ERROR_`` codes but not the status each comes with
+(https://marketing.developer.dotdigital.com/docs/error-response-types); the table keys on the code
+first and falls back on the status, so a code sent with an unexpected status is still handled the
+same way.
 """
 
 from __future__ import annotations

@@ -89,8 +89,8 @@ class ApiSession:
         self.stats = stats
         self._sleep = sleep
         self._wall_clock = wall_clock
-        # DotDigital asks clients to allow 121 s for a reply (API.md); the same bound applies to
-        # connecting and writing, as a 50 MB upload on a slow link takes a while too.
+        # DotDigital's API documentation asks clients to allow 121 s for a reply; the same bound
+        # applies to connecting and writing, as a 50 MB upload on a slow link takes a while too.
         self._timeout = httpx.Timeout(timeout)
         self._stop_requested = stop_requested
 

@@ -1,10 +1,11 @@
 """Throttle before sending, so a run spends its budget instead of bumping into 429s.
 
-DotDigital's tiered limits count calls per account per tier per minute (rate-limits.yml). For each
-tier the throttle holds a window end and the calls left in it. The budget starts from our own
-setting (``per_minute``, None: unknown) and the ``X-RateLimit-Remaining``/``-Reset`` headers of
-each reply can only lower it (the airbyte call_rate pattern): another process spending the same
-account's budget shows up in the headers, and we slow down with it.
+DotDigital's tiered limits count calls per account per tier per minute
+(https://developer.dotdigital.com/docs/call-rate-limits). For each tier the throttle holds a window
+end and the calls left in it. The budget starts from our own setting (``per_minute``, None:
+unknown) and the ``X-RateLimit-Remaining``/``-Reset`` headers of each reply can only lower it (the
+airbyte call_rate pattern): another process spending the same account's budget shows up in the
+headers, and we slow down with it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ _SCOPES: dict[str, Tier] = {
 }
 _WINDOW_SECONDS = 60.0
 
-# Large reads and bulk writes: the "low" tier of rate-limits.yml.
+# Large reads and bulk writes: DotDigital's "low" tier ("data-heavy operations such as bulk
+# imports and large data returns").
 _LOW_TEMPLATES = frozenset(
     {
         "PUT /contacts/v3/import",
