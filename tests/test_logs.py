@@ -10,7 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dotsync.logs import configure_logging, log_run_summary
+from dotsync.logs import (
+    PROGRESS_LOGGER,
+    ROOT_LOGGER,
+    configure_logging,
+    log_error,
+    log_run_error,
+    log_run_summary,
+)
 from dotsync.result import RunCounts, RunResult, RunStatus
 
 
@@ -19,11 +26,15 @@ def captured() -> Iterator[io.StringIO]:
     """The root logger's handlers and level as they were, whatever a test configures."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    ours = [logging.getLogger(name) for name in (ROOT_LOGGER, PROGRESS_LOGGER)]
+    levels = [logger.level for logger in ours]
     yield io.StringIO()
     for handler in list(root.handlers):
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
+    for logger, old in zip(ours, levels, strict=True):
+        logger.setLevel(old)
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -122,3 +133,58 @@ def test_one_summary_line_per_run(captured: io.StringIO) -> None:
     assert counts["rejected_by_reason"] == {"invalid_email": 10}
     assert "run 7 of export newsletter partial in 83.5s" in str(line["message"])
     assert "990 sent (900 new, 90 updated), 10 rejected" in str(line["message"])
+
+
+def test_debug_is_dotsyncs_own_libraries_stay_at_warning(captured: io.StringIO) -> None:
+    configure_logging("json", "DEBUG", stream=captured)
+    logging.getLogger("dotsync.test").debug("ours")
+    logging.getLogger("httpcore.connection").debug("connect_tcp.started host=...")
+    logging.getLogger("httpx").info("HTTP Request: GET ... 200 OK")
+    logging.getLogger("httpx").warning("a library's warning still shows")
+    assert [(r["logger"], r["message"]) for r in lines(captured)] == [
+        ("dotsync.test", "ours"),
+        ("httpx", "a library's warning still shows"),
+    ]
+
+
+def test_progress_lines_show_at_the_quiet_default_level(captured: io.StringIO) -> None:
+    configure_logging("text", "WARNING", stream=captured)
+    logging.getLogger("dotsync.test").info("not shown")
+    logging.getLogger(PROGRESS_LOGGER).info("sending contacts 10/20")
+    assert captured.getvalue().count("\n") == 1
+    assert "INFO dotsync.progress: sending contacts 10/20" in captured.getvalue()
+
+
+def test_unknown_level_is_named() -> None:
+    with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
+        configure_logging("text", "LOUD", stream=io.StringIO())
+
+
+def test_an_error_line_carries_exit_code_and_key(captured: io.StringIO) -> None:
+    configure_logging("json", "WARNING", stream=captured)
+    log_error(
+        "exports.news.mapping.email: field required (for ann@example.com)",
+        exit_code=2,
+        key="exports.news.mapping.email",
+        error_type="ConfigError",
+    )
+    [line] = lines(captured)
+    assert (line["event"], line["level"], line["exit_code"]) == ("error", "ERROR", 2)
+    assert line["key"] == "exports.news.mapping.email"
+    assert line["message"] == "exports.news.mapping.email: field required (for <email>)"
+
+
+def test_a_run_that_raised_has_a_summary_line_too(captured: io.StringIO) -> None:
+    configure_logging("json", "INFO", stream=captured)
+    started = datetime(2026, 1, 10, 6, 0, tzinfo=UTC)
+    log_run_error(
+        export="news",
+        status="failed",
+        error="DotDigital did not answer",
+        exit_code=5,
+        started_at=started,
+        duration_seconds=8.0,
+    )
+    [line] = lines(captured)
+    assert (line["event"], line["status"], line["exit_code"]) == ("run_summary", "failed", 5)
+    assert line["level"] == "ERROR" and line["error"] == "DotDigital did not answer"

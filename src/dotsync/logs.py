@@ -4,6 +4,10 @@
 UTC, ISO 8601), ``level``, ``logger``, ``message`` and every ``extra={...}`` field of the call.
 E-mail addresses are personal data: a filter on the handler replaces them, in the message and in
 string extras, unless ``DOTSYNC_LOG_EMAILS=1`` (for debugging on one's own data).
+
+The level applies to dotsync's own loggers (``dotsync.*``); libraries (httpx, httpcore, uvicorn...)
+log at WARNING and above whatever the level, so ``--verbose`` shows dotsync's debug lines without a
+line per HTTP request.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from dotsync.result import RunResult, RunStatus
 
 LogFormat = Literal["text", "json"]
 
+ROOT_LOGGER = "dotsync"
 SUMMARY_LOGGER = "dotsync.run"
+PROGRESS_LOGGER = "dotsync.progress"
+ERROR_LOGGER = "dotsync.cli"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRS = frozenset(
@@ -77,6 +84,16 @@ def emails_allowed_in_logs() -> bool:
     return os.environ.get("DOTSYNC_LOG_EMAILS") == "1"
 
 
+def level_number(level: str | int) -> int:
+    """``"debug"``, ``"INFO"`` or ``logging.INFO`` as a number; ValueError for an unknown name."""
+    if isinstance(level, int):
+        return level
+    number = logging.getLevelNamesMapping().get(level.upper())
+    if number is None:
+        raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
+    return number
+
+
 def configure_logging(
     format: LogFormat = "text",
     level: str | int = "INFO",
@@ -97,12 +114,14 @@ def configure_logging(
     if not emails_allowed_in_logs():
         handler.addFilter(RedactEmailsFilter())
     root.addHandler(handler)
-    root.setLevel(level.upper() if isinstance(level, str) else level)
-    # httpx logs every request at INFO: thousands of status polls would bury the lines that
-    # matter. They come back with --log-level DEBUG.
-    quiet = logging.WARNING if root.getEffectiveLevel() > logging.DEBUG else logging.NOTSET
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(quiet)
+    wanted = level_number(level)
+    # Libraries stay at WARNING: httpx alone logs every request (thousands of status polls), and
+    # httpcore every socket event at DEBUG, which would bury the lines that matter.
+    root.setLevel(max(wanted, logging.WARNING))
+    logging.getLogger(ROOT_LOGGER).setLevel(wanted)
+    # Progress lines are what a long run prints when no terminal shows a bar: they come out at the
+    # default (quiet) level too, and are only written every few seconds.
+    logging.getLogger(PROGRESS_LOGGER).setLevel(min(wanted, logging.INFO))
     return handler
 
 
@@ -155,3 +174,60 @@ def log_run_summary(result: RunResult, logger: logging.Logger | None = None) -> 
         f": {result.error}" if result.error else "",
         extra=run_summary_fields(result),
     )
+
+
+def log_run_error(
+    *,
+    export: str,
+    status: str,
+    error: str | None,
+    exit_code: int,
+    started_at: datetime,
+    duration_seconds: float,
+    logger: logging.Logger | None = None,
+) -> None:
+    """The summary line of a run that raised instead of returning a result: the same event and
+    fields as :func:`log_run_summary`, with the error and its exit code instead of counts."""
+    log = logger or logging.getLogger(SUMMARY_LOGGER)
+    level = logging.INFO if status in ("busy", RunStatus.INTERRUPTED) else logging.ERROR
+    log.log(
+        level,
+        "run of export %s %s after %.1fs: %s",
+        export,
+        status,
+        duration_seconds,
+        error,
+        extra={
+            "event": "run_summary",
+            "export": export,
+            "status": str(status),
+            "started_at": started_at.isoformat(),
+            "duration_seconds": duration_seconds,
+            "error": error,
+            "exit_code": exit_code,
+        },
+    )
+
+
+def log_error(
+    message: str,
+    *,
+    exit_code: int,
+    key: str | None = None,
+    error_type: str | None = None,
+    traceback: str | None = None,
+    **fields: Any,
+) -> None:
+    """A command's error as one log line (``event: error``): how the CLI reports errors when its
+    output is JSON, so that every line it prints parses. ``key`` is the configuration key the
+    error concerns (``exports.news.mapping.email``), None when there is none."""
+    extra: dict[str, Any] = {
+        "event": "error",
+        "exit_code": exit_code,
+        "key": key,
+        "error_type": error_type,
+        **fields,
+    }
+    if traceback:
+        extra["traceback"] = traceback
+    logging.getLogger(ERROR_LOGGER).error("%s", message, extra=extra)

@@ -165,6 +165,7 @@ class _Job:
                 self.progress("connect", 0, 1)
                 create = self.export.create_missing_data_fields
                 report = self._connect(client, create_missing=create)
+                self.progress("connect", 1, 1)
                 deliverer = self._deliverer(client, store, duck, run_id, totals)
                 resumed = self._resume(store, deliverer, run_id)
                 counts, fields = self._prepare(duck, store, report)
@@ -216,6 +217,7 @@ class _Job:
             log.info("resuming %d imports of an interrupted run", len(pending))
             self.progress("resume", 0, len(pending))
             resumed = deliverer.resume(pending)
+            self.progress("resume", len(pending), len(pending))
         deliverer.resume_removals()
         for old in store.unfinished_runs(self.name, except_run=run_id):
             store.mark_run_interrupted(old, f"interrupted; resumed by run {run_id}")
@@ -234,6 +236,7 @@ class _Job:
             sizes = source.load_members(duck, segments, columns)
         finally:
             source.close()
+        self.progress("read", 1, 1)
         row = duck.execute("select count(*) from members_raw").fetchone()
         profiles = int(row[0]) if row else 0
         if profiles > self.export.max_profiles:
@@ -251,6 +254,7 @@ class _Job:
             send_empty_values=self.export.send_empty_values,
             mapping_version=mapping.mapping_version(self.export.mapping, fields),
         )
+        self.progress("validate", profiles, profiles)
         store.members.register(duck, self.name, self.book_id)
         plan: PlanCounts = make_plan(duck, full=self.full)
         counts = RunCounts(

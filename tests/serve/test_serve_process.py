@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cli.cli_support import Outcome
 from prometheus_client.parser import text_string_to_metric_families
 
 from dotsync.emulator import EmulatorSettings, RunningEmulator
@@ -293,3 +294,70 @@ email = "email"
     done = run_cli(config)
     assert done.returncode == 2
     assert "no export has a `schedule`" in done.stderr
+
+
+def run_serve(folder: Path, *args: str, env: dict[str, str] | None = None) -> Outcome:
+    """``dotsync serve ARGS`` through the installed console script, in ``folder``."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("dotsync")), "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+        env={**os.environ, "DOTDIGITAL_PASSWORD": PASSWORD, **(env or {})},
+        check=False,
+    )
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def small_project_with_a_rejected_row(
+    folder: Path, emulator: RunningEmulator, book_name: str
+) -> Path:
+    folder.mkdir()
+    created = httpx.post(
+        f"{emulator.base_url}/v2/address-books",
+        json={"name": book_name, "visibility": "Private"},
+        auth=(API_USER, PASSWORD),
+    )
+    config = write_project(folder, emulator, int(created.json()["id"]), free_port())
+    (folder / "profiles.csv").write_text(
+        "customer_id,email,first_name,tier\n"
+        "1,one@example.com,One,gold\n"
+        "2,not-an-email,Two,gold\n"
+        "3,three@example.com,Three,gold\n"
+    )
+    return config
+
+
+def test_once_exits_4_for_rejected_rows_only_with_fail_on_rejects(
+    tmp_path: Path, emulator_factory: Callable[..., RunningEmulator]
+) -> None:
+    emulator = emulator_factory(EmulatorSettings())
+    plain = small_project_with_a_rejected_row(tmp_path / "plain", emulator, "Plain")
+    strict = small_project_with_a_rejected_row(tmp_path / "strict", emulator, "Strict")
+
+    # The configuration from DOTSYNC_CONFIG, as every other command reads it.
+    done = run_serve(tmp_path, "--once", "--json", env={"DOTSYNC_CONFIG": str(plain)})
+    assert done.code == 0, done.stderr[-3000:]
+    [outcome] = json.loads(done.stdout)
+    assert (outcome["export"], outcome["status"], outcome["exit_code"]) == (
+        "newsletter",
+        "partial",
+        0,
+    )
+    assert outcome["counts"]["rejected"] == 1 and outcome["rejects_file"]
+    assert all(json.loads(line) for line in done.stderr.splitlines())  # JSON logs with --json
+
+    failing = run_serve(strict.parent, "--once", "--fail-on-rejects", "--config", str(strict))
+    assert failing.code == 4, failing.stderr[-3000:]
+
+
+def test_serve_errors_are_json_lines_with_the_key(tmp_path: Path) -> None:
+    (tmp_path / "dotsync.toml").write_text("[source]\npath = 'p.csv'\nkey = 'id'\nbogus = 1\n")
+    done = run_serve(tmp_path, "--once", "--log-format", "json")
+    assert done.code == 2
+    [error] = [json.loads(line) for line in done.stderr.splitlines()]
+    assert (error["event"], error["exit_code"]) == ("error", 2)
+    assert error["key"] == "source.bogus"
+    verbose = run_serve(tmp_path, "--verbose")
+    assert verbose.code == 2 and "Traceback" in verbose.stderr

@@ -18,6 +18,8 @@ from dotsync.errors import AuthenticationError, RunInProgressError
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.scheduler import ScheduledExport, Scheduler
 from dotsync.serve.alerts import AlertManager, AlertPolicy
+from dotsync.serve.app import once_exit_code
+from dotsync.serve.outcome import OutcomeStatus, RunOutcome
 from dotsync.serve.schedule_store import ScheduleStore
 from dotsync.serve.service import Service
 from dotsync.signals import stop_on_signals
@@ -207,3 +209,35 @@ def test_sigterm_stops_the_service(in_background: Starter) -> None:
         assert service.stop.is_set()
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second one kills
     assert [call[3] for call in runner.calls] == [RunStatus.INTERRUPTED]
+
+
+def _outcome(status: OutcomeStatus, exit_code: int = 0, **counts: int) -> RunOutcome:
+    at = datetime(2026, 1, 10, 6, 0, tzinfo=UTC)
+    return RunOutcome(
+        "news", status, at, at, counts=RunCounts.model_validate(counts), exit_code=exit_code
+    )
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "fail_on_rejects", "code"),
+    [
+        ([_outcome(RunStatus.PARTIAL, rejected=3)], False, 0),
+        ([_outcome(RunStatus.PARTIAL, rejected=3)], True, 4),
+        ([_outcome(RunStatus.PARTIAL, failed=1)], True, 4),  # refused by DotDigital
+        ([_outcome(RunStatus.PARTIAL, suppressed=2)], True, 0),  # not an error of the data
+        ([_outcome(RunStatus.SUCCEEDED), _outcome("busy", 6)], True, 6),
+        ([_outcome(RunStatus.INTERRUPTED, 130), _outcome("busy", 6)], False, 130),
+        ([_outcome(RunStatus.PARTIAL, rejected=1), _outcome(RunStatus.FAILED, 5)], True, 5),
+    ],
+    ids=[
+        "rejects-without-flag",
+        "rejects-with-flag",
+        "refused-with-flag",
+        "suppressed-with-flag",
+        "busy",
+        "interrupted-before-busy",
+        "failure-first",
+    ],
+)
+def test_once_exit_code(outcomes: list[RunOutcome], fail_on_rejects: bool, code: int) -> None:
+    assert once_exit_code(outcomes, fail_on_rejects=fail_on_rejects) == code

@@ -84,4 +84,4 @@ def emulator(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("emulator")(emulator)
+    app.command("emulator", short_help="Serve the local DotDigital API emulator.")(emulator)

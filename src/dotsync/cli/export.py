@@ -2,85 +2,83 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
 from dotsync.cli._common import (
     DEFAULT_CONFIG_PATH,
     ConfigOption,
+    FailOnRejectsOption,
     JsonOption,
+    LogFormat,
     LogFormatOption,
+    Mode,
     VerboseOption,
     err,
     handled,
     load,
     out,
     print_json,
+    print_table,
+    report_error,
     setup_logging,
-    styled,
 )
+from dotsync.cli.progress import run_progress
+from dotsync.config import Config
 from dotsync.connect import explain_refusal
-from dotsync.errors import ConfigError, DotsyncError, ExitCode
-from dotsync.logs import log_run_summary
-from dotsync.result import RunResult
+from dotsync.errors import (
+    ConfigError,
+    DotsyncError,
+    ExitCode,
+    InterruptedRunError,
+    RunInProgressError,
+)
+from dotsync.logs import log_run_error, log_run_summary
+from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.runner import ProgressFn, plan_export, run_export
 from dotsync.signals import stop_on_signals
 
-STAGES = {
-    "connect": "Connecting",
-    "resume": "Resuming imports",
-    "read": "Reading segments",
-    "validate": "Validating",
-    "send": "Sending contacts",
-    "remove": "Removing leavers",
-}
-
 
 def register(app: typer.Typer) -> None:
-    app.command("export")(export)
-    app.command("plan")(plan)
+    app.command("export", short_help="Run an export (or --all): send changes, remove leavers.")(
+        export
+    )
+    app.command("plan", short_help="Dry run: what an export would send, remove and reject.")(plan)
 
 
 def export(
-    name: Annotated[str | None, typer.Argument(help="The export to run ([exports.NAME]).")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="The export to run ([exports.NAME]).")
+    ] = None,
     all_exports: Annotated[
         bool, typer.Option("--all", help="Run every export, one by one.")
     ] = False,
     full: Annotated[
         bool, typer.Option("--full", help="Resend every member, not only changes.")
     ] = False,
-    fail_on_rejects: Annotated[
-        bool, typer.Option("--fail-on-rejects", help="Exit 4 when rows were rejected.")
-    ] = False,
+    fail_on_rejects: FailOnRejectsOption = False,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
-    log_format: LogFormatOption = "text",
+    log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
     """Export segments to DotDigital: only changes are sent, leavers leave the address book.
 
-    Exit codes: 0 done, 2 configuration, 3 DotDigital refused the connection, 4 rows rejected
-    (with --fail-on-rejects), 5 DotDigital or network failure (rerun later, nothing is lost),
-    6 another run is in progress, 7 more profiles than max_profiles, 8 source or segment query
-    failed, 130 stopped by a signal (the next run resumes)."""
-    setup_logging(verbose, log_format)
+    Exit codes: 0 done (rows may have been rejected), 2 configuration, 3 DotDigital refused the
+    connection, 4 rows rejected (only with --fail-on-rejects), 5 DotDigital or network failure
+    (rerun later, nothing is lost), 6 another run is in progress, 7 more profiles than
+    max_profiles, 8 source or segment query failed, 130 stopped by a signal (the next run
+    resumes)."""
+    mode = setup_logging(verbose, log_format, as_json=as_json)
     code = ExitCode.OK
-    with handled(verbose):
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         if all_exports == (name is not None):
             raise ConfigError("name one export, or pass --all (not both)")
@@ -89,46 +87,94 @@ def export(
         stop = threading.Event()
         with stop_on_signals(stop.set):
             for export_name in names:
-                export_cfg = cfg.find_export(export_name)
-                connection = cfg.connections[export_cfg.connection]
-                try:
-                    with (
-                        explain_refusal(export_cfg.connection, connection),
-                        _progress(enabled=not as_json) as progress,
-                    ):
-                        result = run_export(
-                            cfg, export_name, full=full, stop=stop, progress=progress
-                        )
-                except DotsyncError as exc:
+                outcome = _run_one(
+                    cfg,
+                    export_name,
+                    full=full,
+                    stop=stop,
+                    mode=mode,
+                    # JSON logs carry each run's summary line, which --verbose adds to the table.
+                    summary_lines=log_format == LogFormat.JSON or verbose,
+                )
+                if isinstance(outcome, DotsyncError):
                     if len(names) == 1:
-                        raise
-                    err.print(styled(f"{export_name}: {exc.message}", "red"))
-                    code = max(code, exc.exit_code)
+                        raise outcome
+                    report_error(
+                        f"{export_name}: {outcome.message}",
+                        exit_code=int(outcome.exit_code),
+                        json_logs=mode.json_logs,
+                        key=getattr(outcome, "key", None),
+                        error_type=type(outcome).__name__,
+                        export=export_name,
+                    )
+                    code = max(code, outcome.exit_code)
                     continue
-                results.append(result)
-                if log_format == "json" or verbose:
-                    # Text output already shows the summary table; the log line is for machines.
-                    log_run_summary(result)
-                if fail_on_rejects and result.counts.rejected:
+                results.append(outcome)
+                if fail_on_rejects and rows_rejected(outcome.counts):
                     code = max(code, ExitCode.REJECTED_ROWS)
         if as_json:
             print_json([r.model_dump(mode="json") for r in results])
-        else:
+        elif mode.human:
             for result in results:
                 print_summary(result)
     raise typer.Exit(int(code))
 
 
+def rows_rejected(counts: RunCounts) -> bool:
+    """What --fail-on-rejects fails on: rows refused by validation or by DotDigital (both are in
+    the rejected-rows file). Contacts DotDigital suppressed are not errors of the data."""
+    return bool(counts.rejected or counts.failed)
+
+
+def _run_one(
+    cfg: Config, name: str, *, full: bool, stop: threading.Event, mode: Mode, summary_lines: bool
+) -> RunResult | DotsyncError:
+    """One export; its error is returned (the caller decides whether the next export runs). With
+    ``summary_lines``, the run's summary line is logged, a run that failed included."""
+    export_cfg = cfg.find_export(name)
+    connection = cfg.connections[export_cfg.connection]
+    started = datetime.now(UTC)
+    try:
+        with (
+            explain_refusal(export_cfg.connection, connection),
+            run_progress(bar=mode.human and err.is_terminal, console=err, export=name) as progress,
+        ):
+            result = run_export(cfg, name, full=full, stop=stop, progress=progress)
+    except DotsyncError as exc:
+        if summary_lines:
+            log_run_error(
+                export=name,
+                status=_failed_status(exc),
+                error=exc.message,
+                exit_code=int(exc.exit_code),
+                started_at=started,
+                duration_seconds=(datetime.now(UTC) - started).total_seconds(),
+            )
+        return exc
+    if summary_lines:
+        # Text output shows the summary table; the log line is for machines.
+        log_run_summary(result)
+    return result
+
+
+def _failed_status(exc: DotsyncError) -> str:
+    if isinstance(exc, RunInProgressError):
+        return "busy"
+    if isinstance(exc, InterruptedRunError):
+        return RunStatus.INTERRUPTED.value
+    return RunStatus.FAILED.value
+
+
 def plan(
-    name: Annotated[str, typer.Argument(help="The export to plan.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The export to plan.")],
     full: Annotated[bool, typer.Option("--full", help="Plan a full resend.")] = False,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Dry run: how many would enter, change, leave and be rejected. Sends nothing that writes."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         export_cfg = cfg.find_export(name)
         with explain_refusal(export_cfg.connection, cfg.connections[export_cfg.connection]):
@@ -138,9 +184,10 @@ def plan(
                 {
                     "export": name,
                     "counts": dry.counts.model_dump(mode="json"),
-                    "enter_sample": dry.enter_sample,
-                    "leave_sample": dry.leave_sample,
-                    "reject_sample": dry.reject_sample,
+                    # Objects, like the rejected rows of `show-run --json`.
+                    "enter_sample": [{"key": k, "kind": kind} for k, kind in dry.enter_sample],
+                    "leave_sample": [{"key": k, "reason": r} for k, r in dry.leave_sample],
+                    "reject_sample": [{"key": k, "reason": r} for k, r in dry.reject_sample],
                 }
             )
             return
@@ -156,7 +203,7 @@ def plan(
             ("rejected", c.rejected),
         ]:
             table.add_row(label, f"{value:,}")
-        out.print(table)
+        print_table(table)
         for title, rows in [
             ("enter/change sample", dry.enter_sample),
             ("leave sample", dry.leave_sample),
@@ -201,7 +248,7 @@ def print_summary(result: RunResult) -> None:
     ]
     for label, value in rows:
         table.add_row(label, f"{value:,}")
-    out.print(table)
+    print_table(table)
     if result.rejects_file:
         out.print(f"rejected rows (key, reason): {result.rejects_file}", highlight=False)
     if result.resumed_imports:
@@ -210,22 +257,10 @@ def print_summary(result: RunResult) -> None:
 
 @contextmanager
 def _progress(*, enabled: bool) -> Iterator[ProgressFn | None]:
-    if not enabled or not sys.stderr.isatty():
+    """Progress for a run outside ``export`` (the demo): bars on a terminal, log lines without
+    one; none when not ``enabled``."""
+    if not enabled:
         yield None
         return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(STAGES.get(stage, stage), total=total or None)
-            bar.update(tasks[stage], completed=done, total=total or None)
-
+    with run_progress(bar=err.is_terminal, console=err) as update:
         yield update

@@ -17,6 +17,7 @@ from dotsync.cli._common import (
     load,
     out,
     print_json,
+    print_table,
     setup_logging,
 )
 from dotsync.cli.export import print_summary
@@ -29,9 +30,13 @@ from dotsync.state import StateStore
 
 
 def register(app: typer.Typer) -> None:
-    app.command("connect")(connect)
-    app.command("address-books")(address_books)
-    app.command("segments")(segments)
+    app.command(
+        "connect", short_help="Check a connection: credentials, region, book, data fields."
+    )(connect)
+    app.command("address-books", short_help="List the account's address books and their IDs.")(
+        address_books
+    )
+    app.command("segments", short_help="List the segments with their member counts.")(segments)
     app.command("history")(history)
     app.command("show-run")(show_run)
 
@@ -44,14 +49,19 @@ def _connection(cfg: Config, name: str) -> ConnectionConfig:
 
 
 def connect(
-    connection: Annotated[str, typer.Argument(help="The connection ([connections.NAME]).")],
+    connection: Annotated[
+        str, typer.Argument(metavar="CONNECTION", help="The connection ([connections.NAME]).")
+    ],
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """The seed's Connect: check credentials, region, address book and mapped data fields."""
-    setup_logging(verbose)
-    with handled(verbose):
+    """Check a connection: credentials, region, address book and mapped data fields.
+
+    Reads only: data fields that an export would create (create_missing_data_fields) are listed,
+    not created."""
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         conn = _connection(cfg, connection)
         require_privacy_ack(connection, conn)
@@ -95,18 +105,20 @@ def connect(
         table.add_row("mapped fields checked", ", ".join(fields) or "none")
         if to_create:
             table.add_row("created on export", ", ".join(to_create))
-        out.print(table)
+        print_table(table)
 
 
 def address_books(
-    connection: Annotated[str, typer.Argument(help="The connection ([connections.NAME]).")],
+    connection: Annotated[
+        str, typer.Argument(metavar="CONNECTION", help="The connection ([connections.NAME]).")
+    ],
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """List the account's address books, to find the ID to put in address_book_id."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         conn = _connection(cfg, connection)
         with explain_refusal(connection, conn), open_client(conn) as client:
@@ -118,7 +130,7 @@ def address_books(
         table = Table("id", "name", "visibility", "contacts", title="address books")
         for b in books:
             table.add_row(str(b.id), b.name, str(b.visibility), f"{b.contacts:,}")
-        out.print(table)
+        print_table(table)
 
 
 def segments(
@@ -127,8 +139,8 @@ def segments(
     verbose: VerboseOption = False,
 ) -> None:
     """List the segments with their member counts (computed where the profiles live)."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         source = open_source(cfg.source)
         try:
@@ -142,19 +154,21 @@ def segments(
         for name, seg in cfg.segments.items():
             definition = seg.where or seg.sql or f"membership {seg.membership}"
             table.add_row(name, f"{sizes.get(name, 0):,}", str(definition))
-        out.print(table)
+        print_table(table)
 
 
 def history(
-    name: Annotated[str | None, typer.Argument(help="Only this export.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Only this export ([exports.NAME]).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """List runs: start, duration, status, counts, error."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         store = StateStore(cfg.state.url)
         try:
@@ -187,21 +201,27 @@ def history(
                 f"{r.counts.sent:,}",
                 f"{r.counts.removed + r.counts.unsubscribed:,}",
                 f"{r.counts.rejected:,}",
-                (r.error or "")[:80],
+                # On a terminal a long error would stretch every row: its start is enough there,
+                # `show-run` has the whole. Without one (a file, a pipe) nothing is cut.
+                _shorten(r.error or "", 80) if out.is_terminal else (r.error or ""),
             )
-        out.print(table)
+        print_table(table)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def show_run(
-    run_id: Annotated[int, typer.Argument(help="The run id (see history).")],
+    run_id: Annotated[int, typer.Argument(metavar="ID", help="The run id (see history).")],
     rows: Annotated[int, typer.Option(help="Rejected rows to show.")] = 20,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Details of one run and its rejected rows."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         store = StateStore(cfg.state.url)
         try:
@@ -227,4 +247,4 @@ def show_run(
             table = Table(*rejected[0].keys(), title=f"first {len(rejected)} rejected rows")
             for row in rejected:
                 table.add_row(*[v or "" for v in row.values()])
-            out.print(table)
+            print_table(table)

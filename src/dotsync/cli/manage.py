@@ -24,11 +24,13 @@ from dotsync.remove import remove_destination
 
 
 def register(app: typer.Typer) -> None:
-    app.command("remove")(remove)
+    app.command("remove", short_help="Forget everything dotsync stores for an export.")(remove)
 
 
 def remove(
-    name: Annotated[str, typer.Argument(help="The export to remove.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The export to remove ([exports.NAME]).")
+    ],
     purge_members: Annotated[
         bool,
         typer.Option(
@@ -42,13 +44,18 @@ def remove(
     verbose: VerboseOption = False,
 ) -> None:
     """Delete everything dotsync stores for an export (state, history, rejected-rows files)."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         export = cfg.find_export(name)
         what = "its state, history and rejected-rows files"
         if purge_members:
             what += ", and take its members out of the DotDigital address book"
+        if not yes and mode.json_logs:
+            # A question is not a JSON line, and a machine cannot answer it.
+            raise ConfigError(
+                "dotsync remove asks for confirmation, which JSON output cannot: pass --yes"
+            )
         if not yes and not _confirmed(f"Remove export {name!r}: {what}?"):
             err.print("nothing was removed")
             return

@@ -91,23 +91,29 @@ def build_service(config: Config, run: RunFunction | None = None) -> Service:
     )
 
 
-def serve(config_path: Path, *, once: bool = False) -> int:
-    """Runs the service until SIGTERM/SIGINT (or, with ``once``, what is due now). Exit code."""
+def serve(config_path: Path) -> None:
+    """Runs the service until SIGTERM/SIGINT; stopping on request is the normal end of a service."""
     config = load_config(config_path)
     service = build_service(config)
-    if once:
-        with stop_on_signals(service.request_stop):
-            return _exit_code(service.run_due_once())
     ops = OpsServer(service.metrics, service.health, config.serve.host, config.serve.port)
     with stop_on_signals(service.request_stop), ops:
         service.run_forever()
-    # Stopping on request is the normal end of a service, not an error.
-    return ExitCode.OK
 
 
-def _exit_code(outcomes: list[RunOutcome]) -> int:
-    """For cron and orchestrators calling ``serve --once``: the first failure decides, as for
-    ``dotsync export``; then an interruption, a busy lock, rejected rows."""
+def run_once(config_path: Path, *, fail_on_rejects: bool = False) -> tuple[int, list[RunOutcome]]:
+    """Runs what is due now (``serve --once``): the exit code and what each run did."""
+    config = load_config(config_path)
+    service = build_service(config)
+    with stop_on_signals(service.request_stop):
+        outcomes = service.run_due_once()
+    return once_exit_code(outcomes, fail_on_rejects=fail_on_rejects), outcomes
+
+
+def once_exit_code(outcomes: list[RunOutcome], *, fail_on_rejects: bool = False) -> int:
+    """For cron and orchestrators calling ``serve --once``, as for ``dotsync export``: the first
+    failure decides; then an interruption, a busy lock; rejected rows only with
+    ``fail_on_rejects`` (a run that rejected rows did its job: its rejected-rows file says
+    which)."""
     for outcome in outcomes:
         if outcome.status == RunStatus.FAILED:
             return outcome.exit_code
@@ -116,6 +122,6 @@ def _exit_code(outcomes: list[RunOutcome]) -> int:
         return ExitCode.INTERRUPTED
     if "busy" in statuses:
         return ExitCode.BUSY
-    if any(o.counts and (o.counts.rejected or o.counts.failed) for o in outcomes):
+    if fail_on_rejects and any(o.rows_rejected for o in outcomes):
         return ExitCode.REJECTED_ROWS
     return ExitCode.OK

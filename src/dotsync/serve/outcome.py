@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from dotsync.result import RunCounts, RunResult, RunStatus
 
@@ -26,6 +26,27 @@ class RunOutcome:
     @property
     def duration_seconds(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def rows_rejected(self) -> bool:
+        """Rows refused by validation or by DotDigital (``--fail-on-rejects`` exits 4 on them)."""
+        return bool(self.counts and (self.counts.rejected or self.counts.failed))
+
+    def as_json(self) -> dict[str, Any]:
+        """What ``serve --once --json`` prints for this run."""
+        return {
+            "export": self.export,
+            "status": str(self.status),
+            "run_id": self.result.run_id if self.result else None,
+            "started_at": self.started_at.isoformat(),
+            "duration_seconds": self.duration_seconds,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "counts": self.counts.model_dump(mode="json") if self.counts else None,
+            "rejects_file": str(self.result.rejects_file)
+            if self.result and self.result.rejects_file
+            else None,
+        }
 
     @property
     def succeeded(self) -> bool:

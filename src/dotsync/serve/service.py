@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from dotsync.errors import DotsyncError, ExitCode, InterruptedRunError, RunInProgressError
-from dotsync.logs import SUMMARY_LOGGER, log_run_summary
+from dotsync.logs import log_run_error, log_run_summary
 from dotsync.result import RunResult, RunStatus
 from dotsync.scheduler import AccountKey, ScheduledExport, Scheduler
 from dotsync.serve.alerts import AlertManager
@@ -225,20 +225,11 @@ def _log_outcome(outcome: RunOutcome) -> None:
     if outcome.result is not None:
         log_run_summary(outcome.result)
         return
-    level = logging.INFO if outcome.status in ("busy", RunStatus.INTERRUPTED) else logging.ERROR
-    logging.getLogger(SUMMARY_LOGGER).log(
-        level,
-        "run of export %s %s after %.1fs: %s",
-        outcome.export,
-        outcome.status,
-        outcome.duration_seconds,
-        outcome.error,
-        extra={
-            "event": "run_summary",
-            "export": outcome.export,
-            "status": str(outcome.status),
-            "started_at": outcome.started_at.isoformat(),
-            "duration_seconds": outcome.duration_seconds,
-            "error": outcome.error,
-        },
+    log_run_error(
+        export=outcome.export,
+        status=str(outcome.status),
+        error=outcome.error,
+        exit_code=outcome.exit_code,
+        started_at=outcome.started_at,
+        duration_seconds=outcome.duration_seconds,
     )
