@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from dotsync.config import Config
 from dotsync.connect import open_client
 from dotsync.delivery import REMOVAL_CHUNK
-from dotsync.runner import account_lock_name
 from dotsync.state import StateStore
+from dotsync.state.locks import run_locks
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,8 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
     export = config.find_export(name)
     connection = config.connections[export.connection]
     book_id = int(connection.address_book_id)
-    store = StateStore(config.state.url)
-    locks = [f"export:{name}", account_lock_name(str(connection.api_url), connection.api_user)]
-    try:
+    locks = run_locks(name, str(connection.api_url), connection.api_user)
+    with StateStore(config.state.url) as store:
         store.acquire_locks(locks, name)  # never pull the state from under a running export
         try:
             members = store.members.count(name)
@@ -46,8 +45,6 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
             files = store.remove_export(name)
         finally:
             store.release_locks(locks)
-    finally:
-        store.close()
     deleted = 0
     for path in files:
         if path.exists():

@@ -27,6 +27,7 @@ from dotsync.rejects import purge_old_rejects, write_rejects
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.sources import open_source
 from dotsync.state import StateStore
+from dotsync.state.locks import run_locks
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,6 @@ class DryRun:
     enter_sample: list[tuple[str, str]]
     leave_sample: list[tuple[str, str]]
     reject_sample: list[tuple[str, str]]
-
-
-def account_lock_name(api_url: str, api_user: str) -> str:
-    return f"account:{api_url.rstrip('/').lower()}|{api_user.lower()}"
 
 
 def run_export(
@@ -105,47 +102,37 @@ class _Job:
         self.stats = CallStats()
         self.book_id = int(self.connection.address_book_id)
         self.work_dir = Path(config.state.work_dir)
-        self.lock_names = [
-            f"export:{name}",
-            account_lock_name(str(self.connection.api_url), self.connection.api_user),
-        ]
+        self.lock_names = run_locks(name, str(self.connection.api_url), self.connection.api_user)
 
     # --- the two entry points -------------------------------------------------------------------
 
     def run(self) -> RunResult:
         require_privacy_ack(self.export.connection, self.connection)
-        store = StateStore(self.config.state.url)
-        try:
+        with StateStore(self.config.state.url) as store:
             store.acquire_locks(self.lock_names, self.name)
             try:
                 return self._run_locked(store)
             finally:
                 store.release_locks(self.lock_names)
-        finally:
-            store.close()
 
     def dry_run(self) -> DryRun:
-        store = StateStore(self.config.state.url)
-        try:
-            with ExitStack() as stack:
-                client = stack.enter_context(self._client())
-                duck = stack.enter_context(self._duck(None))
-                create = self.export.create_missing_data_fields
-                report = self._connect(client, create_missing=create, dry_run=True)
-                counts, _fields = self._prepare(duck, store, report)
-                return DryRun(
-                    counts=counts,
-                    enter_sample=sample(duck, "to_send"),
-                    leave_sample=sample(duck, "to_leave"),
-                    reject_sample=[
-                        (str(k), str(r))
-                        for k, r in duck.execute(
-                            "select key, reason from members_rejected order by key limit 5"
-                        ).fetchall()
-                    ],
-                )
-        finally:
-            store.close()
+        with StateStore(self.config.state.url) as store, ExitStack() as stack:
+            client = stack.enter_context(self._client())
+            duck = stack.enter_context(self._duck(None))
+            create = self.export.create_missing_data_fields
+            report = self._connect(client, create_missing=create, dry_run=True)
+            counts, _fields = self._prepare(duck, store, report)
+            return DryRun(
+                counts=counts,
+                enter_sample=sample(duck, "to_send"),
+                leave_sample=sample(duck, "to_leave"),
+                reject_sample=[
+                    (str(k), str(r))
+                    for k, r in duck.execute(
+                        "select key, reason from members_rejected order by key limit 5"
+                    ).fetchall()
+                ],
+            )
 
     # --- the run --------------------------------------------------------------------------------
 

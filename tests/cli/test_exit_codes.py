@@ -11,8 +11,8 @@ from support.project import Project, profile
 
 from dotsync.config import load_config
 from dotsync.emulator import AccountSettings
-from dotsync.runner import account_lock_name
 from dotsync.state import StateStore
+from dotsync.state.locks import run_locks
 
 
 def _book_id(project: Project, name: str) -> int:
@@ -72,13 +72,14 @@ def test_export_exit_codes(cli: Cli, project: Project) -> None:
     project.write_config()
 
     cfg = load_config(project.config_path)
-    locks = ["export:news", account_lock_name(project.emulator.base_url, project.api_user)]
+    locks = run_locks("news", project.emulator.base_url, project.api_user)
     store = StateStore(cfg.state.url)
     try:
         store.acquire_locks(locks, "news")
         busy = cli.run("export", "news")
         assert busy.code == 6, busy.text
-        assert "is running" in busy.stderr
+        assert "is starting (no run recorded yet" in busy.stderr  # 0.1 said "run None"
+        assert "None" not in busy.stderr
     finally:
         store.release_locks(locks)
         store.close()

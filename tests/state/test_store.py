@@ -126,7 +126,15 @@ def test_runs_history(store: StateStore) -> None:
 
 def test_lock_refuses_second_holder_and_names_it(store: StateStore) -> None:
     store.acquire_locks(["export:news", "account:x"], "news")
-    with pytest.raises(RunInProgressError, match=r"export 'news' is running .*pid"):
+    # before the holder has recorded its run: it is starting (0.1 said "run None")
+    with pytest.raises(
+        RunInProgressError, match=r"export 'news' is starting \(no run recorded yet; pid"
+    ) as starting:
+        store.acquire_locks(["export:other", "account:x"], "other")
+    assert "None" not in str(starting.value)
+    run_id = store.start_run("news", full=False)
+    store.set_lock_run(["export:news", "account:x"], run_id)
+    with pytest.raises(RunInProgressError, match=rf"export 'news' is running \(run {run_id}, pid"):
         store.acquire_locks(["export:other", "account:x"], "other")
     # all-or-nothing: the failed attempt took no lock
     store.release_locks(["export:news", "account:x"])
@@ -139,7 +147,7 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
         "from dotsync.state import StateStore;"
         f"StateStore({url!r}).acquire_locks(['export:news'], 'news')"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)  # exits without releasing
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 - exits holding it
     store = StateStore(url)
     store.acquire_locks(["export:news"], "news")  # the holder's pid is gone: stale
     store.close()
@@ -170,7 +178,7 @@ def test_sqlite_state_file_is_private(tmp_path: Path) -> None:
 
 def test_member_state_in_use_by_another_process_is_a_clear_refusal(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.sqlite'}"
-    holder = subprocess.Popen(  # a "run" in another process holding the member file
+    holder = subprocess.Popen(  # noqa: S603 - a "run" in another process holding the member file
         [
             sys.executable,
             "-c",

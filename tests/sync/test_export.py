@@ -9,8 +9,9 @@ from support.project import Project, profile
 
 from dotsync.errors import ConfigError, LimitExceededError, RunInProgressError
 from dotsync.result import RunStatus
-from dotsync.runner import account_lock_name, plan_export
+from dotsync.runner import plan_export
 from dotsync.state import StateStore
+from dotsync.state.locks import account_lock
 
 
 def _expected(rows: list[dict[str, object]]) -> set[str]:
@@ -171,7 +172,7 @@ def test_a_second_run_of_the_same_account_is_refused(project: Project) -> None:
     config = project.write_config()
     store = StateStore(config.state.url)
     conn = config.connections["dd"]
-    store.acquire_locks([account_lock_name(conn.api_url, conn.api_user)], "other-export")
+    store.acquire_locks([account_lock(conn.api_url, conn.api_user)], "other-export")
     try:
         with pytest.raises(RunInProgressError, match="other-export"):
             project.run()

@@ -170,11 +170,8 @@ def history(
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        store = StateStore(cfg.state.url)
-        try:
+        with StateStore(cfg.state.url) as store:
             runs = store.list_runs(name, limit=limit)
-        finally:
-            store.close()
         if as_json:
             print_json([r.model_dump(mode="json") for r in runs])
             return
@@ -223,11 +220,8 @@ def show_run(
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        store = StateStore(cfg.state.url)
-        try:
+        with StateStore(cfg.state.url) as store:
             result = store.get_run(run_id)
-        finally:
-            store.close()
         if result is None:
             raise ConfigError(f"no run {run_id}: see `dotsync history`")
         rejected: list[dict[str, str]] = []

@@ -10,13 +10,16 @@ Two homes, one interface:
 
 A commit upserts the confirmed rows; replaying it is harmless, so it may run before the import is
 marked committed in the run store (a crash in between replays it on resume).
+
+Each member file carries its layout version (``meta`` table) and is upgraded in place when opened,
+like the state database (whose ``members`` table follows the state's Alembic revisions).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -24,7 +27,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, delete, func, select
 
-from dotsync.errors import RunInProgressError
+from dotsync.errors import ConfigError, RunInProgressError
 from dotsync.state.schema import members
 
 MEMBER_FETCH_ROWS = 100_000
@@ -59,6 +62,77 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# --- the version of a member file ---------------------------------------------------------------
+# Each DuckDB member file records its layout version in a ``meta`` table (name, value). A file
+# written by 0.1 has no ``meta`` but its ``members`` table: it is version 1. Opening a file runs,
+# in one transaction, the upgrade from each version it is at to the next, up to MEMBER_FILE_VERSION.
+# A later release adds a function and an entry to MEMBER_FILE_UPGRADES, never edits an earlier one.
+
+
+def _create_members(duck: duckdb.DuckDBPyConnection, alias: str) -> None:
+    """Version 0 (a new file) to 1: the members table, as 0.1 created it."""
+    # No primary key: keeping its index cost ~1 s per 200k-contact commit; ``upsert`` keeps
+    # (address_book_id, key) unique itself, deleting before inserting in one transaction.
+    duck.execute(
+        f"""create table {alias}.members (
+            address_book_id bigint not null, key varchar not null, contact_id bigint not null,
+            email_hash varchar not null, digest varchar not null, run_id integer not null)"""
+    )
+
+
+MEMBER_FILE_UPGRADES: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {
+    0: _create_members,  # from version 0 to 1
+}
+MEMBER_FILE_VERSION = max(MEMBER_FILE_UPGRADES) + 1
+
+
+def _tables(duck: duckdb.DuckDBPyConnection, alias: str) -> set[str]:
+    rows = duck.execute(
+        "select table_name from duckdb_tables() where database_name = ? and schema_name = 'main'",
+        [alias],
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def member_file_version(duck: duckdb.DuckDBPyConnection, alias: str) -> int:
+    """The version of the member file attached as ``alias``: 0 for a new (empty) file."""
+    tables = _tables(duck, alias)
+    if "meta" in tables:
+        row = duck.execute(
+            f"select value from {alias}.meta where name = 'schema_version'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+    return 1 if "members" in tables else 0  # dotsync 0.1 wrote no meta table
+
+
+def upgrade_member_file(duck: duckdb.DuckDBPyConnection, alias: str, path: Path) -> None:
+    """Bring the member file attached as ``alias`` to MEMBER_FILE_VERSION, in place."""
+    version = member_file_version(duck, alias)
+    if version == MEMBER_FILE_VERSION and "meta" in _tables(duck, alias):
+        return
+    if version > MEMBER_FILE_VERSION:
+        raise ConfigError(
+            f"the member file {path} is at version {version}, written by a newer dotsync (this "
+            f"one knows versions up to {MEMBER_FILE_VERSION}): upgrade dotsync",
+            key="state.url",
+        )
+    duck.execute("begin transaction")
+    try:
+        duck.execute(
+            f"create table if not exists {alias}.meta (name varchar primary key, value varchar)"
+        )
+        for step in range(version, MEMBER_FILE_VERSION):
+            MEMBER_FILE_UPGRADES[step](duck, alias)
+        duck.execute(
+            f"insert or replace into {alias}.meta values ('schema_version', ?)",
+            [str(MEMBER_FILE_VERSION)],
+        )
+        duck.execute("commit")
+    except BaseException:
+        duck.execute("rollback")
+        raise
+
+
 class DuckMembers:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -86,13 +160,11 @@ class DuckMembers:
                 detail=str(exc).splitlines()[0],
             ) from None
         path.chmod(0o600)
-        # No primary key: keeping its index cost ~1 s per 200k-contact commit; ``upsert`` keeps
-        # (address_book_id, key) unique itself, deleting before inserting in one transaction.
-        duck.execute(
-            f"""create table if not exists {alias}.members (
-                address_book_id bigint not null, key varchar not null, contact_id bigint not null,
-                email_hash varchar not null, digest varchar not null, run_id integer not null)"""
-        )
+        try:
+            upgrade_member_file(duck, alias, path)
+        except BaseException:
+            duck.execute(f"detach {alias}")
+            raise
         self._duck, self._alias = duck, alias
         return alias
 

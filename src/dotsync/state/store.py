@@ -31,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from dotsync.errors import RunInProgressError
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
-from dotsync.state.schema import imports, locks, metadata, removals, runs
+from dotsync.state.migrate import SQLITE_BEGIN, upgrade_schema
+from dotsync.state.schema import imports, locks, removals, runs
 
 LOCK_STALE_AFTER = timedelta(minutes=15)  # a run refreshes its heartbeat at every poll
 
@@ -86,21 +87,38 @@ def open_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The driver would begin transactions lazily, before the first write only, so a
+            # transaction that reads then writes could meet another writer's commit in between
+            # and fail at once ("database is locked"). SQLAlchemy begins them instead (below).
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint commit
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock at BEGIN, waiting (timeout above) for another writer
+            # to finish; EXCLUSIVE (schema upgrades) also keeps readers of other modes out.
+            mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
 class StateStore:
+    """Open with ``with StateStore(url) as store:``; opening brings the schema up to date."""
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)
-        metadata.create_all(self.engine)
+        try:
+            upgrade_schema(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self.members: MemberStore
         if url.startswith("sqlite:///"):
             db = Path(url.removeprefix("sqlite:///"))
@@ -110,12 +128,27 @@ class StateStore:
         else:
             self.members = SqlMembers(self.engine)
 
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.members.close()
         self.engine.dispose()
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
+        """A checkpoint that writes: on SQLite it takes the write lock at once (BEGIN IMMEDIATE)
+        so that what it read stays true until it commits."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
 
@@ -130,11 +163,8 @@ class StateStore:
                 row = conn.execute(select(locks).where(locks.c.name == name)).mappings().first()
                 if row is not None:
                     if not _is_stale(row, host, now):
-                        since = _aware(row["acquired_at"])
                         raise RunInProgressError(
-                            f"export {row['export']!r} is running (run {row['run_id']}, pid "
-                            f"{row['pid']} on {row['host']}, since {since:%Y-%m-%d %H:%M:%S} UTC); "
-                            f"this invocation ({export!r}) stops. Lock: {name}"
+                            f"{_holder(row)}; this invocation ({export!r}) stops. Lock: {name}"
                         )
                     conn.execute(delete(locks).where(locks.c.name == name))
                 try:
@@ -149,7 +179,10 @@ class StateStore:
                         )
                     )
                 except IntegrityError as exc:  # another process won the race
-                    raise RunInProgressError(f"another run took the lock {name} just now") from exc
+                    raise RunInProgressError(
+                        f"another invocation took the lock {name} just now and is starting (no "
+                        f"run recorded yet); this invocation ({export!r}) stops"
+                    ) from exc
 
     def set_lock_run(self, names: Sequence[str], run_id: int) -> None:
         with self._tx() as conn:
@@ -218,7 +251,7 @@ class StateStore:
         return result
 
     def unfinished_runs(self, export: str, *, except_run: int) -> list[int]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(runs.c.id).where(
                     runs.c.export == export,
@@ -241,7 +274,7 @@ class StateStore:
             )
 
     def get_run(self, run_id: int) -> RunResult | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
         return _run_result(row) if row else None
 
@@ -249,7 +282,7 @@ class StateStore:
         query = select(runs).order_by(runs.c.id.desc()).limit(limit)
         if export:
             query = query.where(runs.c.export == export)
-        with self._tx() as conn:
+        with self._read() as conn:
             return [_run_result(r) for r in conn.execute(query).mappings()]
 
     # --- imports -----------------------------------------------------------------------------
@@ -297,7 +330,7 @@ class StateStore:
 
     def pending_imports(self, export: str, book_id: int) -> list[PendingImport]:
         """Imports submitted by earlier runs and never committed: poll them, don't resend."""
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(imports)
                 .where(
@@ -370,7 +403,7 @@ class StateStore:
             )
 
     def pending_removals(self, export: str, book_id: int) -> list[PendingRemoval]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 select(removals)
                 .where(
@@ -417,6 +450,15 @@ class StateStore:
             conn.execute(delete(runs).where(runs.c.export == export))
             conn.execute(delete(locks).where(locks.c.export == export))
         return files + self.members.drop(export)
+
+
+def _holder(row: Any) -> str:
+    """Who holds a lock, for a person: the run, or that it is starting (no run id yet)."""
+    since = _aware(row["acquired_at"])
+    where = f"pid {row['pid']} on {row['host']}, since {since:%Y-%m-%d %H:%M:%S} UTC"
+    if row["run_id"] is None:
+        return f"export {row['export']!r} is starting (no run recorded yet; {where})"
+    return f"export {row['export']!r} is running (run {row['run_id']}, {where})"
 
 
 def _is_stale(row: Any, host: str, now: datetime) -> bool:

@@ -1,0 +1,19 @@
+"""Names of the cooperative locks a run takes in the state (``StateStore.acquire_locks``).
+
+One run per export at a time, and one per DotDigital account: its rate limits and import slots are
+the account's, shared by every export that writes to it."""
+
+from __future__ import annotations
+
+
+def export_lock(export: str) -> str:
+    return f"export:{export}"
+
+
+def account_lock(api_url: str, api_user: str) -> str:
+    return f"account:{api_url.rstrip('/').lower()}|{api_user.lower()}"
+
+
+def run_locks(export: str, api_url: str, api_user: str) -> list[str]:
+    """Every lock a run (or a removal) of ``export`` holds, in the order they are taken."""
+    return [export_lock(export), account_lock(api_url, api_user)]
