@@ -1,8 +1,15 @@
-"""The README's quickstart example works as written, against the emulator."""
+"""The quickstart example (examples/quickstart) works as written, and as its README says, against
+the emulator."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +19,7 @@ from dotsync.emulator import RunningEmulator
 from dotsync.runner import run_export
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "quickstart"
+DOTSYNC = Path(sys.executable).with_name("dotsync")  # the venv's console script
 
 
 def test_quickstart_exports_its_segments(
@@ -38,3 +46,47 @@ def test_quickstart_exports_its_segments(
         "eve@exämple.de",
     }
     assert result.counts.rejected_by_reason == {"invalid_email": 1, "duplicate_email": 1}
+
+
+def test_quickstart_readme_commands_do_what_it_says(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """The README of examples/quickstart, followed: its curl creates book 3, then each of its
+    dotsync commands runs (against this test's emulator) and says what the README says."""
+    readme = (EXAMPLE / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```bash\n(.*?)```", readme, re.S) if "curl" in b]
+    folder = tmp_path / "quickstart"
+    shutil.copytree(EXAMPLE, folder)
+    config = folder / "dotsync.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("http://127.0.0.1:8765", emulator.base_url),
+        encoding="utf-8",
+    )
+    with emulator.client() as api:
+        assert api.post("/v2/address-books", json={"name": "Newsletter"}).json()["id"] == 3
+    env = {**os.environ, "DOTDIGITAL_PASSWORD": emulator.credentials[1]}
+    commands = [
+        shlex.split(line.split("#")[0])
+        for line in block.splitlines()
+        if line.startswith("dotsync ")
+    ]
+    assert [c[1] for c in commands] == ["connect", "segments", "plan", "export"]
+    said = {}
+    for command in commands:
+        done = subprocess.run(  # noqa: S603 - our own console script
+            [str(DOTSYNC), *command[1:], "--json"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        said[command[1]] = json.loads(done.stdout)
+    planned = said["plan"]["counts"]
+    assert planned["segment_sizes"] == {"high_value": 4, "churn_risk": 2}
+    assert (planned["entered"], planned["rejected"]) == (4, 2)
+    (run,) = said["export"]
+    assert (run["status"], run["counts"]["sent"]) == ("partial", 4)
+    assert run["counts"]["rejected_by_reason"] == {"invalid_email": 1, "duplicate_email": 1}

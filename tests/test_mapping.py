@@ -19,11 +19,12 @@ from dotsync.config import DataFieldMapping, MappingConfig, SegmentConfig, Sourc
 from dotsync.mapping import (
     MappedField,
     ValidationSummary,
-    check_data_fields,
+    declared_types,
     mapping_version,
     plan_columns,
     required_fields,
     source_columns,
+    type_mismatches,
     validate,
 )
 from dotsync.sources import open_source
@@ -222,6 +223,24 @@ def test_duplicate_email_keeps_smallest_key_among_otherwise_valid_rows() -> None
     assert summary == ValidationSummary(1, 3, {"duplicate_email": 2, "value_too_long": 1})
 
 
+def test_every_row_sharing_a_key_is_rejected_as_duplicate_key() -> None:
+    # Which of two rows is the member cannot be told: neither is sent, both are counted and listed,
+    # whatever else is wrong with them, and they do not count as duplicate e-mails of a third.
+    rows = [("7", "a@example.com", "ok"), ("7", "b@example.com", "x" * 300),
+            ("8", "b@example.com", "ok"), ("9", "c@example.com", "ok")]  # fmt: skip
+    duck = duckdb.connect()
+    load_raw(duck, rows)
+    summary = validate(
+        duck, 0, [MappedField("FIRSTNAME", "fn")], send_empty_values=False, mapping_version="v"
+    )
+    assert summary == ValidationSummary(2, 2, {"duplicate_key": 2})
+    assert duck.execute("SELECT key FROM members_valid ORDER BY key").fetchall() == [("8",), ("9",)]
+    assert (
+        duck.execute("SELECT key, reason, field, detail FROM members_rejected").fetchall()
+        == [("7", "duplicate_key", None, "2 profile rows have this key; keys must be unique")] * 2
+    )
+
+
 def test_source_rejects_are_added_to_members_rejected() -> None:
     duck = duckdb.connect()
     load_raw(duck, [("k", "a@example.com")])
@@ -339,17 +358,22 @@ def test_mapping_version_follows_the_mapping() -> None:
 # -- data fields against the account -----------------------------------------------------------
 
 
-def test_check_data_fields() -> None:
-    fields = [MappedField("FIRSTNAME", "fn"), MappedField("TIER", "tier"),
-              MappedField("SCORE", "s", "Numeric", explicit_type=True),
-              MappedField("BORN", "b", "Date", explicit_type=True)]  # fmt: skip
-    account = {"FIRSTNAME": "String", "score": "String", "LASTNAME": "String"}
-    to_create, errors = check_data_fields(fields, account, create_missing=False)
-    assert to_create == []
-    assert len(errors) == 3
-    assert "TIER" in errors[0] and "create_missing_data_fields = true" in errors[0]
-    assert "SCORE is String in the account but mapped as Numeric" in errors[1]
-    assert "BORN" in errors[2]
-    to_create, errors = check_data_fields(fields, account, create_missing=True)
-    assert [f.name for f in to_create] == ["TIER", "BORN"]
-    assert len(errors) == 1 and "SCORE" in errors[0]
+def test_declared_types_are_checked_against_the_account() -> None:
+    mapping = MappingConfig(
+        email="email",
+        first_name="fn",
+        data_fields={
+            "TIER": "tier",  # no type declared: follows the account, nothing to check
+            "SCORE": {"column": "s", "type": "Numeric"},
+            "BORN": {"column": "b", "type": "Date"},  # not in the account: not judged here
+            "NOTE": {"column": "n", "type": "String"},
+        },
+    )
+    declared = declared_types(mapping)
+    assert declared == {"SCORE": "Numeric", "BORN": "Date", "NOTE": "String"}
+    account = {"FIRSTNAME": "String", "score": "String", "TIER": "Numeric", "NOTE": "String"}
+    assert type_mismatches(declared, account) == [
+        "data field SCORE is String in the DotDigital account but mapped as Numeric; change the "
+        "mapping's type (or remove it to follow the account) or the account's field"
+    ]
+    assert type_mismatches(declared, {"SCORE": "Numeric", "NOTE": "String"}) == []

@@ -1,7 +1,8 @@
 """dotsync: keep DotDigital address books in sync with customer segments.
 
 The Python API: :func:`run_export`, :func:`plan_export`, :func:`load_config`, the typed
-:class:`RunResult`, and the error tree rooted at :class:`DotsyncError` (see ``dotsync.api``).
+:class:`RunResult` and :class:`DryRun`, and the error tree rooted at :class:`DotsyncError` (see
+``dotsync.api`` and the README's "Python API reference"). Paths are ``str`` or ``Path``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from dotsync.errors import (
     ConfigError,
     ConnectionCheckError,
+    DotDigitalError,
     DotsyncError,
     ExitCode,
     InterruptedRunError,
@@ -24,6 +26,7 @@ from dotsync.result import RunCounts, RunResult, RunStatus
 if TYPE_CHECKING:
     from dotsync.api import plan_export, run_export
     from dotsync.config import Config, load_config
+    from dotsync.runner import DryRun
 
 __version__ = "0.1.0"
 
@@ -32,6 +35,7 @@ _LAZY = {
     "plan_export": "dotsync.api",
     "load_config": "dotsync.config",
     "Config": "dotsync.config",
+    "DryRun": "dotsync.runner",
 }
 
 
@@ -48,7 +52,9 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConnectionCheckError",
+    "DotDigitalError",
     "DotsyncError",
+    "DryRun",
     "ExitCode",
     "InterruptedRunError",
     "LimitExceededError",

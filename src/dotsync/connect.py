@@ -1,5 +1,5 @@
-"""The seed's *Connect* step: check credentials, region, address book and data fields against
-DotDigital before anything is sent."""
+"""The *Connect* step: check credentials, region, address book and data fields against DotDigital
+before anything is sent (``dotsync connect``, and the start of every export)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,27 @@ from dotsync.errors import (
     NotFoundError,
     NotWritableError,
 )
+from dotsync.mapping import type_mismatches
 from dotsync.secrets import resolve_password
 
 log = logging.getLogger(__name__)
 
-# DotDigital's reserved address book that the API refuses to write to.
-READ_ONLY_BOOKS = frozenset({"test"})
+# Every DotDigital account has two system address books, recognised by their reserved names (their
+# ids differ between accounts; creating a book of either name is refused as a duplicate). "Test" is
+# the book of test sends, which the API refuses to write to; "All contacts" is every contact of the
+# account, so an export there would mix its members with everyone else and its leavers could not
+# be removed without deleting them from the account. Neither is a valid export target.
+SYSTEM_BOOKS = {
+    "test": "DotDigital's Test book, which the API does not let anyone write to",
+    "all contacts": "DotDigital's All contacts book, which holds every contact of the account, "
+    "so the export's members could not be told apart from the others",
+}
+
+
+def describe_connection(key: str, display_name: str | None) -> str:
+    """How messages name a connection: its key in dotsync.toml, and its display name beside it."""
+    shown = f" ({display_name})" if display_name and display_name != key else ""
+    return f"connection {key!r}{shown}"
 
 
 @dataclass(frozen=True)
@@ -44,7 +59,8 @@ class ConnectionReport:
 def check_connection(
     client: DotDigitalClient,
     *,
-    display_name: str,
+    connection: str,
+    display_name: str | None,
     address_book_id: int,
     expected_region: str | None = None,
     required_fields: Sequence[str] = (),
@@ -54,49 +70,58 @@ def check_connection(
 ) -> ConnectionReport:
     """Discover the region, then check the book and the data fields. Creates missing fields only
     when the user opted in (and not in a ``dry_run``, which only lists them in
-    ``created_fields``); otherwise names them and says how to fix it."""
+    ``created_fields``); otherwise names them and says how to fix it. ``connection`` is the
+    connection's key in dotsync.toml, which messages name with ``display_name`` beside it."""
+    who = describe_connection(connection, display_name)
     info = client.discover()
     if expected_region and info.region and info.region != expected_region:
         raise ConnectionCheckError(
-            f"connection {display_name!r}: the account is in region {info.region} "
-            f"({info.api_endpoint}), not {expected_region}: fix `region` in dotsync.toml"
+            f"{who}: the account is in region {info.region} ({info.api_endpoint}), not "
+            f"{expected_region}: fix `connections.{connection}.region` in dotsync.toml "
+            "(or remove it: the region is discovered)"
         )
+    list_books = (
+        f"list the account's books and their IDs with `dotsync address-books {connection}` and "
+        f"fix `connections.{connection}.address_book_id` in dotsync.toml"
+    )
     try:
         book = client.address_book(address_book_id)
     except NotFoundError as exc:
         raise NotFoundError(
-            f"connection {display_name!r}: the account has no address book {address_book_id}; "
-            "list the account's books and their IDs with `dotsync address-books CONNECTION` "
-            "and fix address_book_id in dotsync.toml",
+            f"{who}: the account has no address book {address_book_id}; {list_books}",
             status=exc.status,
             code=exc.code,
             detail=exc.detail,
         ) from None
-    if book.name.strip().lower() in READ_ONLY_BOOKS:
+    system_book = SYSTEM_BOOKS.get(book.name.strip().lower())
+    if system_book is not None:
         raise NotWritableError(
-            f"address book {address_book_id} ({book.name!r}) is DotDigital's reserved test book "
-            "and "
-            "cannot be written to: choose another address_book_id",
+            f"{who}: address book {address_book_id} ({book.name!r}) is {system_book}: export to "
+            f"an address book of your own; {list_books}",
             code="ERROR_ADDRESSBOOK_NOTWRITABLE",
         )
     account_fields = {f.name.upper(): f.type for f in client.data_fields()}
+    mismatches = type_mismatches(field_types or {}, account_fields)
+    if mismatches:
+        raise ConnectionCheckError("; ".join(mismatches) + ". Nothing was sent")
     missing = [name for name in required_fields if name.upper() not in account_fields]
     created: list[str] = []
     if missing and not create_missing:
         raise ConnectionCheckError(
-            "these mapped data fields do not exist in the DotDigital account: "
+            f"{who}: these mapped data fields do not exist in the DotDigital account: "
             + ", ".join(missing)
             + ". Create them in DotDigital, or set create_missing_data_fields = true on the export"
         )
+    shown_name = display_name or connection
     if dry_run:
-        return _report(display_name, info, book, account_fields, missing)
+        return _report(shown_name, info, book, account_fields, missing)
     for name in missing:
         kind = (field_types or {}).get(name, "String")
         created_field = client.create_data_field(name, kind)
         account_fields[created_field.name.upper()] = created_field.type
         created.append(created_field.name)
         log.info("created data field %s (%s)", created_field.name, created_field.type)
-    return _report(display_name, info, book, account_fields, created)
+    return _report(shown_name, info, book, account_fields, created)
 
 
 def _report(
@@ -122,11 +147,13 @@ def _report(
 def open_client(
     connection: ConnectionConfig,
     *,
+    name: str,
     http_client: httpx.Client | None = None,
     stats: CallStats | None = None,
     stop: threading.Event | None = None,
 ) -> DotDigitalClient:
-    """A client for a configured connection, its password resolved from env, file or keyring.
+    """A client for the connection ``name`` (its key in dotsync.toml), its password resolved from
+    env, file or keyring; messages name the settings to check under ``connections.<name>``.
     With ``stop``, a backoff or rate-limit wait ends as soon as a stop is requested."""
 
     def wait_or_stop(seconds: float) -> None:
@@ -137,12 +164,14 @@ def open_client(
 
     return DotDigitalClient(
         connection.api_user,
-        resolve_password(connection),
+        resolve_password(connection, name=name),
         str(connection.api_url),
         http_client=http_client,
         stats=stats,
         stop_requested=stop.is_set if stop else (lambda: False),
         sleep=wait_or_stop,
+        password_source=password_source(connection),
+        api_url_setting=f"`connections.{name}.api_url`",
     )
 
 
@@ -163,9 +192,10 @@ def explain_refusal(name: str, connection: ConnectionConfig) -> Iterator[None]:
         yield
     except AuthenticationError as exc:
         raise AuthenticationError(
-            f"DotDigital refused the API user {connection.api_user} of connection {name!r} "
-            f"(HTTP {exc.status or 401}): check api_user under [connections.{name}] and the "
-            f"password in {password_source(connection)}",
+            f"DotDigital refused the API user {connection.api_user} of "
+            f"{describe_connection(name, connection.display_name)} (HTTP {exc.status or 401}): "
+            f"check `connections.{name}.api_user` and the password in "
+            f"{password_source(connection)}",
             status=exc.status,
             code=exc.code,
             detail=exc.detail,

@@ -18,7 +18,7 @@ from dotsync.segments import quote_identifier, quote_literal
 
 MAX_VALUE_LENGTH = 255  # DotDigital: ERROR_DATAFIELD_VALUE_OVERFLOW beyond (counted in characters)
 REASONS = (
-    "missing_email", "invalid_email", "duplicate_email", "value_too_long",
+    "duplicate_key", "missing_email", "invalid_email", "duplicate_email", "value_too_long",
     "invalid_number", "invalid_date", "invalid_boolean", "unreadable_row",
 )  # fmt: skip
 
@@ -98,30 +98,25 @@ def with_account_types(
     return result
 
 
-def check_data_fields(
-    fields: Sequence[MappedField], account_fields: Mapping[str, str], create_missing: bool
-) -> tuple[list[MappedField], list[str]]:
-    """Fields to create in the account, and errors; ``account_fields`` maps name → type."""
+def declared_types(mapping: MappingConfig) -> dict[str, str]:
+    """The data fields whose type the mapping declares (``type = ...``): name → type."""
+    return {f.name: f.type for f in plan_columns(mapping)[1] if f.explicit_type}
+
+
+def type_mismatches(declared: Mapping[str, str], account_fields: Mapping[str, str]) -> list[str]:
+    """A message for each declared type the account's field of that name does not have.
+
+    DotDigital refuses every value of a row whose field it types otherwise, so such a mapping
+    stops the run before anything is sent. Fields the account lacks are not judged here.
+    """
     known = {name.upper(): kind for name, kind in account_fields.items()}
-    to_create: list[MappedField] = []
-    errors: list[str] = []
-    for mapped in fields:
-        kind = known.get(mapped.name)
-        if kind is None:
-            if create_missing:
-                to_create.append(mapped)
-            else:
-                errors.append(
-                    f"data field {mapped.name} (mapped from column {mapped.column!r}) does not "
-                    "exist in the DotDigital account; create it there, or set "
-                    "`create_missing_data_fields = true` on the export"
-                )
-        elif mapped.explicit_type and kind != mapped.type:
-            errors.append(
-                f"data field {mapped.name} is {kind} in the account but mapped as {mapped.type}; "
-                "change the mapping's type or the account's field"
-            )
-    return to_create, errors
+    return [
+        f"data field {name} is {known[name.upper()]} in the DotDigital account but mapped as "
+        f"{kind}; change the mapping's type (or remove it to follow the account) or the "
+        "account's field"
+        for name, kind in sorted(declared.items())
+        if name.upper() in known and known[name.upper()] != kind
+    ]
 
 
 # -- SQL ---------------------------------------------------------------------------------------
@@ -205,10 +200,24 @@ def _case(pairs: Sequence[tuple[str, str]], subject: str | None = None) -> str:
     return head + " ".join(f"WHEN {when} THEN {then}" for when, then in pairs) + " END"
 
 
+DUPLICATE_KEYS_SQL = (
+    "CREATE OR REPLACE TEMP TABLE _dotsync_dup_keys AS SELECT key AS dup_key, "
+    "count(*) AS copies FROM members_raw GROUP BY key HAVING count(*) > 1"
+)
+
+
 def validation_sql(
-    email_index: int, fields: Sequence[MappedField], *, send_empty_values: bool, version: str
+    email_index: int,
+    fields: Sequence[MappedField],
+    *,
+    send_empty_values: bool,
+    version: str,
+    duplicate_keys: bool = True,
 ) -> list[str]:
     """The statements that build ``members_valid`` and ``members_rejected`` from ``members_raw``.
+
+    ``duplicate_keys``: whether ``_dotsync_dup_keys`` (:data:`DUPLICATE_KEYS_SQL`) has rows; when
+    it has none (the usual case) the rows are not joined to it, which saves a join per row.
 
     Three nested passes (trim, canonical values, first problem) compute every expression once per
     row; rejection details are only built for rejected rows.
@@ -228,6 +237,14 @@ def validation_sql(
     # (condition, reason, field, detail): the first that applies is the row's one reason, so the
     # counts by reason add up to the rejected rows.
     problems: list[tuple[str, str, str, str]] = [
+        # Profile rows sharing a key: which one is the member cannot be told, so none is sent
+        # (each is rejected, and the key's previous contact is left alone, like any rejected row).
+        (
+            "copies IS NOT NULL",
+            "'duplicate_key'",
+            "NULL",
+            "copies || ' profile rows have this key; keys must be unique'",
+        ),
         ("email IS NULL OR email = ''", "'missing_email'", "NULL", "'the e-mail is empty'"),
         (
             f"strlen(email) > 254 OR strlen(split_part(email, '@', 1)) > 64 "
@@ -267,10 +284,15 @@ def validation_sql(
     # Only what the next statements need is kept: the raw and trimmed texts are not, and the
     # rejection's detail is computed here, where they are still at hand.
     kept = "".join(f", v_{i}" for i in n)
+    copies, dup_join = (
+        ("copies", " LEFT JOIN _dotsync_dup_keys ON key = dup_key")
+        if duplicate_keys
+        else ("NULL::BIGINT AS copies", "")
+    )
     checked = (
         f"SELECT key, email{kept}, problem, CASE WHEN problem IS NOT NULL THEN {pick(3)} END "
         f"AS detail FROM (SELECT *, {problem_at} AS problem FROM (SELECT *{values} FROM "
-        f"(SELECT key, {email} AS email{texts} FROM members_raw)))"
+        f"(SELECT key, {email} AS email{texts}, {copies} FROM members_raw{dup_join})))"
     )
     # The digest only detects change (MD5: half the cost of SHA-256 here, and 128 bits leave no
     # practical chance of two different rows colliding); the e-mail hash stays SHA-256, as it
@@ -306,10 +328,17 @@ def validate(
 ) -> ValidationSummary:
     """Build ``members_valid``/``members_rejected``; ``fields`` fill the other ``src_`` columns
     in order (the layout of :func:`source_columns`)."""
+    duck.execute(DUPLICATE_KEYS_SQL)
+    shared = duck.execute("SELECT count(*) FROM _dotsync_dup_keys").fetchone()
     for statement in validation_sql(
-        email_index, fields, send_empty_values=send_empty_values, version=mapping_version
+        email_index,
+        fields,
+        send_empty_values=send_empty_values,
+        version=mapping_version,
+        duplicate_keys=bool(shared and shared[0]),
     ):
         duck.execute(statement)
+    duck.execute("DROP TABLE _dotsync_dup_keys")
     has_source_rejects = duck.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'source_rejected' "
         "AND database_name = current_database()"

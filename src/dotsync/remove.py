@@ -36,7 +36,7 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
             removed = 0
             if purge_members:
                 ids = sorted(set(store.members.contact_ids(name, book_id)))
-                with open_client(connection) as client:
+                with open_client(connection, name=export.connection) as client:
                     client.discover()
                     for start in range(0, len(ids), REMOVAL_CHUNK):
                         chunk = ids[start : start + REMOVAL_CHUNK]

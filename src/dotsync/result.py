@@ -18,6 +18,12 @@ class RunStatus(StrEnum):
     DRY_RUN = "dry_run"  # planned only, nothing written
 
 
+PARTIAL_LEGEND = (
+    "partial: finished, but some rows were rejected or suppressed; the other members are in the "
+    "address book (`dotsync show-run RUN` says how many and why)"
+)
+
+
 class RunCounts(BaseModel):
     """What a run did, in numbers. Every field is a count of profiles (not of API calls)."""
 
@@ -61,7 +67,30 @@ class RunResult(BaseModel):
     resumed_imports: int = 0  # imports of an interrupted run that this run polled to their end
 
     @property
+    def status_note(self) -> str | None:
+        """One line explaining a ``partial`` status, to print wherever the status is shown."""
+        if self.status is not RunStatus.PARTIAL:
+            return None
+        c = self.counts
+        parts = [
+            f"{_rows(c.rejected)} rejected before sending (each with its key and reason in the "
+            "rejected rows file)"
+            if c.rejected
+            else "",
+            f"{_rows(c.failed)} refused by DotDigital" if c.failed else "",
+            f"{_rows(c.suppressed)} not added: suppressed contacts (unsubscribed, bounced)"
+            if c.suppressed
+            else "",
+        ]
+        said = ", ".join(part for part in parts if part)
+        return f"partial: finished, but {said}; the other members are in the address book"
+
+    @property
     def duration_seconds(self) -> float | None:
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row was" if count == 1 else f"{count:,} rows were"

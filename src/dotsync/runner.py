@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from dotsync import mapping
+from dotsync import keys, mapping
 from dotsync.config import Config, ExportConfig, require_privacy_ack
 from dotsync.connect import ConnectionReport, check_connection, open_client
 from dotsync.delivery import Deliverer, DeliveryTotals
@@ -121,7 +121,7 @@ class _Job:
             duck = stack.enter_context(self._duck(None))
             create = self.export.create_missing_data_fields
             report = self._connect(client, create_missing=create, dry_run=True)
-            counts, _fields = self._prepare(duck, store, report)
+            counts, _fields = self._prepare(duck, store, report, dry_run=True)
             return DryRun(
                 counts=counts,
                 enter_sample=sample(duck, "to_send"),
@@ -211,7 +211,12 @@ class _Job:
         return resumed
 
     def _prepare(
-        self, duck: duckdb.DuckDBPyConnection, store: StateStore, report: ConnectionReport
+        self,
+        duck: duckdb.DuckDBPyConnection,
+        store: StateStore,
+        report: ConnectionReport,
+        *,
+        dry_run: bool = False,
     ) -> tuple[RunCounts, list[mapping.MappedField]]:
         """Read the segments' members, validate them and plan against the state."""
         email_column, fields = mapping.plan_columns(self.export.mapping, report.data_fields)
@@ -244,6 +249,16 @@ class _Job:
         self.progress("validate", profiles, profiles)
         store.members.register(duck, self.name, self.book_id)
         plan: PlanCounts = make_plan(duck, full=self.full)
+        # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
+        # does not make those members leave and enter again; looked for among the plan's leavers
+        # and enterers only, when there are both. A dry run only plans with the new keys.
+        renamed = keys.rewritten_keys(duck, after_plan=True) if plan.left and plan.entered else []
+        if renamed:
+            log.info("%d stored key(s) take the form written in the source", len(renamed))
+            keys.rename_in_run(duck, renamed)
+            if not dry_run:
+                store.members.rename_keys(self.name, self.book_id, renamed)
+            plan = make_plan(duck, full=self.full)
         counts = RunCounts(
             profiles_in_segments=profiles,
             segment_sizes=dict(sizes),
@@ -336,7 +351,8 @@ class _Job:
         _, fields = mapping.plan_columns(self.export.mapping)
         return check_connection(
             client,
-            display_name=self.connection.display_name or self.export.connection,
+            connection=self.export.connection,
+            display_name=self.connection.display_name,
             address_book_id=self.book_id,
             expected_region=self.connection.region,
             required_fields=names,
@@ -347,7 +363,11 @@ class _Job:
 
     def _client(self) -> DotDigitalClient:
         return open_client(
-            self.connection, http_client=self.http_client, stats=self.stats, stop=self.stop
+            self.connection,
+            name=self.export.connection,
+            http_client=self.http_client,
+            stats=self.stats,
+            stop=self.stop,
         )
 
     def _duck(self, run_dir: Path | None) -> duckdb.DuckDBPyConnection:

@@ -19,9 +19,10 @@ KEYRING_SERVICE = "dotsync"
 _OWNER_ONLY_MODES = (0o600, 0o400)
 
 
-def resolve_password(connection: ConnectionConfig, *, name: str | None = None) -> SecretStr:
-    """The API password of ``connection``; ``name`` (the connection's key) sharpens messages."""
-    where = f"connections.{name}" if name else "connection"
+def resolve_password(connection: ConnectionConfig, *, name: str) -> SecretStr:
+    """The API password of ``connection``; ``name`` (the connection's key in dotsync.toml) lets
+    messages name the setting to fix (``connections.<name>.password_env``)."""
+    where = f"connections.{name}"
     if connection.password_env is not None:
         return _from_environment(connection.password_env, where)
     if connection.password_file is not None:

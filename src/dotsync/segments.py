@@ -7,7 +7,7 @@ own SQL, trusted like the rest of the configuration file, so they are embedded a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from dotsync.config.models import SegmentConfig
@@ -29,27 +29,63 @@ def strip_statement(sql: str) -> str:
     return sql.strip().rstrip(";").strip()
 
 
-def file_relation_sql(path: Path, *, as_text: bool = False) -> str:
-    """A DuckDB table function reading a profile or membership file in place.
+def file_relation_sql(
+    path: Path,
+    *,
+    as_text: bool = False,
+    text_columns: Collection[str] = (),
+    described: Sequence[tuple[str, str]] = (),
+) -> str:
+    """A DuckDB FROM item reading a profile, table or membership file in place.
 
     CSV, typed: column types are sniffed over the whole file (``sample_size = -1``) so that segment
-    predicates such as ``lifetime_value > 1000`` compare numbers (DuckDB keeps "00123" as text).
+    predicates such as ``lifetime_value > 1000`` compare numbers.
     CSV, ``as_text``: every column as VARCHAR, exactly as written, for the mapped values, which our
-    own validation then checks row by row with a reason. Keys are compared as VARCHAR.
+    own validation then checks row by row with a reason.
+
+    ``text_columns`` (the key columns) are read as text whatever the file's kind, so that a key is
+    the text as written: a sniffed number would rewrite ``1.50`` as ``1.5`` and ``10.10`` as
+    ``10.1``. ``described`` is the file's (column, type) list as DuckDB detects it, used to keep
+    only the columns that exist (CSV) and to type the other columns of a JSON file as detected.
     """
     literal = quote_literal(str(path))
     suffix = path.suffix.lower()
+    names = [name for name, _type in described]
+    text = [name for name in dict.fromkeys(text_columns) if not names or name in names]
     if suffix in (".csv", ".tsv", ".txt"):
         # ignore_errors skips rows DuckDB cannot read (invalid UTF-8, wrong column count); the
         # DuckDB source scans the file once beforehand with store_rejects to report each of them
         # with its line number, so nothing is skipped silently.
         typing = "all_varchar = true" if as_text else "sample_size = -1"
+        if text and not as_text:
+            types = ", ".join(f"{quote_literal(name)}: 'VARCHAR'" for name in text)
+            typing += f", types = {{{types}}}"
         return f"read_csv({literal}, header = true, {typing}, ignore_errors = true)"
     if suffix in (".parquet", ".pq"):
-        return f"read_parquet({literal})"
+        # Parquet keeps its own types: a DECIMAL(10,2) key reads back as '1.50'.
+        return _keys_as_text(f"read_parquet({literal})", text)
     if suffix in (".json", ".jsonl", ".ndjson"):
-        return f"read_json_auto({literal})"
+        if not text or not described:
+            return f"read_json_auto({literal})"
+        # A JSON number key read as text keeps its digits (a DOUBLE would turn 2 into '2.0' and a
+        # 20-digit id into '1e+20'). JSON itself does not tell 1.50 from 1.5: write keys with
+        # decimals as JSON strings to keep them exactly.
+        columns = ", ".join(
+            f"{quote_literal(name)}: {quote_literal('VARCHAR' if name in text else kind)}"
+            for name, kind in described
+        )
+        return f"read_json({literal}, columns = {{{columns}}})"
     raise ValueError(f"unsupported file type {suffix!r} for {path.name}: use CSV, Parquet or JSON")
+
+
+def _keys_as_text(relation: str, text_columns: Sequence[str]) -> str:
+    if not text_columns:
+        return relation
+    casts = ", ".join(
+        f"CAST({quote_identifier(name)} AS VARCHAR) AS {quote_identifier(name)}"
+        for name in text_columns
+    )
+    return f"(SELECT * REPLACE ({casts}) FROM {relation})"
 
 
 def segment_keys_sql(
@@ -127,6 +163,25 @@ def segment_sizes_sql(keys_sql: Mapping[str, str]) -> str:
     return (
         f"SELECT segment, count(*) AS size FROM ({memberships_sql(keys_sql)}) AS m GROUP BY segment"
     )
+
+
+def segment_failure(name: str, segment: SegmentConfig, database_message: str) -> str:
+    """What to tell the person when a segment's query fails: the setting and the SQL they wrote,
+    and the database's reason. DuckDB and PostgreSQL quote the failing statement back ("LINE 1:"
+    and a caret under the error); that statement is the query built around the user's SQL, and
+    the caret points into it, so both are left out."""
+    reason = " ".join(
+        line.strip()
+        for line in database_message.split("\nLINE ", 1)[0].splitlines()
+        if line.strip() and not line.startswith("LINE ")
+    )
+    if segment.where is not None:
+        what = f"the predicate `{strip_statement(segment.where)}` (segments.{name}.where)"
+    elif segment.sql is not None:
+        what = f"the query (segments.{name}.sql)"
+    else:
+        what = f"the membership (segments.{name}.membership)"
+    return f"segment {name!r}: {what} failed: {reason}"
 
 
 def probe_sql(keys_sql: str) -> str:

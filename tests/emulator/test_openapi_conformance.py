@@ -52,6 +52,8 @@ V2_OPERATIONS = [
     "POST /v2/contacts/resubscribe",
     "POST /v2/contacts/resubscribe-with-no-challenge",
     "GET /v2/contacts/suppressed-since/{date}",
+    "GET /v2/contacts/unsubscribed-since/{date}",
+    "GET /v2/address-books/{addressBookId}/contacts/unsubscribed-since/{date}",
     "POST /v2/address-books/{addressBookId}/contacts/import",
     "POST /v2/address-books/{addressBookId}/contacts/import/with-merge-option/{mergeOption}",
     "GET /v2/contacts/import/{importId}",
@@ -61,7 +63,11 @@ V2_OPERATIONS = [
     "POST /v2/data-fields",
     "DELETE /v2/data-fields/{name}",
 ]
-V3_OPERATIONS = ["PUT /contacts/v3/import", "GET /contacts/v3/import/{importId}"]
+V3_OPERATIONS = [
+    "PUT /contacts/v3/import",
+    "GET /contacts/v3/import/{importId}",
+    "GET /contacts/v3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +224,44 @@ def test_contacts_of_the_account(api: httpx.Client) -> None:
     again = {"UnsubscribedContact": {"Email": "dee@example.com"}}
     assert api.post("/v2/contacts/resubscribe", json=again).status_code == 200
     assert api.post("/v2/contacts/resubscribe-with-no-challenge", json=again).status_code == 200
+
+
+def test_contact_reads_and_change_feeds(api: httpx.Client) -> None:
+    book_id = new_book(api, "Conformance reads")
+    members = f"/v2/address-books/{book_id}/contacts"
+    for email in ("r1@example.com", "r2@example.com", "r3@example.com"):
+        assert api.post(members, json={"Email": email}).status_code == 200
+    suppress(api, "r3@example.com", "HardBounced")
+    first = api.get(
+        "/contacts/v3",
+        params={
+            "~listId": book_id,
+            "~modified": "gte::2000-01-01T00:00:00Z",
+            "limit": 2,
+            "data-fields": "FIRSTNAME|LASTNAME",
+            "include": "channelProperties|lists",
+        },
+    )
+    assert first.status_code == 200
+    marker = first.json()["_links"]["next"]["marker"]
+    rest = api.get("/contacts/v3", params={"~listId": book_id, "limit": 2, "marker": marker})
+    assert [c["identifiers"]["email"] for c in rest.json()["_items"]] == ["r3@example.com"]
+    created = api.get("/contacts/v3", params={"~created": "gte::2000-01-01T00:00:00.000Z"})
+    assert created.status_code == 200
+    assert api.get("/contacts/v3", params={"~modified": "yesterday"}).status_code == 400
+    assert api.get("/contacts/v3", params={"limit": 5001}).status_code == 400
+    assert api.post(f"{members}/unsubscribe", json={"Email": "r1@example.com"}).status_code == 200
+    assert api.post("/v2/contacts/unsubscribe", json={"Email": "r2@example.com"}).status_code == 200
+    from_book = api.get(f"{members}/unsubscribed-since/{SINCE}?select=10&skip=0").json()
+    assert [s["suppressedContact"]["email"] for s in from_book] == ["r1@example.com"]
+    unsubscribed = api.get(f"/v2/contacts/unsubscribed-since/{SINCE}?Select=10").json()
+    assert "r2@example.com" in {s["suppressedContact"]["email"] for s in unsubscribed}
+    suppressed = api.get(f"/v2/contacts/suppressed-since/{SINCE}").json()
+    assert {"HardBounced", "Unsubscribed"} <= {s["reason"] for s in suppressed}
+    assert (
+        api.get(f"/v2/address-books/999999/contacts/unsubscribed-since/{SINCE}").status_code == 404
+    )
+    assert api.get("/v2/contacts/unsubscribed-since/not-a-date").status_code == 400
 
 
 def test_v2_import_to_its_end(api: httpx.Client) -> None:

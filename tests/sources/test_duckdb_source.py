@@ -139,8 +139,14 @@ def test_segment_syntax_error_names_the_segment(
 ) -> None:
     source = open_source(SourceConfig(path=csv_path, key="customer_id"))
     broken = {"ok": SegmentConfig(where="true"), "broken": SegmentConfig(where="lifetime_value >")}
-    with pytest.raises(SourceError, match=r"segment 'broken': the query failed: Parser Error"):
+    with pytest.raises(SourceError) as caught:
         source.load_members(duck, broken, ["email"])
+    # The user's predicate and DuckDB's reason; not the query dotsync wraps around it, whose
+    # "LINE 1:" and caret would point into SQL the user never wrote.
+    assert str(caught.value) == (
+        "segment 'broken': the predicate `lifetime_value >` (segments.broken.where) failed: "
+        'Parser Error: syntax error at or near ")"'
+    )
     with pytest.raises(SourceError, match=r"segment 'broken'"):
         source.segment_sizes(broken)
     unknown = {"x": SegmentConfig(sql="select id from no_such_table")}
@@ -172,14 +178,16 @@ def test_non_utf8_rows_are_rejected_with_their_line(duck: duckdb.DuckDBPyConnect
     ]
 
 
-def test_duplicate_keys_in_profiles_give_one_member(
+def test_duplicate_keys_in_profiles_stay_one_row_each(
     tmp_path: Path, duck: duckdb.DuckDBPyConnection
 ) -> None:
+    # Validation rejects every row of a shared key (duplicate_key); none is dropped here.
     path = tmp_path / "dupes.csv"
     path.write_text("id,email\n1,b@example.com\n1,a@example.com\n2,c@example.com\n")
     source = open_source(SourceConfig(path=path, key="id"))
     assert source.load_members(duck, {"all": SegmentConfig(where="true")}, ["email"]) == {"all": 2}
-    assert duck.execute("SELECT key, src_0 FROM members_raw ORDER BY key").fetchall() == [
+    assert duck.execute("SELECT key, src_0 FROM members_raw ORDER BY key, src_0").fetchall() == [
         ("1", "a@example.com"),
+        ("1", "b@example.com"),
         ("2", "c@example.com"),
     ]

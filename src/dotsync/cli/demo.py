@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +23,11 @@ from dotsync.cli._common import (
 from dotsync.cli.export import _progress, print_summary
 from dotsync.errors import DotsyncError
 
+if TYPE_CHECKING:
+    from dotsync.demo import DemoOutcome
+
+DEMO_PORT = 8765  # as dotsync.demo.DEMO_PORT, which is not imported here to keep --help quick
+
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
@@ -32,23 +39,35 @@ def demo(
         Path | None,
         typer.Option(
             "--dir",
-            help="Keep the demo's files (profiles, dotsync.toml, state) here.",
+            help="Leave the demo's project here (profiles, dotsync.toml, the emulator's data, "
+            "state, a README), ready to run again with the commands printed at the end.",
         ),
     ] = None,
+    port: Annotated[
+        int,
+        typer.Option(
+            help="Port of the `dotsync emulator` command printed at the end, which the "
+            "project's dotsync.toml points at.",
+            min=1,
+            max=65535,
+        ),
+    ] = DEMO_PORT,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Export two segments of synthetic profiles to a local DotDigital emulator, then refresh."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         if folder is None:
             with tempfile.TemporaryDirectory(prefix="dotsync-demo-") as tmp:
-                _demo(Path(tmp), profiles, as_json, kept=False)
+                _demo(Path(tmp), profiles, port, as_json, shown=None)
         else:
-            _demo(folder.resolve(), profiles, as_json, kept=True)
+            _demo(folder.resolve(), profiles, port, as_json, shown=str(folder))
 
 
-def _demo(folder: Path, profiles: int, as_json: bool, *, kept: bool) -> None:
+def _demo(folder: Path, profiles: int, port: int, as_json: bool, *, shown: str | None) -> None:
+    """``shown`` is the folder as the user typed it (for the printed commands); None when the
+    folder is temporary."""
     from dotsync.demo import run_demo  # the in-process emulator: only the demo needs it
 
     def say(message: str) -> None:
@@ -56,7 +75,14 @@ def _demo(folder: Path, profiles: int, as_json: bool, *, kept: bool) -> None:
             err.print(styled(message, "dim"))
 
     with _progress(enabled=not as_json) as progress:
-        outcome = run_demo(folder, profiles=profiles, progress=progress, say=say)
+        outcome = run_demo(
+            folder,
+            profiles=profiles,
+            port=port,
+            progress=progress,
+            say=say,
+            on_run=(lambda _result: None) if as_json else print_summary,
+        )
     if as_json:
         print_json(
             {
@@ -64,20 +90,35 @@ def _demo(folder: Path, profiles: int, as_json: bool, *, kept: bool) -> None:
                 "refresh": outcome.refresh.model_dump(mode="json"),
                 "address_book_contacts": outcome.book_contacts,
                 "expected_members": outcome.expected_members,
+                "folder": str(folder) if shown is not None else None,
+                "commands": None if shown is None else asdict(outcome.commands),
             }
         )
     else:
-        print_summary(outcome.first)
-        print_summary(outcome.refresh)
         out.print(
             f"address book now holds {outcome.book_contacts:,} contacts "
             f"(segments: {outcome.expected_members:,} valid members, "
             f"{outcome.first.counts.suppressed:,} suppressed)"
         )
-        if not kept:  # the paths printed above are in a temporary folder, gone at exit
+        if shown is None:  # the paths printed above are in a temporary folder, gone at exit
             out.print(
                 "the demo's files were temporary: `dotsync demo --dir demo` keeps them "
-                "(profiles, dotsync.toml, state, rejected rows) to look at and copy from"
+                "(profiles, dotsync.toml, the emulator's data, state, rejected rows) as a "
+                "project that runs again"
             )
+        else:
+            _print_commands(outcome, shown)
     if outcome.book_contacts + outcome.first.counts.suppressed != outcome.expected_members:
         raise DotsyncError("the address book does not match the segments", detail=str(outcome))
+
+
+def _print_commands(outcome: DemoOutcome, shown: str) -> None:
+    cd = f"cd {shlex.quote(shown)} && "
+    out.print(
+        f"the project is in {shown} (its README.md says what each file is); to run it again, "
+        "start the emulator with its data in one terminal (Ctrl-C stops it), then export in "
+        "another:",
+        highlight=False,
+    )
+    for command in (outcome.commands.start_emulator, outcome.commands.run_export):
+        out.print(f"  {cd}{command}", highlight=False, markup=False)

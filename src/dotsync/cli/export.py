@@ -249,6 +249,8 @@ def print_summary(result: RunResult) -> None:
     for label, value in rows:
         table.add_row(label, f"{value:,}")
     print_table(table)
+    if result.status_note:
+        out.print(result.status_note, highlight=False)
     if result.rejects_file:
         out.print(f"rejected rows (key, reason): {result.rejects_file}", highlight=False)
     if result.resumed_imports:

@@ -22,9 +22,10 @@ from dotsync.cli._common import (
 )
 from dotsync.cli.export import print_summary
 from dotsync.config import Config, ConnectionConfig, require_privacy_ack
-from dotsync.connect import check_connection, explain_refusal, open_client
-from dotsync.errors import ConfigError
-from dotsync.mapping import required_fields
+from dotsync.connect import check_connection, describe_connection, explain_refusal, open_client
+from dotsync.errors import ConfigError, ConnectionCheckError
+from dotsync.mapping import declared_types, required_fields, type_mismatches
+from dotsync.result import PARTIAL_LEGEND, RunStatus
 from dotsync.sources import open_source
 from dotsync.state import StateStore
 
@@ -76,22 +77,33 @@ def connect(
                 e.create_missing_data_fields for e in exports if name in required_fields(e.mapping)
             )
         }
-        with explain_refusal(connection, conn), open_client(conn) as client:
+        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
             report = check_connection(
                 client,
-                display_name=conn.display_name or connection,
+                connection=connection,
+                display_name=conn.display_name,
                 address_book_id=conn.address_book_id,
                 expected_region=conn.region,
                 required_fields=[f for f in fields if f not in creatable],
                 create_missing=False,
             )
+        # Each export's declared types, checked on their own: two exports may type a field apart.
+        mismatches = [
+            f"export {e_name!r}: {message}"
+            for e_name, e in cfg.exports.items()
+            if e.connection == connection
+            for message in type_mismatches(declared_types(e.mapping), report.data_fields)
+        ]
+        if mismatches:
+            raise ConnectionCheckError("; ".join(mismatches))
         to_create = sorted(f for f in creatable if f.upper() not in report.data_fields)
         if as_json:
             print_json(
                 {**report.__dict__, "mapped_fields": fields, "fields_created_on_export": to_create}
             )
             return
-        table = Table(title=f"connection {report.display_name!r}: OK", show_header=False)
+        title = f"{describe_connection(connection, conn.display_name)}: OK"
+        table = Table(title=title, show_header=False)
         table.add_row("account", report.account_name)
         table.add_row("region / endpoint", f"{report.region or '?'}  {report.api_endpoint}")
         table.add_row(
@@ -121,7 +133,7 @@ def address_books(
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         conn = _connection(cfg, connection)
-        with explain_refusal(connection, conn), open_client(conn) as client:
+        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
             client.discover()
             books = client.address_books()
         if as_json:
@@ -203,6 +215,8 @@ def history(
                 _shorten(r.error or "", 80) if out.is_terminal else (r.error or ""),
             )
         print_table(table)
+        if any(r.status is RunStatus.PARTIAL for r in runs):
+            out.print(PARTIAL_LEGEND, highlight=False, markup=False)
 
 
 def _shorten(text: str, width: int) -> str:

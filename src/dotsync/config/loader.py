@@ -142,8 +142,11 @@ def parse_config(data: dict[str, Any], *, path: Path) -> Config:
         raise _from_validation_error(exc, path) from None
 
 
-def load_config(path: Path = DEFAULT_CONFIG) -> Config:
-    """Read and validate the configuration file once; every problem becomes a ConfigError."""
+def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
+    """Read and validate a ``dotsync.toml`` (``str`` or ``Path``); relative paths in it resolve
+    against its folder. Every problem (file missing, not TOML, a wrong or unknown key) becomes one
+    ConfigError naming the file and the key."""
+    path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

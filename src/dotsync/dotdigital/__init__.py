@@ -9,12 +9,15 @@ from dotsync.dotdigital.models import (
     Contact,
     ContactFailure,
     ContactsImport,
+    ContactsPage,
+    ContactSummary,
     DataField,
     Deletion,
     DeletionStatus,
     ImportedContact,
     ImportStatus,
     ImportSummary,
+    Suppression,
 )
 from dotsync.dotdigital.responses import Action, classify
 from dotsync.dotdigital.retry import PollPolicy, RetryPolicy
@@ -29,7 +32,9 @@ __all__ = [
     "CallStatsSnapshot",
     "Contact",
     "ContactFailure",
+    "ContactSummary",
     "ContactsImport",
+    "ContactsPage",
     "DataField",
     "Deletion",
     "DeletionStatus",
@@ -39,5 +44,6 @@ __all__ = [
     "ImportedContact",
     "PollPolicy",
     "RetryPolicy",
+    "Suppression",
     "classify",
 ]

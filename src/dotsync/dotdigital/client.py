@@ -1,17 +1,24 @@
 """The DotDigital client: address books, data fields and single contacts here, bulk imports and
-removals in ``bulk.py``, construction, discovery and retries below them (``core.py``,
-``session.py``)."""
+removals in ``bulk.py``, paged reads of members and change feeds in ``reads.py``, construction,
+discovery and retries below them (``core.py``, ``session.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from dotsync.dotdigital.bulk import BulkOperations
-from dotsync.dotdigital.models import AddressBook, Contact, DataField
+from dotsync.dotdigital.models import AccountInfo, AddressBook, Contact, DataField
+from dotsync.dotdigital.reads import ContactReads
 from dotsync.dotdigital.session import Call
 
 
-class DotDigitalClient(BulkOperations):
+class DotDigitalClient(BulkOperations, ContactReads):
+    # -- the account ------------------------------------------------------------------------
+    def account_info(self) -> AccountInfo:
+        """The account as discovered (``GET /v2/account-info`` once per client): its id
+        (``account_id``, the same for every API user of the account), region and endpoint."""
+        return self.account if self.account is not None else self.discover()
+
     # -- address books and data fields ------------------------------------------------------
     def address_books(self, select: int = 1000) -> list[AddressBook]:
         """Every address book, ``select`` per call (1..1000), until a page comes back short."""

@@ -46,6 +46,7 @@ class ClientCore:
         wall_clock: Callable[[], float] = time.time,  # epoch values of X-RateLimit-Reset
         rate_budget: Mapping[Tier, int] | None = None,  # our own calls per minute per tier
         password_source: str = "the connection's password setting",  # noqa: S107 - a place, e.g. "DOTDIGITAL_PASSWORD"
+        api_url_setting: str = "the connection's api_url",  # where to fix it, for messages
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.api_user = api_user
@@ -58,6 +59,7 @@ class ClientCore:
             auth=httpx.BasicAuth(api_user, password.get_secret_value()),
             api_user=api_user,
             password_source=password_source,
+            api_url_setting=api_url_setting,
             base_url=self.api_url,
             retry=retry,
             throttle=Throttle(clock, wall_clock, rate_budget),

@@ -35,6 +35,8 @@ def error_for(
     call: Call,
     api_user: str,
     password_source: str,
+    api_url_setting: str,
+    url: str,
     attempts: int,
     waited: float,
 ) -> DotDigitalError:
@@ -56,7 +58,7 @@ def error_for(
         message = (
             f"DotDigital denied access to {what} ({status}): the account of {api_user} lives in "
             "another region than the host called; let discovery through account-info choose the "
-            "host (check the connection's api_url and region)"
+            f"host (check {api_url_setting} and the connection's region)"
         )
     elif error is NotFoundError:
         message = f"DotDigital has no {what} ({code or status})"
@@ -76,6 +78,12 @@ def error_for(
         message = (
             f"DotDigital kept refusing a new import: 25 imports were active on the account for "
             f"over {waited:.0f} s; run again later, nothing is lost"
+        )
+    elif issubclass(error, TransientError) and status is None:
+        message = (
+            f"nothing answered {what} at {url} after {attempts} attempts "
+            f"({redact_emails(body.sentence)}): check {api_url_setting}, then run again; "
+            "nothing is lost"
         )
     elif issubclass(error, TransientError):
         message = (

@@ -4,6 +4,7 @@ and the translation of a failed reply into an error a person can act on.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl
 from collections.abc import Callable, Iterator, Mapping
@@ -70,6 +71,7 @@ class ApiSession:
         auth: httpx.Auth,
         api_user: str,
         password_source: str,
+        api_url_setting: str,
         base_url: str,
         retry: RetryPolicy,
         throttle: Throttle,
@@ -83,6 +85,8 @@ class ApiSession:
         self._auth = auth
         self.api_user = api_user
         self.password_source = password_source
+        self.api_url_setting = api_url_setting
+        self._answered = False  # whether anything has answered this session yet
         self.base_url = base_url
         self.retry = retry
         self.throttle = throttle
@@ -152,9 +156,18 @@ class ApiSession:
                     "dotsync keeps certificate checks on: fix api_url or the system's CA "
                     "certificates (SSL_CERT_FILE)"
                 ) from None
-            return None, type(exc).__name__
+            if not self._answered and _refused_on_loopback(exc, url):
+                # Nothing listens on this machine's port (a stopped emulator, a wrong port):
+                # waiting will not start it, so say so at once. Once something has answered, a
+                # refusal is a restart in progress and is retried like any dropped connection.
+                raise ConnectionCheckError(
+                    f"nothing answers at {_origin(url)} (connection refused): start the server "
+                    f"(`dotsync emulator` for the local emulator) or fix {self.api_url_setting}"
+                ) from None
+            return None, _transport_error(exc)
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections
-            return None, type(exc).__name__
+            return None, _transport_error(exc)
+        self._answered = True
         self.throttle.observe(tier_of(call.endpoint), response.headers)
         log.debug("DotDigital %s -> %d", call.endpoint, response.status_code)
         return response, ""
@@ -196,6 +209,8 @@ class ApiSession:
             call=call,
             api_user=self.api_user,
             password_source=self.password_source,
+            api_url_setting=self.api_url_setting,
+            url=call.base_url or self.base_url,
             attempts=waits.retries,
             waited=waits.rate_limit_seconds + waits.busy_seconds,
         )
@@ -219,6 +234,32 @@ def _body(call: Call) -> Iterator[tuple[dict[str, Any], int]]:
         yield {"content": content, "headers": {"Content-Type": "application/json"}}, len(content)
     else:
         yield {}, 0
+
+
+def _origin(url: str) -> str:
+    parts = httpx.URL(url)
+    return f"{parts.scheme}://{parts.netloc.decode('ascii')}"
+
+
+def _transport_error(exc: httpx.TransportError) -> str:
+    """The kind of failure and the system's reason ("ConnectError: [Errno -2] Name or service not
+    known"), for the message; it names no credentials (those travel in a header)."""
+    reason = str(exc).strip()
+    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+
+
+def _refused_on_loopback(exc: httpx.ConnectError, url: str) -> bool:
+    host = httpx.URL(url).host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return loopback
+        cause = cause.__cause__ or cause.__context__
+    return loopback and "refused" in str(exc).lower()
 
 
 def _certificate_refused(exc: BaseException) -> bool:

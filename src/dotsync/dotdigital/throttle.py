@@ -34,6 +34,11 @@ _LOW_TEMPLATES = frozenset(
         "POST /v2/address-books/{id}/contacts/delete",
         "GET /v2/address-books",
         "GET /v2/address-books/{id}/contacts",
+        "GET /contacts/v3",
+        "GET /v2/address-books/{id}/contacts/modified-since/{id}",
+        "GET /v2/address-books/{id}/contacts/unsubscribed-since/{id}",
+        "GET /v2/contacts/suppressed-since/{id}",
+        "GET /v2/contacts/unsubscribed-since/{id}",
     }
 )
 

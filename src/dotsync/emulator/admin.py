@@ -7,13 +7,16 @@
 - ``POST /_emulator/reset``: every account's data back to the settings and the seed.
 - ``GET /_emulator/state``: per account: books with member counts, contacts, active imports.
 - ``GET /_emulator/accounts/{api_user}/address-books/{id}/members``: members with data fields.
-- ``POST /_emulator/accounts/{api_user}/suppress`` ``{email, status, scope}``: scope ``account``
-  (default), ``global`` (every account) or ``domain`` (every address of the e-mail's domain).
+- ``POST /_emulator/accounts/{api_user}/suppress`` ``{email, status, scope, date}``: scope
+  ``account`` (default), ``global`` (every account) or ``domain`` (every address of the e-mail's
+  domain); ``date`` (ISO 8601, default now) is when it happened, as the ``...-since`` feeds say;
+  ``address_book_id``: an unsubscribe from that book only (status Unsubscribed).
 - ``POST /_emulator/accounts`` ``{api_user, password, region, contact_limit}``: add an account.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -21,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dotsync.emulator.base import Account
+from dotsync.emulator.base import Account, timestamp
 from dotsync.emulator.binding import json_body, run
 from dotsync.emulator.faults import FaultInjector, FaultSettings
 from dotsync.emulator.ratelimit import RateLimitSettings
@@ -34,6 +37,8 @@ class _Suppression(BaseModel):
     email: str
     status: str = "Unsubscribed"
     scope: Literal["account", "global", "domain"] = "account"
+    date: datetime | None = None  # when it happened (default now): the feeds report it
+    address_book_id: int | None = None  # an unsubscribe from this book only
 
 
 def _runtime(request: Request) -> Runtime:
@@ -119,10 +124,27 @@ async def suppress(request: Request) -> Response:
     item = _Suppression.model_validate(await json_body(request) or {})
     if item.status not in CONTACT_STATUSES:
         raise ValueError(f"unknown status {item.status!r}")
+    at = None if item.date is None else timestamp(item.date)
+    if item.address_book_id is not None:
+        if item.status != "Unsubscribed" or item.scope != "account":
+            raise ValueError("a book's suppression is an unsubscribe of the account's contact")
+        await run(
+            _runtime(request).store.unsubscribe,
+            _account(request),
+            item.address_book_id,
+            item.email,
+            at,
+        )
+        return JSONResponse(item.model_dump(mode="json"))
     await run(
-        _runtime(request).store.suppress, _account(request), item.email, item.status, item.scope
+        _runtime(request).store.suppress,
+        _account(request),
+        item.email,
+        item.status,
+        item.scope,
+        at,
     )
-    return JSONResponse(item.model_dump())
+    return JSONResponse(item.model_dump(mode="json"))
 
 
 async def add_account(request: Request) -> Response:

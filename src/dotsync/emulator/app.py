@@ -21,6 +21,7 @@ from dotsync.emulator import (
     handlers_books,
     handlers_contacts,
     handlers_imports,
+    handlers_reads,
 )
 from dotsync.emulator.calls import CallCounter
 from dotsync.emulator.db import Database
@@ -41,6 +42,7 @@ DOTDIGITAL_ROUTES = [
     *handlers_books.ROUTES,
     *handlers_imports.ROUTES,
     *handlers_contacts.ROUTES,
+    *handlers_reads.ROUTES,
 ]
 
 

@@ -107,6 +107,7 @@ def _apply(
     for low in range(0, last_seq + 1, chunk):
         with db.tx() as conn:
             done += _apply_chunk(conn.execute, job, low, low + chunk)
+            db.members_changed(_books_of_chunk(conn.execute, job, low, low + chunk))
         pause = 0.0 if rate is None else started + done / rate - time.monotonic()
         if wait(max(0.0, pause)):
             raise InterruptedImportError
@@ -148,6 +149,8 @@ def _stage(db: Database, parsed: ParsedImport) -> tuple[int, int]:
 def _json_value(column: str, kind: str) -> str:
     if kind == "Boolean":  # SQLite stores booleans as 1/0
         return f"json(CASE {column} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)"
+    if kind == "Numeric":  # staged as JSON number text: exact beyond SQLite's 64-bit integers
+        return f"json({column})"
     return column
 
 
@@ -215,6 +218,10 @@ def _apply_chunk(execute: Callable[..., Any], job: Job, low: int, high: int) -> 
         f"FROM stage s WHERE {rng} AND s.is_new ORDER BY s.seq",
         (account, now, now, now, low, high),
     )
+    # Every contact of the import that is not suppressed gets a new modified date, also when
+    # only its membership of a book changes. DotDigital does not document that adding a contact
+    # to a book changes its modified date; we assume it, so that a reader of ``~modified`` (v3)
+    # or ``modified-since`` (v2) sees the contacts added to a book.
     execute(
         f"UPDATE contacts SET fields = {_MERGE[job.merge]}, modified = ?, "
         "opt_in = coalesce(s.opt_in, contacts.opt_in), "
@@ -243,6 +250,16 @@ def _apply_chunk(execute: Callable[..., Any], job: Job, low: int, high: int) -> 
     )
     row = execute(f"SELECT count(*) FROM stage s WHERE {rng}", (low, high)).fetchone()
     return int(row[0])
+
+
+def _books_of_chunk(execute: Callable[..., Any], job: Job, low: int, high: int) -> list[int]:
+    """The books whose members a chunk may have changed: the v2 book, the v3 rows' lists."""
+    rows = execute(
+        "SELECT DISTINCT j.value FROM stage s, json_each(s.lists) j "
+        "WHERE s.lists IS NOT NULL AND s.seq >= ? AND s.seq < ?",
+        (low, high),
+    ).fetchall()
+    return [*job.book_ids, *(int(row[0]) for row in rows)]
 
 
 def _collect(db: Database, job: Job) -> Applied:

@@ -18,9 +18,16 @@ class Account:
     contact_limit: int | None
 
 
+def timestamp(moment: datetime) -> str:
+    """Timestamps are stored as sortable ISO strings ending in Z (milliseconds): valid OpenAPI
+    date-times. A naive ``moment`` is UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def utc_now() -> str:
-    """Timestamps are stored as sortable ISO strings ending in Z: valid OpenAPI date-times."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return timestamp(datetime.now(UTC))
 
 
 class StoreBase:

@@ -91,6 +91,7 @@ class BooksMixin(StoreBase):
             raise ApiError(400, NOT_WRITABLE, _NOT_WRITABLE_SENTENCE)
         with self.db.tx() as conn:  # the contacts stay in the account
             conn.execute("DELETE FROM members WHERE book_id = ?", (book_id,))
+            self.db.members_changed((book_id,))
             conn.execute("DELETE FROM book_unsubscribes WHERE book_id = ?", (book_id,))
             conn.execute("DELETE FROM books WHERE id = ?", (book_id,))
 

@@ -135,37 +135,15 @@ class ContactsMixin(BooksMixin):
                 "Contact is suppressed for this address book",
                 "ERROR_CONTACT_SUPPRESSEDFORADDRESSBOOK",
             )
+        # Adding a contact to a book sets its modified date (upsert_contact always does, even
+        # when no value changes). DotDigital does not document this; we assume it so that a
+        # reader of ``~modified`` / ``modified-since`` sees the contacts added to a book.
         row = self.upsert_contact(account, email, opt_in, email_type, fields)
         if book["reserved"] is None:
             with self.db.tx() as conn:
                 conn.execute("INSERT OR IGNORE INTO members VALUES (?, ?)", (book_id, row["id"]))
+                self.db.members_changed((book_id,))
         return contact_json(row, self.field_types(account))
-
-    def list_book_contacts(
-        self,
-        account: Account,
-        book_id: int,
-        full: bool,
-        select: int,
-        skip: int,
-        modified_since: str | None = None,
-    ) -> list[dict[str, Any]]:
-        book = self.book_row(account, book_id)
-        params: list[object]
-        if book["reserved"] == "All Contacts":
-            sql, params = f"SELECT {_PREFIXED} FROM contacts c WHERE c.account_id = ?", [account.id]
-        else:
-            sql = (
-                f"SELECT {_PREFIXED} FROM members m JOIN contacts c ON c.id = m.contact_id "
-                "WHERE m.book_id = ?"
-            )
-            params = [book_id]
-        if modified_since is not None:
-            sql += " AND c.modified >= ?"
-            params.append(modified_since)
-        rows = self.db.read(sql + " ORDER BY c.id LIMIT ? OFFSET ?", (*params, select, skip))
-        fields = self.field_types(account) if full else None
-        return [contact_json(row, fields) for row in rows]
 
     def remove_from_book(self, account: Account, book_id: int, contact_id: int) -> None:
         self.writable_book(account, book_id)
@@ -173,6 +151,7 @@ class ContactsMixin(BooksMixin):
             cur = conn.execute(
                 "DELETE FROM members WHERE book_id = ? AND contact_id = ?", (book_id, contact_id)
             )
+            self.db.members_changed((book_id,))
         if cur.rowcount == 0:
             raise ApiError(404, CONTACT_NOT_FOUND, "Contact not found in this address book")
 
@@ -190,6 +169,7 @@ class ContactsMixin(BooksMixin):
                     [(book_id, i) for i in ids],
                 )
             conn.execute("INSERT INTO deletions VALUES (?, ?, 'Completed')", (deletion, account.id))
+            self.db.members_changed((book_id,))
         return {"id": deletion, "status": "Started"}
 
     def deletion_status(self, account: Account, deletion_id: str) -> dict[str, str]:
@@ -201,11 +181,14 @@ class ContactsMixin(BooksMixin):
             raise ApiError(404, "ERROR_NOT_FOUND", "Deletion request not found")
         return {"id": row[0], "status": row[1]}
 
-    def unsubscribe(self, account: Account, book_id: int | None, email: str) -> dict[str, Any]:
+    def unsubscribe(
+        self, account: Account, book_id: int | None, email: str, at: str | None = None
+    ) -> dict[str, Any]:
         """From one book (the contact stays subscribed elsewhere) or, without a book, from the
-        account (status Unsubscribed: no import adds it to any book again)."""
+        account (status Unsubscribed: no import adds it to any book again). ``at``: when (the
+        admin API back-dates; default now), as the unsubscribed-since feeds report it."""
         row = self.contact_row(account, email)
-        now = self.now()
+        now = at or self.now()
         if book_id is not None:
             self.writable_book(account, book_id)
         with self.db.tx() as conn:
@@ -217,6 +200,7 @@ class ContactsMixin(BooksMixin):
                     "INSERT OR REPLACE INTO book_unsubscribes VALUES (?, ?, ?)",
                     (book_id, row["id"], now),
                 )
+                self.db.members_changed((book_id,))
             else:
                 conn.execute(
                     "UPDATE contacts SET status = 'Unsubscribed', suppressed_at = ?, "
@@ -249,25 +233,9 @@ class ContactsMixin(BooksMixin):
                     (book_id, row["id"]),
                 )
                 conn.execute("INSERT OR IGNORE INTO members VALUES (?, ?)", (book_id, row["id"]))
+                self.db.members_changed((book_id,))
         result = "ContactChallenged" if challenge else "ContactAdded"
         return {"contact": contact_json(self.contact_row(account, email), None), "status": result}
-
-    def suppressed_since(
-        self, account: Account, since: str, select: int, skip: int
-    ) -> list[dict[str, Any]]:
-        rows = self.db.read(
-            f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE account_id = ? AND "
-            "suppressed_at >= ? ORDER BY suppressed_at, id LIMIT ? OFFSET ?",
-            (account.id, since, select, skip),
-        )
-        return [
-            {
-                "suppressedContact": contact_json(r, None),
-                "dateRemoved": r["suppressed_at"],
-                "reason": r["status"],
-            }
-            for r in rows
-        ]
 
     def book_members(self, account: Account, book_id: int) -> list[dict[str, Any]]:
         """Every member with its data fields as an object (admin API, tests)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,6 +57,11 @@ class Database:
         target = str(path) if path is not None else ":memory:"
         self.path = path
         self.lock = threading.RLock()
+        # Bumped (under ``lock``) by every write to a book's members (``book_versions``) or to
+        # any book's (``members_version``): readers that remember positions in a book (the v2
+        # paged listing) know by them that those positions may have moved.
+        self.members_version = 0
+        self.book_versions: dict[int, int] = {}
         self.conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         if path is not None:
@@ -76,6 +81,19 @@ class Database:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+
+    def members_changed(self, book_ids: Iterable[int] | None = None) -> None:
+        """The members of ``book_ids`` changed (None: of any book, or unknown which)."""
+        with self.lock:
+            if book_ids is None:
+                self.members_version += 1
+                return
+            for book_id in book_ids:
+                self.book_versions[book_id] = self.book_versions.get(book_id, 0) + 1
+
+    def book_version(self, book_id: int) -> tuple[int, int]:
+        with self.lock:
+            return self.members_version, self.book_versions.get(book_id, 0)
 
     def read(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -113,6 +131,7 @@ class Database:
                 "deletions",
             ):
                 conn.execute(f"DELETE FROM {table}")
+            self.members_changed()
 
     def close(self) -> None:
         with self.lock:

@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dotsync.emulator.values import MAX_STRING, PARSERS, ValueRejectedError, is_valid_email
+from dotsync.emulator.values import (
+    MAX_STRING,
+    PARSERS,
+    StoredValue,
+    ValueRejectedError,
+    is_valid_email,
+    numeric_json,
+)
 
 # Merge options, by the names of both APIs, to ours: what happens to a stored value.
 MERGE_OPTIONS = {
@@ -114,7 +121,7 @@ def _csv_rows(
     bad: list[BadRow],
 ) -> Iterator[GoodRow]:
     typed = [
-        (k, PARSERS[field_types[name]])
+        (k, _numeric_text if field_types[name] == "Numeric" else PARSERS[field_types[name]])
         for k, (_, name) in enumerate(mapped)
         if field_types[name] != "String"
     ]
@@ -150,6 +157,11 @@ def _csv_rows(
             bad.append(BadRow(seq, kind, raw, detail, others))
         else:
             yield (seq, email, *values)
+
+
+def _numeric_text(raw: object) -> StoredValue:
+    """Numeric cells are staged as JSON number text (see ``values.numeric_json``)."""
+    return numeric_json(PARSERS["Numeric"](raw))
 
 
 def csv_rows(payload: bytes) -> Iterator[tuple[int, list[str]]]:

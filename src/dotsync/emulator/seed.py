@@ -138,3 +138,4 @@ def _put_contact(store: Store, account: Any, contact: SeedContact, book_id: int 
     if book_id is not None:
         with store.db.tx() as conn:
             conn.execute("INSERT OR IGNORE INTO members VALUES (?, ?)", (book_id, row["id"]))
+            store.db.members_changed((book_id,))

@@ -16,6 +16,7 @@ from dotsync.emulator.base import Account, utc_now
 from dotsync.emulator.db import Database
 from dotsync.emulator.errors import ApiError
 from dotsync.emulator.imports import ImportsMixin
+from dotsync.emulator.reading import ReadingMixin
 from dotsync.emulator.settings import AccountSettings, EmulatorSettings
 from dotsync.emulator.values import (
     DEFAULT_FIELDS,
@@ -29,7 +30,7 @@ RESERVED_BOOKS = ("Test", "All Contacts")
 __all__ = ["Account", "Store", "utc_now"]
 
 
-class Store(ImportsMixin):
+class Store(ImportsMixin, ReadingMixin):
     def __init__(
         self, settings: EmulatorSettings, db: Database, clock: Callable[[], str] = utc_now
     ) -> None:
@@ -37,6 +38,7 @@ class Store(ImportsMixin):
         self.db = db
         self.now = clock
         ImportsMixin.__init__(self)
+        ReadingMixin.__init__(self)
 
     # --- accounts -------------------------------------------------------------------------
     def add_account(self, spec: AccountSettings) -> Account:
@@ -152,9 +154,12 @@ class Store(ImportsMixin):
             )
 
     # --- suppressions set from outside (seed, admin API) -----------------------------------
-    def suppress(self, account: Account, email: str, status: str, scope: str) -> None:
+    def suppress(
+        self, account: Account, email: str, status: str, scope: str, at: str | None = None
+    ) -> None:
         """``scope``: ``account`` (the contact's status), ``global`` (every account) or
-        ``domain`` (``email`` is a domain; every address there is suppressed)."""
+        ``domain`` (``email`` is a domain; every address there is suppressed). ``at``: when it
+        happened (default now), as the suppressed-since feeds report it."""
         email = email.strip().lower()
         with self.db.tx() as conn:
             if scope == "global":
@@ -167,7 +172,7 @@ class Store(ImportsMixin):
                     (account.id, email.split("@")[-1]),
                 )
             else:
-                now = self.now()
+                now = at or self.now()
                 conn.execute(
                     "INSERT INTO contacts (account_id, email, status, created, modified, "
                     "suppressed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, email) "

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -85,13 +86,18 @@ class RunningEmulator:
         status: str = "Unsubscribed",
         global_: bool = False,
         scope: str | None = None,
+        date: datetime | None = None,
+        address_book_id: int | None = None,
     ) -> None:
+        """``date``: when it happened (default now), as the ``...-since`` feeds report it;
+        ``address_book_id``: an unsubscribe from that book only."""
         chosen = scope or ("global" if global_ else "account")
-        self._json(
-            "POST",
-            f"/accounts/{api_user}/suppress",
-            json={"email": email, "status": status, "scope": chosen},
-        )
+        body: dict[str, Any] = {"email": email, "status": status, "scope": chosen}
+        if date is not None:
+            body["date"] = date.isoformat()
+        if address_book_id is not None:
+            body["address_book_id"] = address_book_id
+        self._json("POST", f"/accounts/{api_user}/suppress", json=body)
 
     def wait_for_import(self, import_id: str, timeout: float = 30.0) -> str:
         """Poll the admin state until the import is no longer ``NotFinished``; its status."""

@@ -32,15 +32,30 @@ class ProfileSource(Protocol):
     def close(self) -> None: ...
 
 
-def require_columns(wanted: Sequence[str], available: Sequence[str], table: str) -> None:
-    """Fail before reading anything when a mapped column is not in the profiles table."""
+def require_key(key: str, available: Sequence[str], table: str) -> None:
+    """Fail before any segment query when ``source.key`` is not a column of the profiles table
+    (each query would fail on it, and the message would blame the segment)."""
+    if key not in available:
+        raise SourceError(
+            f"source.key: the profiles table {table!r} has no column {key!r}; available "
+            f"columns: {', '.join(available)}. Fix `key` under [source] (the column that "
+            "identifies a profile)"
+        )
+
+
+def require_columns(
+    wanted: Sequence[str], available: Sequence[str], table: str, *, key: str
+) -> None:
+    """Fail before reading anything when the key or a mapped column is not in the profiles
+    table."""
+    require_key(key, available, table)
     missing = [column for column in dict.fromkeys(wanted) if column not in available]
     if missing:
         names = ", ".join(repr(column) for column in missing)
         raise SourceError(
             f"mapped column{'s' if len(missing) > 1 else ''} {names} not found in the profiles "
             f"table {table!r}; available columns: {', '.join(available)}. Fix the export's "
-            "[mapping] or the source"
+            "mapping or the source"
         )
 
 
@@ -52,40 +67,41 @@ def stage_ddl(column_count: int) -> str:
 def finish_members_raw(
     duck: duckdb.DuckDBPyConnection, segment_names: Sequence[str], column_count: int
 ) -> dict[str, int]:
-    """Fold the staged (member, segment) rows into ``members_raw``: one row per distinct key."""
+    """Fold the staged (member, segment) rows into ``members_raw``: one row per profile row.
+
+    The stage holds each profile row once per segment of its key, so a key with ``n`` profile rows
+    has ``n`` rows in each of its segments. Such a key is kept ``n`` times (validation rejects
+    every row sharing a key as ``duplicate_key``); their values do not matter, as they are not
+    sent. A key with one profile row has the same values in each of its stage rows.
+    """
     src = [f"src_{index}" for index in range(column_count)]
-    src_list = "".join(f", {name}" for name in src)
-    # Duplicate keys in the profiles table: keep one whole row, chosen by its values so the choice
-    # is the same on every run.
-    order = "".join(f", {name} NULLS LAST" for name in src)
+    values = "".join(f", any_value({name})::VARCHAR AS {name}" for name in src)
     duck.execute(
         f"""
-        CREATE OR REPLACE TABLE members_raw AS
-        WITH seg AS (
-            SELECT key, list_sort(list(DISTINCT segment)) AS segments
-            FROM {STAGE_TABLE} GROUP BY key
-        ),
-        one AS (
-            SELECT DISTINCT ON (key) key{src_list} FROM {STAGE_TABLE} ORDER BY key{order}
-        )
-        SELECT seg.key::VARCHAR AS key, seg.segments::VARCHAR[] AS segments{
-            "".join(f", one.{name}::VARCHAR AS {name}" for name in src)
-        }
-        FROM seg JOIN one ON seg.key = one.key
+        CREATE OR REPLACE TEMP TABLE member_keys AS
+        SELECT key::VARCHAR AS key, list_sort(list(DISTINCT segment))::VARCHAR[] AS segments,
+            count(*) // count(DISTINCT segment) AS copies{values}
+        FROM {STAGE_TABLE} GROUP BY key
         """
     )
     duck.execute(f"DROP TABLE {STAGE_TABLE}")
+    duck.execute(
+        "CREATE OR REPLACE TABLE members_raw AS SELECT * EXCLUDE (copies, copy) "
+        "FROM (SELECT *, unnest(range(copies)) AS copy FROM member_keys)"
+    )
+    sizes = segment_sizes_of(duck, segment_names, table="member_keys")
+    duck.execute("DROP TABLE member_keys")
     duck.execute("ALTER TABLE members_raw ALTER COLUMN key SET NOT NULL")
-    return segment_sizes_of(duck, segment_names)
+    return sizes
 
 
 def segment_sizes_of(
-    duck: duckdb.DuckDBPyConnection, segment_names: Sequence[str]
+    duck: duckdb.DuckDBPyConnection, segment_names: Sequence[str], *, table: str = "members_raw"
 ) -> dict[str, int]:
-    """Each segment's size, read from ``members_raw.segments``."""
+    """Each segment's size, read from ``table.segments`` (a table of one row per member)."""
     sizes = dict.fromkeys(segment_names, 0)
     rows = duck.execute(
-        "SELECT segment, count(*) FROM (SELECT unnest(segments) AS segment FROM members_raw) "
+        f"SELECT segment, count(*) FROM (SELECT unnest(segments) AS segment FROM {table}) "
         "GROUP BY segment"
     ).fetchall()
     for name, size in rows:

@@ -22,10 +22,11 @@ from dotsync.segments import (
     probe_sql,
     quote_identifier,
     quote_literal,
+    segment_failure,
     segment_keys_sql,
     segment_sizes_sql,
 )
-from dotsync.sources.base import require_columns, segment_sizes_of
+from dotsync.sources.base import require_columns, require_key, segment_sizes_of
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class DuckDBSource:
             if not path.is_file():
                 raise SourceError(f"{label}: the file {path} does not exist")
         self._own = duckdb.connect()
+        self._described: dict[Path, list[tuple[str, str]]] = {}
         self._table = self._profile_table_name()
         self._register(self._own)
 
@@ -71,7 +73,7 @@ class DuckDBSource:
         segments: Mapping[str, SegmentConfig],
         columns: Sequence[str],
     ) -> dict[str, int]:
-        require_columns([*columns, self._config.key], self.columns(), self._table)
+        require_columns(columns, self.columns(), self._table, key=self._config.key)
         self._register(duck)
         keys = self._keys_sql(duck, segments)
         self._record_unreadable_rows(duck)
@@ -87,31 +89,27 @@ class DuckDBSource:
             duck.execute(
                 f"""CREATE OR REPLACE TEMP TABLE member_keys AS
                 SELECT key, list_sort(list(DISTINCT segment)) AS segments
-                FROM ({memberships_sql(keys)}) GROUP BY key"""
+                FROM ({memberships_sql(keys)})
+                WHERE key NOT IN (SELECT key FROM {SOURCE_REJECTED} WHERE key IS NOT NULL)
+                GROUP BY key"""
             )
             duck.execute(
                 f"""CREATE OR REPLACE TABLE members_raw AS
                 SELECT m.key::VARCHAR AS key, m.segments::VARCHAR[] AS segments{selected}
-                FROM member_keys m LEFT JOIN {self._values()} p ON CAST(p.{key} AS VARCHAR) = m.key
-                WHERE m.key NOT IN (SELECT key FROM {SOURCE_REJECTED} WHERE key IS NOT NULL)"""
+                FROM member_keys m
+                LEFT JOIN {self._values()} p ON CAST(p.{key} AS VARCHAR) = m.key"""
             )
         except duckdb.Error as exc:
             raise SourceError(
                 f"reading the segments' members failed: {database_message(exc)}"
             ) from exc
         # A row that could not be read is reported once, as unreadable (above), not also as a
-        # member without e-mail. Duplicate keys in the profiles table: keep one whole row, chosen
-        # by its values so the choice is the same on every run (rare: checked before paying).
-        dup = duck.execute("SELECT count(*) - count(DISTINCT key) FROM members_raw").fetchone()
-        if dup and dup[0]:
-            order = "".join(f", src_{index} NULLS LAST" for index in range(len(columns)))
-            duck.execute(
-                "CREATE OR REPLACE TABLE members_raw AS SELECT DISTINCT ON (key) * "
-                f"FROM members_raw ORDER BY key{order}"
-            )
+        # member without e-mail. Profile rows sharing a key stay one row each: validation rejects
+        # them all as duplicate_key. Sizes count keys, one row per member in member_keys.
+        sizes = segment_sizes_of(duck, list(segments), table="member_keys")
         duck.execute("DROP TABLE member_keys")
         duck.execute("ALTER TABLE members_raw ALTER COLUMN key SET NOT NULL")
-        return segment_sizes_of(duck, list(segments))
+        return sizes
 
     def segment_sizes(self, segments: Mapping[str, SegmentConfig]) -> dict[str, int]:
         keys = self._keys_sql(self._own, segments)
@@ -160,6 +158,20 @@ class DuckDBSource:
         """Where mapped values are read: as written, for CSV (see ``file_relation_sql``)."""
         return self._profiles() if self._is_database else TEXT_VIEW
 
+    def _file_relation(
+        self, path: Path, text_columns: Sequence[str], *, as_text: bool = False
+    ) -> str:
+        """The file as a FROM item, its ``text_columns`` (keys) read as written."""
+        if path not in self._described:
+            # The all-text read sniffs a sample only: this costs no full scan of a large CSV.
+            rows = self._own.execute(
+                f"DESCRIBE SELECT * FROM {file_relation_sql(path, as_text=True)}"
+            ).fetchall()
+            self._described[path] = [(str(row[0]), str(row[1])) for row in rows]
+        return file_relation_sql(
+            path, as_text=as_text, text_columns=text_columns, described=self._described[path]
+        )
+
     def _register(self, con: duckdb.DuckDBPyConnection) -> None:
         try:
             if self._is_database:
@@ -179,18 +191,21 @@ class DuckDBSource:
                     f"SET search_path = {quote_literal(f'{current[0]}.main,{ATTACHED}.main')}"
                 )
             else:
+                key = [self._config.key]
                 con.execute(
                     f"CREATE OR REPLACE VIEW {quote_identifier(self._table)} AS "
-                    f"SELECT * FROM {file_relation_sql(self._path)}"
+                    f"SELECT * FROM {self._file_relation(self._path, key)}"
                 )
                 con.execute(
                     f"CREATE OR REPLACE VIEW {TEXT_VIEW} AS "
-                    f"SELECT * FROM {file_relation_sql(self._path, as_text=True)}"
+                    f"SELECT * FROM {self._file_relation(self._path, key, as_text=True)}"
                 )
+            # A column of a table file named like the key is a key too: read as text, so that
+            # segment SQL joining it to the profiles compares the keys as written, not as numbers.
             for name, path in self._config.tables.items():
                 con.execute(
                     f"CREATE OR REPLACE VIEW {quote_identifier(name)} AS "
-                    f"SELECT * FROM {file_relation_sql(path)}"
+                    f"SELECT * FROM {self._file_relation(path, [self._config.key])}"
                 )
         except (duckdb.Error, ValueError) as exc:
             raise SourceError(
@@ -201,20 +216,15 @@ class DuckDBSource:
         self, con: duckdb.DuckDBPyConnection, segments: Mapping[str, SegmentConfig]
     ) -> dict[str, str]:
         """Each segment's key query, each checked on its own so an error names its segment."""
+        require_key(self._config.key, self.columns(), self._table)
         keys: dict[str, str] = {}
         for name, segment in segments.items():
-            relation = None
-            if segment.membership is not None:
-                member = segment.membership
-                if member.path is not None:
-                    if not member.path.is_file():
-                        raise SourceError(
-                            f"segments.{name}.membership.path: "
-                            f"the file {member.path} does not exist"
-                        )
-                    relation = file_relation_sql(member.path)
-                else:
-                    relation = quote_identifier(member.table or "")
+            try:
+                relation = self._membership_relation(name, segment)
+            except (duckdb.Error, ValueError) as exc:
+                raise SourceError(
+                    f"segments.{name}.membership: cannot read it: {database_message(exc)}"
+                ) from exc
             sql = segment_keys_sql(
                 name,
                 segment,
@@ -224,12 +234,27 @@ class DuckDBSource:
             )
             try:
                 con.execute(probe_sql(sql)).fetchall()
-            except duckdb.Error as exc:
-                raise SourceError(
-                    f"segment {name!r}: the query failed: {database_message(exc)}"
-                ) from exc
+            except (duckdb.Error, ValueError) as exc:
+                raise SourceError(segment_failure(name, segment, str(exc))) from exc
             keys[name] = sql
         return keys
+
+    def _membership_relation(self, name: str, segment: SegmentConfig) -> str | None:
+        """The FROM item of a membership segment, its key and segment columns read as text."""
+        member = segment.membership
+        if member is None:
+            return None
+        membership_columns = [member.key_column, member.segment_column]
+        if member.path is not None:
+            if not member.path.is_file():
+                raise SourceError(
+                    f"segments.{name}.membership.path: the file {member.path} does not exist"
+                )
+            return self._file_relation(member.path, membership_columns)
+        if member.table in self._config.tables:
+            # Read again with its key and segment columns as text, whatever their names.
+            return self._file_relation(self._config.tables[member.table], membership_columns)
+        return quote_identifier(member.table or "")
 
     def _record_unreadable_rows(self, duck: duckdb.DuckDBPyConnection) -> None:
         """Report CSV rows DuckDB cannot read (e.g. non-UTF-8 bytes) instead of crashing.

@@ -18,14 +18,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from dotsync.config.models import SegmentConfig, SourceConfig
+from dotsync.drivers import missing_driver
 from dotsync.errors import SourceError
 from dotsync.segments import (
     members_with_columns_sql,
     probe_sql,
+    segment_failure,
     segment_keys_sql,
     segment_sizes_sql,
 )
-from dotsync.sources.base import STAGE_TABLE, finish_members_raw, require_columns, stage_ddl
+from dotsync.sources.base import (
+    STAGE_TABLE,
+    finish_members_raw,
+    require_columns,
+    require_key,
+    stage_ddl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +66,9 @@ class SQLAlchemySource:
         self._safe_url = url.render_as_string(hide_password=True)
         try:
             self._engine: Engine = sa.create_engine(url)
-        except (sa.exc.SQLAlchemyError, ImportError) as exc:
+        except (ImportError, sa.exc.NoSuchModuleError) as exc:
+            raise missing_driver("source.url", self._safe_url, exc) from None
+        except sa.exc.SQLAlchemyError as exc:
             raise SourceError(f"cannot use the database {self._safe_url}: {exc}") from None
         self._quote = self._engine.dialect.identifier_preparer.quote
         parts = config.table.split(".")
@@ -86,7 +96,8 @@ class SQLAlchemySource:
         segments: Mapping[str, SegmentConfig],
         columns: Sequence[str],
     ) -> dict[str, int]:
-        require_columns([*columns, self._config.key], self.columns(), self._config.table or "")
+        table = self._config.table or ""
+        require_columns(columns, self.columns(), table, key=self._config.key)
         names = ["key", "segment", *(f"src_{index}" for index in range(len(columns)))]
         duck.execute(stage_ddl(len(columns)))
         # This source rejects no rows itself; the table exists so validation can rely on it.
@@ -136,6 +147,7 @@ class SQLAlchemySource:
 
     def _keys_sql(self, conn: Connection, segments: Mapping[str, SegmentConfig]) -> dict[str, str]:
         """Each segment's key query, checked on its own so an error names its segment."""
+        require_key(self._config.key, self.columns(), self._config.table or "")
         keys: dict[str, str] = {}
         for name, segment in segments.items():
             relation = None
@@ -161,7 +173,7 @@ class SQLAlchemySource:
                     conn.execute(_text(probe_sql(sql))).fetchall()
             except sa.exc.DBAPIError as exc:
                 raise SourceError(
-                    f"segment {name!r}: the query failed: {_db_message(exc)}"
+                    segment_failure(name, segment, str(getattr(exc, "orig", None) or exc))
                 ) from exc
             keys[name] = sql
         return keys

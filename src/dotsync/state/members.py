@@ -25,7 +25,7 @@ from typing import Protocol
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, bindparam, delete, func, select, update
 
 from dotsync.errors import ConfigError, RunInProgressError
 from dotsync.state.schema import members
@@ -48,6 +48,9 @@ class MemberStore(Protocol):
     def remove_contacts(self, export: str, book_id: int, contact_ids: Sequence[int]) -> None: ...
 
     def forget_keys(self, export: str, book_id: int, keys: Sequence[str]) -> None: ...
+
+    def rename_keys(self, export: str, book_id: int, pairs: Sequence[tuple[str, str]]) -> None:
+        """Give the members stored under each pair's old key the new one (no new key is stored)."""
 
     def contact_ids(self, export: str, book_id: int) -> list[int]: ...
 
@@ -224,6 +227,17 @@ class DuckMembers:
         )
         duck.unregister("_gone")
 
+    def rename_keys(self, export: str, book_id: int, pairs: Sequence[tuple[str, str]]) -> None:
+        duck, alias = self._own(export)
+        old, new = (list(column) for column in zip(*pairs, strict=True)) if pairs else ([], [])
+        duck.register("_renamed", pa.table({"old_key": pa.array(old, pa.string()),
+                                            "new_key": pa.array(new, pa.string())}))  # fmt: skip
+        duck.execute(
+            f"""update {alias}.members set key = r.new_key from _renamed r
+            where address_book_id = {int(book_id)} and key = r.old_key"""
+        )
+        duck.unregister("_renamed")
+
     def contact_ids(self, export: str, book_id: int) -> list[int]:
         duck, alias = self._own(export)
         rows = duck.execute(
@@ -325,6 +339,21 @@ class SqlMembers:
                         members.c.key.in_(list(keys[start : start + 5000])),
                     )
                 )
+
+    def rename_keys(self, export: str, book_id: int, pairs: Sequence[tuple[str, str]]) -> None:
+        if not pairs:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(members)
+                .where(
+                    members.c.export == export,
+                    members.c.address_book_id == book_id,
+                    members.c.key == bindparam("old_key"),
+                )
+                .values(key=bindparam("new_key")),
+                [{"old_key": old, "new_key": new} for old, new in pairs],
+            )
 
     def contact_ids(self, export: str, book_id: int) -> list[int]:
         with self.engine.connect() as conn:

@@ -26,8 +26,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, NoSuchModuleError
 
+from dotsync.drivers import missing_driver
 from dotsync.errors import RunInProgressError
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
@@ -105,7 +107,11 @@ def open_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except (ImportError, NoSuchModuleError) as exc:
+        safe = make_url(url).render_as_string(hide_password=True)
+        raise missing_driver("state.url", safe, exc) from None
 
 
 class StateStore:

@@ -1,0 +1,139 @@
+"""``dotsync demo --dir X`` leaves a project that runs again: the test follows the commands the
+demo prints (start the emulator on its data, run the export) and checks that they work."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from cli.cli_support import DOTSYNC
+
+PROFILES = 600
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _dotsync(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The demo's output with stderr folded into stdout, to check what comes before what."""
+    return subprocess.run(  # noqa: S603 - our own console script
+        [str(DOTSYNC), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=180,
+        cwd=cwd,
+        env={k: v for k, v in os.environ.items() if not k.startswith("DOTSYNC_")},
+        check=False,
+    )
+
+
+def _printed_commands(output: str) -> list[list[str]]:
+    """The indented ``cd DIR && dotsync ...`` lines at the end, as (folder, argv) pairs."""
+    lines = [line.strip() for line in output.splitlines() if line.startswith("  cd ")]
+    assert len(lines) == 2, output
+    return [shlex.split(line) for line in lines]
+
+
+def _argv(command: list[str], cwd: Path) -> tuple[Path, list[str]]:
+    assert command[0] == "cd" and command[2] == "&&" and command[3] == "dotsync", command
+    return cwd / command[1], [str(DOTSYNC), *command[4:]]
+
+
+@contextmanager
+def _started(argv: list[str], folder: Path, port: int) -> Iterator[None]:
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        argv, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/_emulator/state", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, "no emulator"
+                time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_demo_leaves_a_project_that_runs_again(tmp_path: Path) -> None:
+    port = _free_port()
+    demo = _dotsync(
+        ["demo", "--profiles", str(PROFILES), "--dir", "project", "--port", str(port)], tmp_path
+    )
+    assert demo.returncode == 0, demo.stdout
+    output = demo.stdout
+    assert "Traceback" not in output
+
+    # Run 1's summary comes before the refresh starts; each `partial` is explained under it.
+    words = " ".join(output.split())  # a table's title may wrap
+    first, refresh = words.index("run 1 partial"), words.index("run 2 partial")
+    assert first < words.index("refreshing") < refresh
+    legends = [line for line in output.splitlines() if line.startswith("partial: finished, but")]
+    assert len(legends) == 2 and "rows were rejected before sending" in legends[0]
+    assert words.index("run 1 partial") < words.index(legends[0]) < words.index("refreshing")
+
+    folder = tmp_path / "project"
+    for name in ("README.md", "dotsync.toml", "profiles.parquet", "emulator.sqlite"):
+        assert (folder / name).is_file(), name
+    assert (folder / "demo-password").stat().st_mode & 0o077 == 0
+
+    (start_folder, start), (run_folder, run) = (
+        _argv(command, tmp_path) for command in _printed_commands(output)
+    )
+    assert start[1:] == ["emulator", "--state", "emulator.sqlite", "--port", str(port)]
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert shlex.join(["dotsync", *start[1:]]) in readme
+    assert shlex.join(["dotsync", *run[1:]]) in readme
+
+    with _started(start, start_folder, port):
+        again = subprocess.run(  # noqa: S603 - the printed command, as a user runs it
+            run, cwd=run_folder, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert again.returncode == 0, again.stderr
+        assert "run 3 partial" in " ".join(again.stdout.split())
+        assert "partial: finished, but" in again.stdout
+        # The book survived the demo's emulator: nothing to send, every member unchanged.
+        counted = subprocess.run(  # noqa: S603
+            [*run, "--json"],
+            cwd=run_folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert counted.returncode == 0, counted.stderr
+        (result,) = json.loads(counted.stdout)
+        counts = result["counts"]
+        assert counts["sent"] == 0 and counts["entered"] == 0
+        assert counts["unchanged"] == counts["valid"] > 0
+
+    # Running the demo again over its own folder starts over.
+    rerun = _dotsync(
+        ["demo", "--profiles", str(PROFILES), "--dir", "project", "--port", str(port)], tmp_path
+    )
+    assert rerun.returncode == 0, rerun.stdout
+    assert "starting over" in rerun.stdout and "run 1 partial" in " ".join(rerun.stdout.split())
+
+
+def test_demo_leaves_another_project_alone(tmp_path: Path) -> None:
+    (tmp_path / "dotsync.toml").write_text("[source]\n", encoding="utf-8")
+    refused = _dotsync(["demo", "--profiles", "100", "--dir", "."], tmp_path)
+    assert refused.returncode == 2, refused.stdout
+    assert "already holds dotsync.toml, which the demo did not write" in refused.stdout
+    assert (tmp_path / "dotsync.toml").read_text(encoding="utf-8") == "[source]\n"
