@@ -364,9 +364,9 @@ def test_declared_types_are_checked_against_the_account() -> None:
         first_name="fn",
         data_fields={
             "TIER": "tier",  # no type declared: follows the account, nothing to check
-            "SCORE": {"column": "s", "type": "Numeric"},
-            "BORN": {"column": "b", "type": "Date"},  # not in the account: not judged here
-            "NOTE": {"column": "n", "type": "String"},
+            "SCORE": DataFieldMapping(column="s", type="Numeric"),
+            "BORN": DataFieldMapping(column="b", type="Date"),  # not in the account: not judged
+            "NOTE": DataFieldMapping(column="n", type="String"),
         },
     )
     declared = declared_types(mapping)
