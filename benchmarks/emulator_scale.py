@@ -1,4 +1,4 @@
-"""Scale of the emulator (issue point 10): a 500,000-contact v2 CSV import processed in seconds,
+"""Scale of the emulator: a 500,000-contact v2 CSV import processed in seconds,
 250,000-contact v3 JSON imports shaped like dotsync's, and 1,000,000+ contacts held well under 1 GB.
 
 The emulator runs as its own process (``dotsync emulator``) so that its memory is measured alone,
@@ -187,8 +187,8 @@ def main() -> None:
     args = parser.parse_args()
     port = _free_port()
     dotsync = Path(sys.executable).with_name("dotsync")
-    process = subprocess.Popen(
-        [str(dotsync), "emulator", "--port", str(port)],  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603 - our own dotsync, next to this interpreter
+        [str(dotsync), "emulator", "--port", str(port)],
         stdout=subprocess.DEVNULL,
     )
     try:

@@ -1,4 +1,4 @@
-"""The full reliability matrix (issues 4.4 and 6.1) as one command, printing what dotsync survived.
+"""The full reliability matrix as one command, printing what dotsync survived.
 
 - kills: the real ``dotsync export`` process SIGKILLed at seeded random points of an initial export
   and of a refresh (changes, leavers, new e-mails, arrivals), then rerun until it succeeds; and

@@ -1,4 +1,4 @@
-"""dotsync benchmark (issue 7): full export, refreshes, the naive way, real limits, in one run.
+"""dotsync benchmark: full export, refreshes, the naive way, real limits, in one run.
 
     .venv/bin/python benchmarks/run.py [--profiles 1000000] [--out benchmarks/results/X.json]
 

@@ -75,7 +75,7 @@ def test_valid_file_loads_with_paths_relative_to_the_file(tmp_path: Path) -> Non
     export = config.find_export("newsletter")
     assert set(export.mapping.data_fields) == {"LOYALTY_TIER", "SCORE"}  # stored upper-case
     assert export.on_segment_exit == "remove" and export.subscription_status == ""
-    assert config.connection_of(export).privacy_acknowledged
+    assert config.connections[export.connection].privacy_acknowledged
 
 
 def test_find_export_lists_known_exports(tmp_path: Path) -> None:
@@ -111,7 +111,8 @@ CASES = {
     ),
     "unknown-connection": (
         replace('connection = "dotdigital_eu"', 'connection = "dd_us"'),
-        "exports.newsletter.connection: unknown connection 'dd_us'; known connections: dotdigital_eu",
+        "exports.newsletter.connection: unknown connection 'dd_us';"
+        " known connections: dotdigital_eu",
     ),
     "unknown-segment": (
         replace('segments = ["high_value", "churn_risk"]', 'segments = ["high_value", "vips"]'),

@@ -73,7 +73,7 @@ def test_quickstart_readme_commands_do_what_it_says(
     assert [c[1] for c in commands] == ["connect", "segments", "plan", "export"]
     said = {}
     for command in commands:
-        done = subprocess.run(  # noqa: S603 - our own console script
+        done = subprocess.run(
             [str(DOTSYNC), *command[1:], "--json"],
             cwd=folder,
             env=env,

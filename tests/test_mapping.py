@@ -1,4 +1,4 @@
-"""Mapping and validation in DuckDB: every bad input of issue 6 point 2, properties, digests."""
+"""Mapping and validation in DuckDB: every kind of bad input a source holds, properties, digests."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dotsync.config import MappingConfig, SegmentConfig, SourceConfig
+from dotsync.config import DataFieldMapping, MappingConfig, SegmentConfig, SourceConfig
 from dotsync.mapping import (
     MappedField,
     ValidationSummary,
@@ -34,9 +34,9 @@ BAD_INPUT_MAPPING = MappingConfig(
     email="email",
     first_name="first_name",
     data_fields={
-        "AGE": {"column": "age", "type": "Numeric"},
-        "BIRTHDAY": {"column": "birthday", "type": "Date"},
-        "VIP": {"column": "vip", "type": "Boolean"},
+        "AGE": DataFieldMapping(column="age", type="Numeric"),
+        "BIRTHDAY": DataFieldMapping(column="birthday", type="Date"),
+        "VIP": DataFieldMapping(column="vip", type="Boolean"),
         "NOTE": "note",
     },
 )
@@ -113,7 +113,8 @@ def test_bad_input_file_end_to_end_through_the_duckdb_source() -> None:
     assert outcome == expected
     assert summary.valid + summary.rejected == len(expected)
     values = {r[0]: r[1:] for r in duck.execute(
-        'SELECT key, email, "f_FIRSTNAME", "f_NOTE", "f_AGE", "f_BIRTHDAY", "f_VIP" FROM members_valid'
+        'SELECT key, email, "f_FIRSTNAME", "f_NOTE", "f_AGE", "f_BIRTHDAY", "f_VIP"'
+        " FROM members_valid"
     ).fetchall()}  # fmt: skip
     assert values["00001"] == ("ann@example.com", "Ann", "plain", "42", "1980-01-31", "true")
     assert values["00009"][0] == "user@bücher.de"
@@ -190,14 +191,16 @@ def test_values_that_do_not_fit_are_rejected(kind: str, raw: str, reason: str) -
 
 EMAILS = {
     "": "missing_email", "   ": "missing_email", None: "missing_email",
-    "a b@example.com": "invalid_email", "nodomain@": "invalid_email", "@example.com": "invalid_email",
-    "a@@example.com": "invalid_email", "a@b@example.com": "invalid_email",
-    "a@example.com.": "invalid_email", "a@example": "invalid_email", "a..b@example.com": "invalid_email",
+    "a b@example.com": "invalid_email", "nodomain@": "invalid_email",
+    "@example.com": "invalid_email", "a@@example.com": "invalid_email",
+    "a@b@example.com": "invalid_email", "a@example.com.": "invalid_email",
+    "a@example": "invalid_email", "a..b@example.com": "invalid_email",
     "a@example..com": "invalid_email", ".a@example.com": "invalid_email",
     "a" * 65 + "@example.com": "invalid_email",
     "a@" + "b" * 250 + ".com": "invalid_email",
     "plus+tag@example.com": "valid", "ANN@Example.COM": "valid", "user@bücher.de": "valid",
-    "用户@example.com": "invalid_email", "o'brien@example.ie": "valid", "x@sub.domain.co.uk": "valid",
+    "用户@example.com": "invalid_email", "o'brien@example.ie": "valid",
+    "x@sub.domain.co.uk": "valid",
     "a" * 64 + "@example.com": "valid",
 }  # fmt: skip
 
@@ -361,9 +364,9 @@ def test_declared_types_are_checked_against_the_account() -> None:
         first_name="fn",
         data_fields={
             "TIER": "tier",  # no type declared: follows the account, nothing to check
-            "SCORE": {"column": "s", "type": "Numeric"},
-            "BORN": {"column": "b", "type": "Date"},  # not in the account: not judged here
-            "NOTE": {"column": "n", "type": "String"},
+            "SCORE": DataFieldMapping(column="s", type="Numeric"),
+            "BORN": DataFieldMapping(column="b", type="Date"),  # not in the account: not judged
+            "NOTE": DataFieldMapping(column="n", type="String"),
         },
     )
     declared = declared_types(mapping)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -22,7 +24,7 @@ def _duck(
         "insert into members_valid values (?, ?, ?, ?)",
         [(k, f"{h}@x.io", h, d) for k, h, d in valid],
     )
-    columns = list(zip(*state, strict=True)) if state else [[], [], [], []]
+    columns: list[tuple[Any, ...]] = list(zip(*state, strict=True)) if state else [()] * 4
     duck.register(
         "state_members",
         pa.table(

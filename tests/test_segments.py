@@ -20,8 +20,9 @@ from dotsync.segments import (
 @pytest.fixture
 def duck() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    con.execute("CREATE TABLE profiles AS SELECT * FROM (VALUES (1, 'a@x.io', 50), (2, 'b@x.io', 5),"
-                " (3, 'c@x.io', 70), (NULL, 'n@x.io', 99)) t(id, email, score)")  # fmt: skip
+    con.execute("CREATE TABLE profiles AS SELECT * FROM (VALUES (1, 'a@x.io', 50),"
+                " (2, 'b@x.io', 5), (3, 'c@x.io', 70), (NULL, 'n@x.io', 99))"
+                " t(id, email, score)")  # fmt: skip
     con.execute("CREATE TABLE cdp AS SELECT * FROM (VALUES ('vip', '2'), ('vip', '2'), "
                 "('vip', '3'), ('churn', '1')) t(seg, customer)")  # fmt: skip
     return con
@@ -68,8 +69,8 @@ def test_members_with_columns_and_sizes(duck: duckdb.DuckDBPyConnection) -> None
     rows = duck.execute(members_with_columns_sql(
         per_segment, profiles='"profiles"', key_column="id", columns=["email"]
     )).fetchall()  # fmt: skip
-    assert sorted(rows) == [("1", "hi", "a@x.io"), ("3", "hi", "c@x.io"), ("3", "o'brien", "c@x.io"),
-                            ("42", "o'brien", None)]  # fmt: skip
+    assert sorted(rows) == [("1", "hi", "a@x.io"), ("3", "hi", "c@x.io"),
+                            ("3", "o'brien", "c@x.io"), ("42", "o'brien", None)]  # fmt: skip
     assert dict(duck.execute(segment_sizes_sql(per_segment)).fetchall()) == {"hi": 2, "o'brien": 2}
 
 

@@ -21,7 +21,7 @@ SEGMENT_WHERE = "lifetime_value > 100"
 # no domain, no local part) all fail it; every generated good one passes.
 _INDEPENDENT_EMAIL = r"[^@\s]+@([^@\s.]+\.)+[^@\s.]{2,}"
 
-# Shares of the third run, as issue 7 states them.
+# Shares of the third run, as the performance targets state them.
 CHANGED_SHARE, LEFT_SHARE, ARRIVED_SHARE = 0.01, 0.005, 0.01
 
 

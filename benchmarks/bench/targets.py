@@ -1,4 +1,4 @@
-"""Issue 7's targets, checked against measured figures: pure functions, no I/O."""
+"""dotsync's performance targets, checked against measured figures: pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ def check_targets(
     profiles: int,
     speedup_under_limits: float | None = None,
 ) -> list[Target]:
-    """The targets of issue 7 point 3. Time and size limits scale with ``profiles`` where the
-    issue states them for one million (30 s wall): a 2M run is held to 60 s, so that the scale
+    """The performance targets. Time and size limits scale with ``profiles`` where the targets
+    state them for one million (30 s wall): a 2M run is held to 60 s, so that the scale
     runs say whether cost grows linearly; API calls and memory limits stay absolute."""
     millions = profiles / 1_000_000
     targets = [
@@ -92,7 +92,7 @@ def check_targets(
             Target("throughput vs naive per-profile export", speedup, 100, "x", "at_least")
         )
     if speedup_under_limits is not None:
-        # Not the issue's measure (that is the line above, both at the emulator's speed): both
+        # Not the targets' measure (that is the line above, both at the emulator's speed): both
         # ways under DotDigital's limits, where the naive way is bound by its call budget.
         targets.append(
             Target(

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from dotsync.redaction import redact_emails
 from dotsync.result import RunResult, RunStatus
 
 LogFormat = Literal["text", "json"]
@@ -28,20 +28,12 @@ ROOT_LOGGER = "dotsync"
 SUMMARY_LOGGER = "dotsync.run"
 PROGRESS_LOGGER = "dotsync.progress"
 ERROR_LOGGER = "dotsync.cli"
-REDACTED_EMAIL = "<email>"
-# Deliberately broad (any non-space run around an @ with a dotted domain): a false positive only
-# hides a harmless token, a false negative leaks personal data.
-_EMAIL = re.compile(r"[^\s@<>()\[\]{},;:\"']+@[^\s@<>()\[\]{},;:\"']+\.[^\s@<>()\[\]{},;:\"']+")
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
 )
 _HANDLER_MARK = "_dotsync_handler"
-
-
-def redact_emails(text: str) -> str:
-    return _EMAIL.sub(REDACTED_EMAIL, text)
 
 
 def _redact_value(value: Any) -> Any:

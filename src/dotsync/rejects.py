@@ -17,7 +17,8 @@ from dotsync.identity import quote_literal
 def write_rejects(
     duck: duckdb.DuckDBPyConnection, folder: Path, export: str, run_id: int
 ) -> Path | None:
-    """Validation rejects (``members_rejected``) and DotDigital's refusals (``delivery_failures``)."""
+    """Write one CSV of the run's rejects: rows validation refused (``members_rejected``) and
+    contacts DotDigital refused (``delivery_failures``)."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)
     sources = ["select key, reason, field, detail from members_rejected"]

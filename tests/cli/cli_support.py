@@ -54,7 +54,7 @@ class Cli:
     ) -> Outcome:
         """The real entry point: a subprocess of the installed ``dotsync`` script."""
         full_env = {**os.environ, **self.env, **(env or {})}
-        done = subprocess.run(  # noqa: S603 - our own console script
+        done = subprocess.run(
             [str(DOTSYNC), *self._args(args, config)],
             capture_output=True,
             text=True,

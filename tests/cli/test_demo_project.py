@@ -27,7 +27,7 @@ def _free_port() -> int:
 
 def _dotsync(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """The demo's output with stderr folded into stdout, to check what comes before what."""
-    return subprocess.run(  # noqa: S603 - our own console script
+    return subprocess.run(
         [str(DOTSYNC), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -53,7 +53,7 @@ def _argv(command: list[str], cwd: Path) -> tuple[Path, list[str]]:
 
 @contextmanager
 def _started(argv: list[str], folder: Path, port: int) -> Iterator[None]:
-    process = subprocess.Popen(  # noqa: S603 - our own console script
+    process = subprocess.Popen(
         argv, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
@@ -102,14 +102,14 @@ def test_demo_leaves_a_project_that_runs_again(tmp_path: Path) -> None:
     assert shlex.join(["dotsync", *run[1:]]) in readme
 
     with _started(start, start_folder, port):
-        again = subprocess.run(  # noqa: S603 - the printed command, as a user runs it
+        again = subprocess.run(
             run, cwd=run_folder, capture_output=True, text=True, timeout=120, check=False
         )
         assert again.returncode == 0, again.stderr
         assert "run 3 partial" in " ".join(again.stdout.split())
         assert "partial: finished, but" in again.stdout
         # The book survived the demo's emulator: nothing to send, every member unchanged.
-        counted = subprocess.run(  # noqa: S603
+        counted = subprocess.run(
             [*run, "--json"],
             cwd=run_folder,
             capture_output=True,

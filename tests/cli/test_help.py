@@ -21,7 +21,7 @@ BRACKETED = re.compile(r"\[[A-Za-z_.]+\]")
 
 @functools.cache  # one process per command, however many tests read its help
 def _help(*args: str) -> str:
-    done = subprocess.run(  # noqa: S603 - our own console script
+    done = subprocess.run(
         [str(DOTSYNC), *args, "--help"],
         capture_output=True,
         text=True,
@@ -76,7 +76,7 @@ def test_every_command_takes_config_json_and_verbose(command: str) -> None:
 def test_top_level_help_lists_commands_whole_and_version() -> None:
     shown = _help()
     assert "..." not in shown.replace("[ARGS]...", "")  # no summary cut short
-    done = subprocess.run(  # noqa: S603 - our own console script
+    done = subprocess.run(
         [str(DOTSYNC), "--version"], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0

@@ -40,7 +40,7 @@ def _errors(outcome: Outcome) -> list[dict[str, Any]]:
 
 def _cron(project: Project, password: str) -> int:
     """The README's cron line, run by a shell in the project's folder."""
-    done = subprocess.run(  # noqa: S603 - a fixed command line of our own console script
+    done = subprocess.run(
         ["/bin/sh", "-c", CRON_LINE.format(dotsync=DOTSYNC)],
         cwd=project.folder,
         env={**os.environ, PASSWORD_ENV: password, "DOTSYNC_PROGRESS_SECONDS": "0.2"},

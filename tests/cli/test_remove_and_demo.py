@@ -74,9 +74,7 @@ def test_remove_with_yes_keeps_the_book(cli: Cli, project: Project) -> None:
 
 def test_demo(tmp_path: Path) -> None:
     command = [str(DOTSYNC), "demo", "--profiles", "2000", "--json", "--dir", str(tmp_path)]
-    done = subprocess.run(  # noqa: S603 - our own console script
-        command, capture_output=True, text=True, timeout=120, check=False
-    )
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     outcome = json.loads(done.stdout)

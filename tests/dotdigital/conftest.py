@@ -29,7 +29,7 @@ def responses() -> list[httpx.Response]:
 def make_client(
     request: pytest.FixtureRequest, fake_time: FakeTime, responses: list[httpx.Response]
 ) -> Iterator[ClientFactory]:
-    # checked_hooks comes from H2's tests/support/openapi_fixtures.py; without it, no validation.
+    # checked_hooks comes from tests/support/openapi_fixtures.py; without it, no validation.
     try:
         hooks: dict[str, list[Callable[[httpx.Response], None]]] = request.getfixturevalue(
             "checked_hooks"

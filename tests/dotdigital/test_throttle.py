@@ -21,7 +21,6 @@ class Clock:
     ("endpoint", "tier"),
     [
         ("PUT /contacts/v3/import", "low"),
-        ("POST /v2/address-books/{id}/contacts/import", "low"),
         ("POST /v2/address-books/{id}/contacts/delete", "low"),
         ("GET /v2/address-books", "low"),
         ("GET /v2/account-info", "high"),
@@ -59,6 +58,16 @@ def test_headers_lower_the_budget_until_their_reset() -> None:
     assert throttle.reserve("low") == 12.0
     clock.now += 12
     assert throttle.reserve("low") == 0
+
+
+def test_the_reply_that_spends_the_budget_sets_the_wait() -> None:
+    # The reset is in whole seconds: replies of one window a moment apart can differ by one.
+    throttle = Throttle(Clock(), lambda: WALL, {"low": 100})
+    assert throttle.reserve("low") == 0
+    throttle.observe("low", {"x-ratelimit-remaining": "1", "x-ratelimit-reset": "45"})
+    assert throttle.reserve("low") == 0  # our count is 0 before the reply says so
+    throttle.observe("low", {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "44"})
+    assert throttle.reserve("low") == 44.0
 
 
 def test_headers_never_raise_the_budget() -> None:

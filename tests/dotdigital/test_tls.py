@@ -22,12 +22,13 @@ from dotsync.errors import ConnectionCheckError
 @pytest.fixture
 def https_emulator(tmp_path: Path) -> Iterator[str]:
     """The emulator behind a self-signed certificate on loopback."""
-    if shutil.which("openssl") is None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
         pytest.skip("openssl is needed to make a self-signed certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [
-            "openssl",
+            openssl,
             "req",
             "-x509",
             "-newkey",
@@ -74,6 +75,6 @@ def test_self_signed_certificate_is_refused_without_retrying(https_emulator: str
     client = DotDigitalClient(
         "demo@apiconnector.com", SecretStr("demo"), https_emulator, sleep=sleeps.append
     )
-    with client, pytest.raises(ConnectionCheckError, match="TLS certificate of 127.0.0.1"):
+    with client, pytest.raises(ConnectionCheckError, match=r"TLS certificate of 127\.0\.0\.1"):
         client.discover()
     assert sleeps == []  # no backoff: a certificate does not fix itself

@@ -1,5 +1,6 @@
 """Shared helpers of the emulator tests: clients validated against DotDigital's OpenAPI
-documents (H2's ``checked_client``), and a way to run an import to its end."""
+documents (``checked_client`` of tests/support/openapi_fixtures.py), and a way to run an import
+to its end."""
 
 from __future__ import annotations
 

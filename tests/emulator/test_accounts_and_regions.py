@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pydantic import SecretStr
+from support.emulator_fixtures import EmulatorFactory
 
-from dotsync.emulator import AccountSettings
+from dotsync.emulator import AccountSettings, RunningEmulator
 
-from .conftest import create_book
+from .conftest import ApiFactory, create_book
 
-ANN = AccountSettings(api_user="ann@apiconnector.com", password="pw-ann", region="r1")  # noqa: S106
-BOB = AccountSettings(api_user="bob@apiconnector.com", password="pw-bob", region="r2")  # noqa: S106
+ANN = AccountSettings(api_user="ann@apiconnector.com", password=SecretStr("pw-ann"), region="r1")
+BOB = AccountSettings(api_user="bob@apiconnector.com", password=SecretStr("pw-bob"), region="r2")
 
 
 def _properties(reply: httpx.Response) -> dict[str, str]:
@@ -22,18 +24,22 @@ def _properties(reply: httpx.Response) -> dict[str, str]:
     [("demo@apiconnector.com", "wrong"), ("nobody@x.com", "demo")],
     ids=["bad-password", "unknown-user"],
 )
-def test_bad_credentials_answer_401_with_dotdigital_message(emulator, api_for, auth):
+def test_bad_credentials_answer_401_with_dotdigital_message(
+    emulator: RunningEmulator, api_for: ApiFactory, auth: tuple[str, str]
+) -> None:
     reply = api_for(emulator, auth=auth).get("/v2/address-books")
     assert reply.status_code == 401
     assert reply.json() == {"message": "Authorization has been denied for this request."}
 
 
-def test_missing_credentials_answer_401(emulator):
+def test_missing_credentials_answer_401(emulator: RunningEmulator) -> None:
     reply = httpx.get(f"{emulator.base_url}/v2/account-info")
     assert reply.status_code == 401
 
 
-def test_account_info_gives_region_endpoint_and_call_counts(emulator_factory, api_for):
+def test_account_info_gives_region_endpoint_and_call_counts(
+    emulator_factory: EmulatorFactory, api_for: ApiFactory
+) -> None:
     emu = emulator_factory(accounts=[ANN, BOB])
     ann = _properties(api_for(emu, auth=("ann@apiconnector.com", "pw-ann")).get("/v2/account-info"))
     assert ann["ApiEndpoint"] == emu.base_url
@@ -45,7 +51,9 @@ def test_account_info_gives_region_endpoint_and_call_counts(emulator_factory, ap
     assert all(isinstance(v, str) for v in bob.values())
 
 
-def test_calls_on_another_regions_host_answer_403(emulator_factory, api_for):
+def test_calls_on_another_regions_host_answer_403(
+    emulator_factory: EmulatorFactory, api_for: ApiFactory
+) -> None:
     emu = emulator_factory(accounts=[ANN, BOB])
     bob = ("bob@apiconnector.com", "pw-bob")
     assert api_for(emu, auth=bob).get("/v2/address-books").status_code == 403
@@ -56,8 +64,10 @@ def test_calls_on_another_regions_host_answer_403(emulator_factory, api_for):
     assert ann_on_r2.get("/contacts/v3/import/x").status_code == 403
 
 
-def test_each_account_has_its_own_data(emulator_factory, api_for):
-    cy_account = AccountSettings(api_user="cy@x.com", password="c")  # noqa: S106
+def test_each_account_has_its_own_data(
+    emulator_factory: EmulatorFactory, api_for: ApiFactory
+) -> None:
+    cy_account = AccountSettings(api_user="cy@x.com", password=SecretStr("c"))
     emu = emulator_factory(accounts=[ANN, cy_account])
     ann = api_for(emu, auth=("ann@apiconnector.com", "pw-ann"))
     cy = api_for(emu, auth=("cy@x.com", "c"))
@@ -66,7 +76,7 @@ def test_each_account_has_its_own_data(emulator_factory, api_for):
     assert [b["name"] for b in cy.get("/v2/address-books").json()] == ["Test", "All Contacts"]
 
 
-def test_pascal_case_json_and_query_parameters_are_bound(api):
+def test_pascal_case_json_and_query_parameters_are_bound(api: httpx.Client) -> None:
     reply = api.post("/v2/address-books", json={"Name": "Pascal", "Visibility": "Public"})
     assert reply.status_code == 201
     assert reply.json()["visibility"] == "Public"
@@ -90,7 +100,7 @@ def test_pascal_case_json_and_query_parameters_are_bound(api):
 
 
 @pytest.mark.parametrize("select", ["0", "1001", "-1"])
-def test_select_outside_1_to_1000_is_rejected(api, select):
+def test_select_outside_1_to_1000_is_rejected(api: httpx.Client, select: str) -> None:
     reply = api.get("/v2/address-books", params={"select": select})
     assert reply.status_code == 400
     assert reply.json()["message"].endswith(". ERROR_PARAMETER_INVALID")

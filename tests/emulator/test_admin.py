@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import httpx
 
+from dotsync.emulator import RunningEmulator
+
 from .conftest import create_book
 
 
-def test_calls_are_counted_per_endpoint_template(emulator, api):
+def test_calls_are_counted_per_endpoint_template(
+    emulator: RunningEmulator, api: httpx.Client
+) -> None:
     emulator.reset_calls()
     api.get("/v2/contacts/1")
     api.get("/v2/contacts/2")
@@ -21,7 +25,7 @@ def test_calls_are_counted_per_endpoint_template(emulator, api):
     assert emulator.calls() == {}
 
 
-def test_state_members_and_add_account(emulator, api):
+def test_state_members_and_add_account(emulator: RunningEmulator, api: httpx.Client) -> None:
     book = create_book(api)
     api.post(
         f"/v2/address-books/{book}/contacts",
@@ -44,13 +48,13 @@ def test_state_members_and_add_account(emulator, api):
     assert ghost.status_code == 404
 
 
-def test_reset_returns_to_the_seed(emulator, api):
+def test_reset_returns_to_the_seed(emulator: RunningEmulator, api: httpx.Client) -> None:
     create_book(api)
     emulator.reset()
     assert [b["name"] for b in api.get("/v2/address-books").json()] == ["Test", "All Contacts"]
 
 
-def test_rate_limits_set_at_run_time(emulator, api):
+def test_rate_limits_set_at_run_time(emulator: RunningEmulator, api: httpx.Client) -> None:
     emulator.set_rate_limits({"mode": "tiered", "high_per_minute": 2})
     assert emulator.admin.get("/_emulator/rate-limits").json()["high_per_minute"] == 2
     replies = [api.get("/v2/contacts/1") for _ in range(3)]
@@ -62,7 +66,7 @@ def test_rate_limits_set_at_run_time(emulator, api):
     assert capped.json()["message"].endswith(". ERROR_APIUSAGE_EXCEEDED")
 
 
-def test_faults_set_at_run_time(emulator, api):
+def test_faults_set_at_run_time(emulator: RunningEmulator, api: httpx.Client) -> None:
     emulator.set_faults({"script": ["503", "ok"]})
     assert api.get("/v2/address-books").status_code == 503
     assert api.get("/v2/address-books").status_code == 200
@@ -70,7 +74,7 @@ def test_faults_set_at_run_time(emulator, api):
     assert emulator.admin.get("/_emulator/state").status_code == 200  # admin is never faulted
 
 
-def test_bad_admin_requests(emulator):
+def test_bad_admin_requests(emulator: RunningEmulator) -> None:
     reply = emulator.admin.put("/_emulator/faults", json={"error_rate": 3})
     assert reply.status_code == 400
     suppress = emulator.admin.post(

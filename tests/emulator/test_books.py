@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from .conftest import create_book, import_csv
 
 
-def test_every_account_starts_with_test_and_all_contacts(api):
+def test_every_account_starts_with_test_and_all_contacts(api: httpx.Client) -> None:
     books = api.get("/v2/address-books").json()
     assert [(b["name"], b["contacts"]) for b in books] == [("Test", 0), ("All Contacts", 0)]
 
 
 @pytest.mark.parametrize("name", ["Test", "all contacts", "Newsletter"])
-def test_reserved_and_existing_names_are_duplicates(api, name):
+def test_reserved_and_existing_names_are_duplicates(api: httpx.Client, name: str) -> None:
     create_book(api, "Newsletter")
     reply = api.post("/v2/address-books", json={"name": name})
     assert reply.status_code == 400
@@ -22,7 +23,7 @@ def test_reserved_and_existing_names_are_duplicates(api, name):
     }
 
 
-def test_create_get_update_delete(api):
+def test_create_get_update_delete(api: httpx.Client) -> None:
     created = api.post("/v2/address-books", json={"name": "Spring"}).json()
     assert created["visibility"] == "Private" and created["contacts"] == 0
     book = created["id"]
@@ -36,13 +37,13 @@ def test_create_get_update_delete(api):
     assert missing.json()["message"].endswith(". ERROR_ADDRESSBOOK_NOT_FOUND")
 
 
-def test_name_length_is_validated(api):
+def test_name_length_is_validated(api: httpx.Client) -> None:
     assert api.post("/v2/address-books", json={"name": ""}).status_code == 400
     assert api.post("/v2/address-books", json={"name": "x" * 129}).status_code == 400
     assert api.post("/v2/address-books", json={"name": "x" * 128}).status_code == 201
 
 
-def test_private_and_public_lists_and_paging(api):
+def test_private_and_public_lists_and_paging(api: httpx.Client) -> None:
     for index in range(5):
         api.post(
             "/v2/address-books",
@@ -56,7 +57,7 @@ def test_private_and_public_lists_and_paging(api):
     assert api.get("/v2/address-books", params={"select": 2, "skip": 7}).json() == []
 
 
-def test_reserved_books_cannot_be_changed(api):
+def test_reserved_books_cannot_be_changed(api: httpx.Client) -> None:
     test_book, all_contacts = (b["id"] for b in api.get("/v2/address-books").json())
     for book in (test_book, all_contacts):
         assert api.put(f"/v2/address-books/{book}", json={"name": "x"}).status_code == 400
@@ -64,7 +65,7 @@ def test_reserved_books_cannot_be_changed(api):
         assert reply.json()["message"].endswith(". ERROR_ADDRESSBOOK_NOTWRITABLE")
 
 
-def test_test_book_is_not_writable(api):
+def test_test_book_is_not_writable(api: httpx.Client) -> None:
     test_book = api.get("/v2/address-books").json()[0]["id"]
     reply = api.post(f"/v2/address-books/{test_book}/contacts", json={"email": "a@example.com"})
     assert reply.status_code == 400
@@ -76,7 +77,7 @@ def test_test_book_is_not_writable(api):
     assert upload.json()["message"].endswith(". ERROR_ADDRESSBOOK_NOTWRITABLE")
 
 
-def test_all_contacts_holds_every_contact(api):
+def test_all_contacts_holds_every_contact(api: httpx.Client) -> None:
     all_contacts = api.get("/v2/address-books").json()[1]["id"]
     book = create_book(api)
     api.post(f"/v2/address-books/{book}/contacts", json={"email": "a@example.com"})

@@ -19,10 +19,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_cli_serves_until_sigterm(tmp_path):
+def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     dotsync = Path(sys.executable).with_name("dotsync")
-    process = subprocess.Popen(  # noqa: S603 - our own entry point
+    process = subprocess.Popen(
         [
             str(dotsync),
             "emulator",
@@ -65,9 +65,9 @@ def test_cli_serves_until_sigterm(tmp_path):
     assert f"http://127.0.0.1:{port}" in out
 
 
-def test_cli_refuses_unpaired_passwords():
+def test_cli_refuses_unpaired_passwords() -> None:
     dotsync = Path(sys.executable).with_name("dotsync")
     command = [str(dotsync), "emulator", "--api-user", "a", "--api-user", "b", "--password", "x"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=30)  # noqa: S603
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "--password" in result.stderr

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
+
+from dotsync.emulator import RunningEmulator
 
 from .conftest import create_book
 
 
-def _add(api, book, email, **fields):
+def _add(api: httpx.Client, book: int, email: str, **fields: Any) -> httpx.Response:
     body = {"email": email, "dataFields": [{"key": k, "value": v} for k, v in fields.items()]}
     return api.post(f"/v2/address-books/{book}/contacts", json=body)
 
 
-def test_add_one_creates_the_contact_and_overwrites_the_data_given(api):
+def test_add_one_creates_the_contact_and_overwrites_the_data_given(api: httpx.Client) -> None:
     book = create_book(api)
     first = _add(api, book, "Ann@Example.com", FIRSTNAME="Ann", LASTNAME="Lee")
     assert first.status_code == 200
@@ -36,21 +40,23 @@ def test_add_one_creates_the_contact_and_overwrites_the_data_given(api):
     ],
     ids=["unknown-field", "over-255"],
 )
-def test_add_one_rejects_bad_data_fields(api, fields, code):
+def test_add_one_rejects_bad_data_fields(
+    api: httpx.Client, fields: dict[str, str], code: str
+) -> None:
     reply = _add(api, create_book(api), "a@example.com", **fields)
     assert reply.status_code == 400
     assert reply.json()["message"].endswith(f". {code}")
     assert api.get("/v2/contacts/a@example.com").status_code == 404
 
 
-def test_invalid_email_is_rejected(api):
+def test_invalid_email_is_rejected(api: httpx.Client) -> None:
     reply = _add(api, create_book(api), "not-an-email")
     assert reply.json() == {
         "message": "Email is not a valid email address. ERROR_PARAMETER_INVALID"
     }
 
 
-def test_values_are_parsed_by_field_type(api):
+def test_values_are_parsed_by_field_type(api: httpx.Client) -> None:
     for name, kind in [("SCORE", "Numeric"), ("BIRTHDAY", "Date"), ("VIP", "Boolean")]:
         assert api.post("/v2/data-fields", json={"name": name, "type": kind}).status_code == 201
     book = create_book(api)
@@ -64,7 +70,7 @@ def test_values_are_parsed_by_field_type(api):
         assert reply.status_code == 400, (name, bad)
 
 
-def test_lists_have_null_data_fields_unless_full_data_is_asked(api):
+def test_lists_have_null_data_fields_unless_full_data_is_asked(api: httpx.Client) -> None:
     book = create_book(api)
     _add(api, book, "a@example.com", FIRSTNAME="A")
     assert api.get(f"/v2/address-books/{book}/contacts").json()[0]["dataFields"] is None
@@ -73,7 +79,7 @@ def test_lists_have_null_data_fields_unless_full_data_is_asked(api):
     assert keys == ["FIRSTNAME", "LASTNAME", "FULLNAME", "GENDER", "POSTCODE", "LASTSUBSCRIBED"]
 
 
-def test_members_modified_since(api):
+def test_members_modified_since(api: httpx.Client) -> None:
     book = create_book(api)
     _add(api, book, "old@example.com")
     time.sleep(0.05)
@@ -87,7 +93,7 @@ def test_members_modified_since(api):
     assert len(api.get(f"/v2/address-books/{book}/contacts/modified-since/{earlier}").json()) == 2
 
 
-def test_get_contact_by_id_or_email_and_create(api):
+def test_get_contact_by_id_or_email_and_create(api: httpx.Client) -> None:
     created = api.post("/v2/contacts", json={"email": "c@example.com", "emailType": "PlainText"})
     assert created.status_code == 201
     contact_id = created.json()["id"]
@@ -98,7 +104,7 @@ def test_get_contact_by_id_or_email_and_create(api):
     assert missing.json()["message"].endswith(". ERROR_CONTACT_NOT_FOUND")
 
 
-def test_removing_from_a_book_keeps_the_contact(api):
+def test_removing_from_a_book_keeps_the_contact(api: httpx.Client) -> None:
     book = create_book(api)
     ids = [_add(api, book, f"m{i}@example.com").json()["id"] for i in range(4)]
     assert api.delete(f"/v2/address-books/{book}/contacts/{ids[0]}").status_code == 204
@@ -112,7 +118,7 @@ def test_removing_from_a_book_keeps_the_contact(api):
         assert api.get(f"/v2/contacts/{contact_id}").status_code == 200
 
 
-def test_delete_all_members(api):
+def test_delete_all_members(api: httpx.Client) -> None:
     book = create_book(api)
     for index in range(3):
         _add(api, book, f"d{index}@example.com")
@@ -125,7 +131,7 @@ def test_delete_all_members(api):
     assert api.get("/v2/contacts/again@example.com").status_code == 200
 
 
-def test_unsubscribe_from_a_book_then_resubscribe(api):
+def test_unsubscribe_from_a_book_then_resubscribe(api: httpx.Client) -> None:
     book, other = create_book(api), create_book(api, "Other")
     _add(api, book, "u@example.com")
     _add(api, other, "u@example.com")
@@ -145,7 +151,7 @@ def test_unsubscribe_from_a_book_then_resubscribe(api):
     assert api.get(f"/v2/address-books/{book}").json()["contacts"] == 1
 
 
-def test_account_unsubscribe_suppresses_and_is_listed_since(api):
+def test_account_unsubscribe_suppresses_and_is_listed_since(api: httpx.Client) -> None:
     book = create_book(api)
     _add(api, book, "s@example.com")
     before = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -166,7 +172,9 @@ def test_account_unsubscribe_suppresses_and_is_listed_since(api):
     assert api.get("/v2/contacts/s@example.com").json()["status"] == "PendingOptIn"
 
 
-def test_bounced_contacts_cannot_be_resubscribed(emulator, api):
+def test_bounced_contacts_cannot_be_resubscribed(
+    emulator: RunningEmulator, api: httpx.Client
+) -> None:
     api.post("/v2/contacts", json={"email": "h@example.com"})
     emulator.suppress(emulator.credentials[0], "h@example.com", "HardBounced")
     reply = api.post(

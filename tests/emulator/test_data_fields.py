@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 
-def test_default_fields(api):
+def test_default_fields(api: httpx.Client) -> None:
     names = {f["name"]: f["type"] for f in api.get("/v2/data-fields").json()}
     assert names == {
         "FIRSTNAME": "String",
@@ -17,7 +18,7 @@ def test_default_fields(api):
     }
 
 
-def test_create_stores_the_name_upper_case(api):
+def test_create_stores_the_name_upper_case(api: httpx.Client) -> None:
     reply = api.post(
         "/v2/data-fields",
         json={
@@ -40,17 +41,17 @@ def test_create_stores_the_name_upper_case(api):
 
 
 @pytest.mark.parametrize("name", ["", "has space", "x" * 21, "dot.ted"])
-def test_invalid_names_are_refused(api, name):
+def test_invalid_names_are_refused(api: httpx.Client, name: str) -> None:
     reply = api.post("/v2/data-fields", json={"name": name, "type": "String"})
     assert reply.status_code == 400
     assert reply.json()["message"].endswith(". ERROR_DATAFIELD_INVALID")
 
 
-def test_invalid_type_is_refused(api):
+def test_invalid_type_is_refused(api: httpx.Client) -> None:
     assert api.post("/v2/data-fields", json={"name": "X", "type": "Blob"}).status_code == 400
 
 
-def test_delete_removes_the_field_and_its_values(api):
+def test_delete_removes_the_field_and_its_values(api: httpx.Client) -> None:
     api.post("/v2/data-fields", json={"name": "TIER"})
     api.post(
         "/v2/contacts",

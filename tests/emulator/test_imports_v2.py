@@ -7,12 +7,15 @@ import base64
 import csv
 import io
 import time
+from typing import Any
 
+import httpx
 import pytest
+from support.emulator_fixtures import EmulatorFactory
 
-from dotsync.emulator import AccountSettings, EmulatorSettings
+from dotsync.emulator import AccountSettings, EmulatorSettings, RunningEmulator
 
-from .conftest import create_book, import_csv, wait_v2
+from .conftest import ApiFactory, create_book, import_csv, wait_v2
 
 EMPTY_REPORT = dict.fromkeys(
     (
@@ -36,7 +39,7 @@ EMPTY_REPORT = dict.fromkeys(
 )
 
 
-def _members(api, book):
+def _members(api: httpx.Client, book: int) -> dict[str, dict[str, Any]]:
     return {
         c["email"]: {f["key"]: f["value"] for f in c["dataFields"]}
         for c in api.get(
@@ -45,14 +48,14 @@ def _members(api, book):
     }
 
 
-def _faults(api, import_id):
+def _faults(api: httpx.Client, import_id: str) -> list[list[str]]:
     reply = api.get(f"/v2/contacts/import/{import_id}/report-faults")
     assert reply.status_code == 200
     assert reply.content.startswith(b"\xef\xbb\xbf")
     return list(csv.reader(io.StringIO(reply.content.decode("utf-8-sig"))))
 
 
-def test_multipart_with_any_part_name(api):
+def test_multipart_with_any_part_name(api: httpx.Client) -> None:
     book = create_book(api)
     reply = api.post(
         f"/v2/address-books/{book}/contacts/import",
@@ -63,7 +66,7 @@ def test_multipart_with_any_part_name(api):
     assert _members(api, book)["a@example.com"]["FIRSTNAME"] == "A"
 
 
-def test_multipart_part_without_filename_is_refused(api):
+def test_multipart_part_without_filename_is_refused(api: httpx.Client) -> None:
     book = create_book(api)
     reply = api.post(
         f"/v2/address-books/{book}/contacts/import",
@@ -74,7 +77,7 @@ def test_multipart_part_without_filename_is_refused(api):
     assert reply.json() == {"message": "file must be valid"}
 
 
-def test_json_base64_upload(api):
+def test_json_base64_upload(api: httpx.Client) -> None:
     book = create_book(api)
     data = base64.b64encode(b"Email,LastName\nb@example.com,Bee\n").decode()
     reply = api.post(
@@ -85,7 +88,7 @@ def test_json_base64_upload(api):
     assert _members(api, book)["b@example.com"]["LASTNAME"] == "Bee"
 
 
-def test_file_without_email_column_is_refused(api):
+def test_file_without_email_column_is_refused(api: httpx.Client) -> None:
     reply = api.post(
         f"/v2/address-books/{create_book(api)}/contacts/import",
         files={"f": ("x.csv", b"Name\nAnn\n")},
@@ -94,7 +97,7 @@ def test_file_without_email_column_is_refused(api):
     assert reply.json()["message"].endswith(". ERROR_NO_EMAIL_COLUMN")
 
 
-def test_report_and_faults_match_what_happened(api):
+def test_report_and_faults_match_what_happened(api: httpx.Client) -> None:
     book = create_book(api)
     api.post("/v2/contacts", json={"email": "old@example.com"})
     text = (
@@ -121,7 +124,9 @@ def test_report_and_faults_match_what_happened(api):
     assert set(_members(api, book)) == {"old@example.com", "new@example.com"}
 
 
-def test_report_before_the_end_is_not_found(emulator_factory, api_for):
+def test_report_before_the_end_is_not_found(
+    emulator_factory: EmulatorFactory, api_for: ApiFactory
+) -> None:
     emu = emulator_factory(import_rate=20)
     api = api_for(emu)
     import_id = import_csv(
@@ -136,7 +141,7 @@ def test_report_before_the_end_is_not_found(emulator_factory, api_for):
     assert wait_v2(api, import_id) == "Finished"
 
 
-def test_unknown_import_id(api):
+def test_unknown_import_id(api: httpx.Client) -> None:
     reply = api.get("/v2/contacts/import/00000000-0000-0000-0000-000000000000")
     assert reply.status_code == 404
     assert reply.json()["message"].endswith(". ERROR_IMPORT_NOT_FOUND")
@@ -151,7 +156,7 @@ def test_unknown_import_id(api):
         ("OnlyOverwriteIfContactDataNotPopulated", "Old", "Lee"),
     ],
 )
-def test_merge_options(api, merge, first, last):
+def test_merge_options(api: httpx.Client, merge: str | None, first: str, last: str | None) -> None:
     book = create_book(api)
     api.post(
         f"/v2/address-books/{book}/contacts",
@@ -182,7 +187,9 @@ def test_merge_options(api, merge, first, last):
         ("Suppressed", "globallySuppressed", "Globally Suppressed"),
     ],
 )
-def test_suppressed_contacts_are_never_resubscribed(emulator, api, status, counter, reason):
+def test_suppressed_contacts_are_never_resubscribed(
+    emulator: RunningEmulator, api: httpx.Client, status: str, counter: str, reason: str
+) -> None:
     book = create_book(api)
     emulator.suppress(emulator.credentials[0], "gone@example.com", status)
     import_id = import_csv(api, book, "Email,FirstName\ngone@example.com,G\nok@example.com,O\n")
@@ -194,7 +201,7 @@ def test_suppressed_contacts_are_never_resubscribed(emulator, api, status, count
     assert api.get("/v2/contacts/gone@example.com").json()["status"] == status
 
 
-def test_global_domain_and_book_suppressions(emulator, api):
+def test_global_domain_and_book_suppressions(emulator: RunningEmulator, api: httpx.Client) -> None:
     user = emulator.credentials[0]
     book = create_book(api)
     emulator.suppress(user, "trap@example.com", "Suppressed", global_=True)
@@ -215,7 +222,7 @@ def test_global_domain_and_book_suppressions(emulator, api):
     assert set(_members(api, book)) == {"fine@example.com"}
 
 
-def test_at_most_25_active_imports(emulator_factory, api_for):
+def test_at_most_25_active_imports(emulator_factory: EmulatorFactory, api_for: ApiFactory) -> None:
     api = api_for(emulator_factory(import_rate=0.01))  # the first import takes 100 s
     book = create_book(api)
     for index in range(25):
@@ -228,7 +235,7 @@ def test_at_most_25_active_imports(emulator_factory, api_for):
     assert reply.json()["message"].endswith(". ERROR_IMPORT_TOOMANYACTIVEIMPORTS")
 
 
-def test_file_size_limit(emulator_factory, api_for):
+def test_file_size_limit(emulator_factory: EmulatorFactory, api_for: ApiFactory) -> None:
     api = api_for(emulator_factory(max_file_bytes=1000))
     book = create_book(api)
     big = "Email\n" + "".join(f"user{i:05}@example.com\n" for i in range(60))
@@ -238,7 +245,7 @@ def test_file_size_limit(emulator_factory, api_for):
     assert EmulatorSettings().max_file_bytes == 50 * 1024 * 1024
 
 
-def test_contact_limit(emulator_factory, api_for):
+def test_contact_limit(emulator_factory: EmulatorFactory, api_for: ApiFactory) -> None:
     emu = emulator_factory(accounts=[AccountSettings(contact_limit=3)])
     api = api_for(emu)
     book = create_book(api)
@@ -249,7 +256,9 @@ def test_contact_limit(emulator_factory, api_for):
     assert set(_members(api, book)) == {"a@example.com", "b@example.com"}
 
 
-def test_watchdog_rejects_a_file_with_too_many_bad_rows(emulator_factory, api_for):
+def test_watchdog_rejects_a_file_with_too_many_bad_rows(
+    emulator_factory: EmulatorFactory, api_for: ApiFactory
+) -> None:
     api = api_for(emulator_factory(watchdog_max_bad_share=0.5))
     book = create_book(api)
     bad = import_csv(api, book, "Email\nbad1\nbad2\nok@example.com\n")
@@ -259,7 +268,9 @@ def test_watchdog_rejects_a_file_with_too_many_bad_rows(emulator_factory, api_fo
     assert wait_v2(api, fine) == "Finished"
 
 
-def test_import_rate_paces_processing(emulator_factory, api_for):
+def test_import_rate_paces_processing(
+    emulator_factory: EmulatorFactory, api_for: ApiFactory
+) -> None:
     api = api_for(emulator_factory(import_rate=100))
     book = create_book(api)
     started = time.monotonic()
@@ -269,14 +280,14 @@ def test_import_rate_paces_processing(emulator_factory, api_for):
     assert api.get(f"/v2/address-books/{book}").json()["contacts"] == 50
 
 
-def test_injected_import_failure(emulator, api):
+def test_injected_import_failure(emulator: RunningEmulator, api: httpx.Client) -> None:
     emulator.set_faults({"failed_imports": 1})
     book = create_book(api)
     assert wait_v2(api, import_csv(api, book, "Email\na@example.com\n")) == "Failed"
     assert wait_v2(api, import_csv(api, book, "Email\na@example.com\n")) == "Finished"
 
 
-def test_typed_columns_and_unknown_columns(api):
+def test_typed_columns_and_unknown_columns(api: httpx.Client) -> None:
     api.post("/v2/data-fields", json={"name": "SCORE", "type": "Numeric"})
     book = create_book(api)
     text = "email,score,unmapped\na@example.com,7,x\nb@example.com,seven,y\n"

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from .conftest import create_book, v3_contact, wait_v3
+from typing import Any
+
+import httpx
+from support.emulator_fixtures import EmulatorFactory
+
+from dotsync.emulator import RunningEmulator
+
+from .conftest import ApiFactory, create_book, v3_contact, wait_v3
 
 
-def _put(api, contacts, **body):
+def _put(api: httpx.Client, contacts: list[dict[str, Any]], **body: Any) -> httpx.Response:
     return api.put("/contacts/v3/import", json={"contacts": contacts, **body})
 
 
-def test_created_updated_and_failures_with_ids(api):
+def test_created_updated_and_failures_with_ids(api: httpx.Client) -> None:
     book = create_book(api)
     existing = api.post("/v2/contacts", json={"email": "old@example.com"}).json()["id"]
     reply = _put(
@@ -44,7 +51,7 @@ def test_created_updated_and_failures_with_ids(api):
     assert members == {"new@example.com", "old@example.com"}
 
 
-def test_null_clears_and_merge_options(api):
+def test_null_clears_and_merge_options(api: httpx.Client) -> None:
     book = create_book(api)
     api.post(
         f"/v2/address-books/{book}/contacts",
@@ -57,7 +64,7 @@ def test_null_clears_and_merge_options(api):
         },
     )
 
-    def fields_after(merge, **values):
+    def fields_after(merge: str, **values: Any) -> dict[str, Any]:
         reply = _put(api, [v3_contact("m@example.com", [book], **values)], mergeOption=merge)
         assert wait_v3(api, reply.json()["importId"])["status"] == "Finished"
         data = api.get("/v2/contacts/m@example.com").json()["dataFields"]
@@ -71,7 +78,9 @@ def test_null_clears_and_merge_options(api):
     assert (cleared["FIRSTNAME"], cleared["LASTNAME"]) == (None, "Ray")
 
 
-def test_suppressed_contacts_fail_and_stay_suppressed(emulator, api):
+def test_suppressed_contacts_fail_and_stay_suppressed(
+    emulator: RunningEmulator, api: httpx.Client
+) -> None:
     book = create_book(api)
     emulator.suppress(emulator.credentials[0], "gone@example.com", "Unsubscribed")
     contact = v3_contact("gone@example.com", [book])
@@ -85,7 +94,7 @@ def test_suppressed_contacts_fail_and_stay_suppressed(emulator, api):
     assert api.get(f"/v2/address-books/{book}").json()["contacts"] == 0
 
 
-def test_unknown_field_and_bad_value_fail_the_contact(api):
+def test_unknown_field_and_bad_value_fail_the_contact(api: httpx.Client) -> None:
     api.post("/v2/data-fields", json={"name": "SCORE", "type": "Numeric"})
     result = wait_v3(
         api,
@@ -103,7 +112,7 @@ def test_unknown_field_and_bad_value_fail_the_contact(api):
     assert [c["identifiers"]["email"] for c in result["created"]] == ["c@example.com"]
 
 
-def test_bad_requests(api):
+def test_bad_requests(api: httpx.Client) -> None:
     bad_json = api.put(
         "/contacts/v3/import", content=b"{nope", headers={"content-type": "application/json"}
     )
@@ -115,7 +124,9 @@ def test_bad_requests(api):
     assert refused.status_code == 400 and refused.json()["errorCode"] == "contacts:invalidLists"
 
 
-def test_too_many_active_imports_answers_429(emulator_factory, api_for):
+def test_too_many_active_imports_answers_429(
+    emulator_factory: EmulatorFactory, api_for: ApiFactory
+) -> None:
     api = api_for(emulator_factory(import_rate=0.01, max_active_imports=2))
     for index in range(2):
         assert _put(api, [v3_contact(f"s{index}@example.com")]).status_code == 202

@@ -5,7 +5,9 @@ whole-body ``json.loads``."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import httpx
 import pytest
 
 from dotsync.emulator.v3body import RepeatedContactsError, iter_contacts, read_envelope
@@ -13,7 +15,7 @@ from dotsync.emulator.v3body import RepeatedContactsError, iter_contacts, read_e
 from .conftest import create_book, v3_contact, wait_v3
 
 
-def _put_raw(api, text: str):
+def _put_raw(api: httpx.Client, text: str) -> httpx.Response:
     return api.put(
         "/contacts/v3/import",
         content=text.encode("utf-8"),
@@ -21,12 +23,12 @@ def _put_raw(api, text: str):
     )
 
 
-def _created(result) -> list[str]:
+def _created(result: dict[str, Any]) -> list[str]:
     return [c["identifiers"]["email"] for c in result["created"]]
 
 
 @pytest.mark.parametrize("shape", ["contacts-first", "pretty", "pascal-case", "escaped"])
-def test_body_shapes_import_the_same(api, shape):
+def test_body_shapes_import_the_same(api: httpx.Client, shape: str) -> None:
     book = create_book(api)
     contacts = [
         v3_contact(f"{shape}{i}@example.com", [book], firstName=f"Zoë {i}") for i in range(3)
@@ -48,7 +50,7 @@ def test_body_shapes_import_the_same(api, shape):
     assert api.get(f"/v2/address-books/{book}").json()["contacts"] == 3
 
 
-def test_a_repeated_contacts_key_keeps_the_last(api):
+def test_a_repeated_contacts_key_keeps_the_last(api: httpx.Client) -> None:
     first = json.dumps([v3_contact("first@example.com")])
     last = json.dumps([v3_contact("last@example.com")])
     reply = _put_raw(api, f'{{"contacts": {first}, "CONTACTS": {last}}}')
@@ -57,7 +59,7 @@ def test_a_repeated_contacts_key_keeps_the_last(api):
 
 
 @pytest.mark.parametrize("how", ["plain", "escaped", "nested-contacts-key"])
-def test_lists_are_checked_at_submission_however_written(api, how):
+def test_lists_are_checked_at_submission_however_written(api: httpx.Client, how: str) -> None:
     test_book = api.get("/v2/address-books").json()[0]["id"]
     contact = v3_contact("a@example.com", [test_book])
     if how == "nested-contacts-key":
@@ -91,13 +93,13 @@ def test_lists_are_checked_at_submission_however_written(api, how):
     ],
     ids=["broken-middle", "nul", "nan", "empty", "not-a-list", "not-an-object", "v2-merge"],
 )
-def test_refused_at_submission(api, text, code):
+def test_refused_at_submission(api: httpx.Client, text: str, code: str) -> None:
     reply = _put_raw(api, text)
     assert reply.status_code == 400
     assert reply.json()["errorCode"] == code
 
 
-def test_status_reply_is_compact_json(api):
+def test_status_reply_is_compact_json(api: httpx.Client) -> None:
     reply = api.put(
         "/contacts/v3/import", json={"contacts": [v3_contact("c@example.com"), v3_contact("bad")]}
     )
@@ -108,7 +110,7 @@ def test_status_reply_is_compact_json(api):
     assert list(raw.json()) == ["importId", "status", "summary", "created", "updated", "failures"]
 
 
-def test_envelope_reads_merge_option_and_list_ids_without_parsing_contacts():
+def test_envelope_reads_merge_option_and_list_ids_without_parsing_contacts() -> None:
     body = {
         "mergeOption": "overwriteIfEmpty",
         "contacts": [v3_contact("a@example.com", [3, 4]), v3_contact("b@example.com", [4])],
@@ -117,7 +119,7 @@ def test_envelope_reads_merge_option_and_list_ids_without_parsing_contacts():
     assert (envelope.merge, envelope.list_ids) == ("ifEmpty", frozenset({3, 4}))
 
 
-def test_iter_contacts_streams_elements_and_notices_a_second_contacts_key():
+def test_iter_contacts_streams_elements_and_notices_a_second_contacts_key() -> None:
     text = ' { "a" : [1, {"b": "]"}] , "contacts" : [ {"x": 1} , 2 ,"]" ] , "z": null } '
     assert list(iter_contacts(text)) == [{"x": 1}, 2, "]"]
     assert list(iter_contacts('{"contacts": []}')) == []

@@ -1,5 +1,5 @@
-"""Every DotDigital endpoint the emulator serves (issue 2, points 3 and 4), over real HTTP, with
-every request and reply validated against DotDigital's OpenAPI documents by ``checked_client``.
+"""Every DotDigital endpoint the emulator serves, over real HTTP, with every request and reply
+validated against DotDigital's OpenAPI documents by ``checked_client``.
 
 Success and error replies alike (401, 403 wrong region, 404, 400 validation, 429) must fit the
 documents; the last test checks that each listed operation was exercised.

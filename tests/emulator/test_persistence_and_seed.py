@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+from pydantic import SecretStr
+from support.emulator_fixtures import EmulatorFactory
 
 from dotsync.emulator import AccountSettings, EmulatorSettings, run_emulator
 
-from .conftest import create_book, import_csv, wait_v2
+from .conftest import ApiFactory, create_book, import_csv, wait_v2
 
 SEED = {
     "accounts": [
@@ -33,7 +37,7 @@ SEED = {
 }
 
 
-def test_state_file_survives_a_restart(tmp_path, api_for):
+def test_state_file_survives_a_restart(tmp_path: Path, api_for: ApiFactory) -> None:
     settings = EmulatorSettings(state_file=tmp_path / "state.sqlite")
     with run_emulator(settings) as emu:
         api = api_for(emu)
@@ -49,7 +53,7 @@ def test_state_file_survives_a_restart(tmp_path, api_for):
         ]
 
 
-def test_unfinished_import_resumes_after_restart(tmp_path, api_for):
+def test_unfinished_import_resumes_after_restart(tmp_path: Path, api_for: ApiFactory) -> None:
     slow = EmulatorSettings(state_file=tmp_path / "state.sqlite", import_rate=0.5)
     with run_emulator(slow) as emu:
         api = api_for(emu)
@@ -62,7 +66,7 @@ def test_unfinished_import_resumes_after_restart(tmp_path, api_for):
         assert api.get(f"/v2/address-books/{book}").json()["contacts"] == 3
 
 
-def test_seed_file(tmp_path, emulator_factory, api_for):
+def test_seed_file(tmp_path: Path, emulator_factory: EmulatorFactory, api_for: ApiFactory) -> None:
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps(SEED))
     emu = emulator_factory(seed_file=seed)
@@ -85,11 +89,13 @@ def test_seed_file(tmp_path, emulator_factory, api_for):
     assert default.get("/v2/account-info").status_code == 200
 
 
-def test_accounts_given_at_start_are_added_to_an_existing_state(tmp_path, api_for):
+def test_accounts_given_at_start_are_added_to_an_existing_state(
+    tmp_path: Path, api_for: ApiFactory
+) -> None:
     path = tmp_path / "state.sqlite"
     with run_emulator(EmulatorSettings(state_file=path)):
         pass
-    extra = AccountSettings(api_user="late@x.com", password="p")  # noqa: S106
+    extra = AccountSettings(api_user="late@x.com", password=SecretStr("p"))
     with run_emulator(EmulatorSettings(state_file=path, accounts=[extra])) as emu:
         assert api_for(emu, auth=("late@x.com", "p")).get("/v2/account-info").status_code == 200
         assert (

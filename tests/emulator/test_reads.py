@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from dotsync.emulator import RunningEmulator
+
 from .conftest import create_book, import_csv, v3_contact, wait_v2, wait_v3
 
 
@@ -54,7 +56,7 @@ def _stamp() -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def test_v3_listing_pages_by_marker_in_ascending_ids(api):
+def test_v3_listing_pages_by_marker_in_ascending_ids(api: httpx.Client) -> None:
     book = create_book(api)
     emails = _fill(api, book, 11)
     _fill(api, create_book(api, "Other"), 3, prefix="o")
@@ -68,7 +70,7 @@ def test_v3_listing_pages_by_marker_in_ascending_ids(api):
     assert first["status"] == "subscribed"
 
 
-def test_v3_reply_links(api):
+def test_v3_reply_links(api: httpx.Client) -> None:
     book = create_book(api)
     _fill(api, book, 3)
     page = api.get("/contacts/v3", params={"~listId": book, "limit": 2}).json()
@@ -80,7 +82,7 @@ def test_v3_reply_links(api):
     assert following.json()["_links"]["first"]["marker"] == links["first"]["marker"]
 
 
-def test_v3_listing_is_stable_while_the_book_changes(api):
+def test_v3_listing_is_stable_while_the_book_changes(api: httpx.Client) -> None:
     book = create_book(api)
     emails = _fill(api, book, 9)
     page = api.get("/contacts/v3", params={"~listId": book, "limit": 3}).json()
@@ -94,7 +96,7 @@ def test_v3_listing_is_stable_while_the_book_changes(api):
     assert [i["identifiers"]["email"] for i in rest] == emails[3:]
 
 
-def test_v3_filters_modified_and_created(api):
+def test_v3_filters_modified_and_created(api: httpx.Client) -> None:
     book = create_book(api)
     elsewhere = create_book(api, "Elsewhere")
     _fill(api, book, 2, prefix="old")
@@ -133,14 +135,14 @@ def test_v3_filters_modified_and_created(api):
         {"include": "friends"},
     ],
 )
-def test_v3_bad_queries_are_invalid_filters(api, params):
+def test_v3_bad_queries_are_invalid_filters(api: httpx.Client, params: dict[str, Any]) -> None:
     reply = api.get("/contacts/v3", params=params)
     assert reply.status_code == 400
     assert reply.json()["errorCode"] == "contacts:invalidFilter"
     assert reply.json()["description"]
 
 
-def test_v3_limit_up_to_5000(api):
+def test_v3_limit_up_to_5000(api: httpx.Client) -> None:
     book = create_book(api)
     _fill(api, book, 5001)
     page = api.get("/contacts/v3", params={"~listId": book, "limit": 5000}).json()
@@ -149,7 +151,7 @@ def test_v3_limit_up_to_5000(api):
     assert len(default["_items"]) == 1000  # no limit given: the document's example, 1000
 
 
-def test_v3_without_a_list_and_all_contacts(api):
+def test_v3_without_a_list_and_all_contacts(api: httpx.Client) -> None:
     book = create_book(api)
     _fill(api, book, 2)
     api.post("/v2/contacts", json={"email": "loner@example.com"})
@@ -166,7 +168,9 @@ def test_v3_without_a_list_and_all_contacts(api):
     assert listed == everyone
 
 
-def test_v3_data_fields_channel_properties_and_lists(api, emulator):
+def test_v3_data_fields_channel_properties_and_lists(
+    api: httpx.Client, emulator: RunningEmulator
+) -> None:
     api.post("/v2/data-fields", json={"name": "SCORE", "type": "Numeric"})
     book = create_book(api)
     other = create_book(api, "Other")
@@ -178,7 +182,7 @@ def test_v3_data_fields_channel_properties_and_lists(api, emulator):
         ],
     )
     emulator.suppress(emulator.credentials[0], "bob@example.com", "HardBounced")
-    params = {
+    params: dict[str, str | int] = {
         "~listId": book,
         "data-fields": "firstName|SCORE",
         "include": "channelProperties|lists",
@@ -201,7 +205,9 @@ def test_v3_data_fields_channel_properties_and_lists(api, emulator):
     assert set(every["_items"][0]["dataFields"]) >= {"FIRSTNAME", "LASTNAME", "SCORE"}
 
 
-def test_v2_listing_by_skip_reads_every_member_once(api, emulator):
+def test_v2_listing_by_skip_reads_every_member_once(
+    api: httpx.Client, emulator: RunningEmulator
+) -> None:
     book = create_book(api)
     emails = _fill(api, book, 25)
     read: list[str] = []
@@ -219,7 +225,7 @@ def test_v2_listing_by_skip_reads_every_member_once(api, emulator):
     assert api.get(f"/v2/address-books/{book}/contacts?skip=24").json() == []
 
 
-def test_adding_to_a_book_moves_the_modified_date(api):
+def test_adding_to_a_book_moves_the_modified_date(api: httpx.Client) -> None:
     book = create_book(api)
     other = create_book(api, "Other")
     api.post(f"/v2/address-books/{other}/contacts", json={"email": "one@example.com"})
@@ -240,7 +246,7 @@ def test_adding_to_a_book_moves_the_modified_date(api):
     assert len(untouched) == 3  # the same contacts: modified is the contact's, not the book's
 
 
-def test_unsubscribe_feeds_with_dates(api, emulator):
+def test_unsubscribe_feeds_with_dates(api: httpx.Client, emulator: RunningEmulator) -> None:
     user = emulator.credentials[0]
     book = create_book(api)
     _fill(api, book, 3)
@@ -275,7 +281,7 @@ def test_unsubscribe_feeds_with_dates(api, emulator):
 @pytest.mark.parametrize(
     "value", ["12345678901234567890", "-98765432109876543210987", "42", "1e3", "12.5"]
 )
-def test_numeric_values_come_back_as_written(api, value):
+def test_numeric_values_come_back_as_written(api: httpx.Client, value: str) -> None:
     api.post("/v2/data-fields", json={"name": "BIG", "type": "Numeric"})
     book = create_book(api)
     expected = (
@@ -294,7 +300,9 @@ def test_numeric_values_come_back_as_written(api, value):
     assert f'"BIG":{value if value != "1e3" else "1000"}' in reply.text
 
 
-def test_admin_back_dates_an_unsubscribe_from_one_book(api, emulator):
+def test_admin_back_dates_an_unsubscribe_from_one_book(
+    api: httpx.Client, emulator: RunningEmulator
+) -> None:
     user = emulator.credentials[0]
     book = create_book(api)
     other = create_book(api, "Other")

@@ -7,6 +7,7 @@ import pytest
 from dotsync.emulator.importing import InvalidFileError, parse_csv
 from dotsync.emulator.v3body import parse_v3
 from dotsync.emulator.values import (
+    StoredValue,
     ValueRejectedError,
     field_name,
     is_valid_email,
@@ -28,7 +29,7 @@ TYPES = {"FIRSTNAME": "String", "SCORE": "Numeric", "VIP": "Boolean", "BORN": "D
         ("a@x.com,", False),
     ],
 )
-def test_email_validity(email, valid):
+def test_email_validity(email: str, valid: bool) -> None:
     assert is_valid_email(email) is valid
 
 
@@ -48,7 +49,7 @@ def test_email_validity(email, valid):
         ("String", "", None),
     ],
 )
-def test_values_parse_by_type(kind, raw, stored):
+def test_values_parse_by_type(kind: str, raw: str, stored: StoredValue) -> None:
     assert parse_value(kind, raw) == stored
 
 
@@ -63,18 +64,18 @@ def test_values_parse_by_type(kind, raw, stored):
         ("String", "x" * 256),
     ],
 )
-def test_bad_values_are_rejected(kind, raw):
+def test_bad_values_are_rejected(kind: str, raw: str) -> None:
     with pytest.raises(ValueRejectedError):
         parse_value(kind, raw)
 
 
-def test_field_names_are_upper_cased_and_checked():
+def test_field_names_are_upper_cased_and_checked() -> None:
     assert field_name("loyalty-tier_2") == "LOYALTY-TIER_2"
     with pytest.raises(ValueRejectedError):
         field_name("x" * 21)
 
 
-def test_csv_parsing_sorts_rows_into_good_and_bad():
+def test_csv_parsing_sorts_rows_into_good_and_bad() -> None:
     payload = ("\ufeffE-mail,x\n").encode()
     with pytest.raises(InvalidFileError):
         parse_csv(payload, TYPES)
@@ -93,7 +94,7 @@ def test_csv_parsing_sorts_rows_into_good_and_bad():
     assert parsed.mapped == [("SCORE", "Numeric"), ("VIP", "Boolean")]
 
 
-def test_v3_parsing_is_case_insensitive_and_strips_nulls_unless_overwrite():
+def test_v3_parsing_is_case_insensitive_and_strips_nulls_unless_overwrite() -> None:
     body = {
         "contacts": [
             {

@@ -20,6 +20,15 @@ from reliability.kill import IMPORT_RATE, Timing, calibrate
 FULL_MATRIX = os.environ.get("DOTSYNC_FULL_MATRIX") == "1"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this folder is ``slow``: real processes killed and restarted, several
+    minutes in all. CI runs them; ``pytest -m 'not slow'`` leaves them out of a quick loop."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _password(monkeypatch: pytest.MonkeyPatch) -> None:
     """The emulator's demo password, for runs made in this process."""

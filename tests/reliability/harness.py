@@ -73,7 +73,7 @@ class EmulatorProcess:
         ]
         if self.import_rate is not None:
             command += ["--import-rate", str(self.import_rate)]
-        self._process = subprocess.Popen(  # noqa: S603 - our own entry point
+        self._process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_clean_env()
         )
         deadline = time.monotonic() + 30
@@ -140,7 +140,7 @@ def run_cli(
     command = [str(DOTSYNC), "export", EXPORT, "--config", str(project.config_path), "--json"]
     watch = Checkpoints(project)
     started = time.monotonic()
-    process = subprocess.Popen(  # noqa: S603 - our own entry point
+    process = subprocess.Popen(
         command,
         cwd=project.folder,
         stdout=subprocess.PIPE,

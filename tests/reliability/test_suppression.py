@@ -1,4 +1,4 @@
-"""Suppression between runs (issue 6.5): tests/sync covers contacts suppressed before the first
+"""Suppression between runs: tests/sync covers contacts suppressed before the first
 export; here a member unsubscribes (from the account, or from the book only) *after* it, and a
 refresh that changes their data, then a full resend, must not subscribe them again."""
 

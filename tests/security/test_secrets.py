@@ -20,7 +20,7 @@ from support.project import PASSWORD_ENV, Project, profile
 from dotsync.emulator import AccountSettings, RunningEmulator
 
 API_USER = "secrets-test@apiconnector.com"
-PASSWORD = "Zq7-Quokka!Secret#Lantern-4471"  # noqa: S105 - a test account's distinctive password
+PASSWORD = "Zq7-Quokka!Secret#Lantern-4471"  # distinctive, so any leak is found
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ class ServeProcess:
         self.log_file = log_file
         env = {**os.environ, "DOTDIGITAL_PASSWORD": PASSWORD}
         self._log = log_file.open("w")
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-c",
@@ -235,7 +235,7 @@ def test_serve_runs_reports_stops_on_sigterm_and_resumes(
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and arguments
+    return subprocess.run(
         [
             sys.executable,
             "-c",
@@ -298,7 +298,7 @@ email = "email"
 
 def run_serve(folder: Path, *args: str, env: dict[str, str] | None = None) -> Outcome:
     """``dotsync serve ARGS`` through the installed console script, in ``folder``."""
-    done = subprocess.run(  # noqa: S603 - our own console script
+    done = subprocess.run(
         [str(Path(sys.executable).with_name("dotsync")), "serve", *args],
         capture_output=True,
         text=True,

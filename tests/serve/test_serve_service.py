@@ -22,7 +22,7 @@ from dotsync.serve.app import once_exit_code
 from dotsync.serve.outcome import OutcomeStatus, RunOutcome
 from dotsync.serve.schedule_store import ScheduleStore
 from dotsync.serve.service import Service
-from dotsync.serve.signals import install_stop_signals
+from dotsync.signals import stop_on_signals
 
 ACCOUNT_A = ("http://127.0.0.1:1", "a@apiconnector.com")
 ACCOUNT_B = ("http://127.0.0.1:1", "b@apiconnector.com")
@@ -200,8 +200,7 @@ def test_a_run_held_by_another_process_is_skipped_without_alert(
 def test_sigterm_stops_the_service(in_background: Starter) -> None:
     runner = FakeRunner(seconds=30)
     service = Service(Scheduler([every_minute("news")]), runner)
-    restore = install_stop_signals(service)
-    try:
+    with stop_on_signals(service.request_stop):
         thread = in_background(service)
         assert runner.started.wait(5)
         os.kill(os.getpid(), signal.SIGTERM)
@@ -209,14 +208,14 @@ def test_sigterm_stops_the_service(in_background: Starter) -> None:
         assert not thread.is_alive()
         assert service.stop.is_set()
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second one kills
-    finally:
-        restore()
     assert [call[3] for call in runner.calls] == [RunStatus.INTERRUPTED]
 
 
 def _outcome(status: OutcomeStatus, exit_code: int = 0, **counts: int) -> RunOutcome:
     at = datetime(2026, 1, 10, 6, 0, tzinfo=UTC)
-    return RunOutcome("news", status, at, at, counts=RunCounts(**counts), exit_code=exit_code)
+    return RunOutcome(
+        "news", status, at, at, counts=RunCounts.model_validate(counts), exit_code=exit_code
+    )
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,8 @@ def schema(pg_url: str) -> Iterator[str]:
         conn.execute(sa.text(f'CREATE TABLE "{name}".memberships (segment text, key text)'))
         conn.execute(
             sa.text(
-                f"INSERT INTO \"{name}\".memberships VALUES ('vip', '7'), ('vip', '99'), ('other', '1')"
+                f'INSERT INTO "{name}".memberships'
+                " VALUES ('vip', '7'), ('vip', '99'), ('other', '1')"
             )
         )
     try:

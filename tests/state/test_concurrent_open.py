@@ -53,7 +53,7 @@ def _open_together(url: str, folder: Path) -> list[subprocess.CompletedProcess[s
     for i in range(PROCESSES):
         cmd = [sys.executable, "-c", _OPENER, url, str(folder / f"ready-{i}"), str(go)]
         procs.append(
-            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         )
     deadline = time.monotonic() + 60
     while not all((folder / f"ready-{i}").exists() for i in range(PROCESSES)):

@@ -61,7 +61,9 @@ def _confirm(
     return store.members.upsert(duck, "select * from _rows", "news", book, run_id)
 
 
-def _members(store: StateStore, duck: duckdb.DuckDBPyConnection, book: int) -> list[tuple]:
+def _members(
+    store: StateStore, duck: duckdb.DuckDBPyConnection, book: int
+) -> list[tuple[str, int, str]]:
     store.members.register(duck, "news", book)
     return duck.execute("select key, contact_id, digest from state_members order by key").fetchall()
 
@@ -148,7 +150,7 @@ def test_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
         "from dotsync.state import StateStore;"
         f"StateStore({url!r}).acquire_locks(['export:news'], 'news')"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 - exits holding it
+    subprocess.run([sys.executable, "-c", code], check=True)  # exits holding it
     store = StateStore(url)
     store.acquire_locks(["export:news"], "news")  # the holder's pid is gone: stale
     store.close()
@@ -179,7 +181,7 @@ def test_sqlite_state_file_is_private(tmp_path: Path) -> None:
 
 def test_member_state_in_use_by_another_process_is_a_clear_refusal(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.sqlite'}"
-    holder = subprocess.Popen(  # noqa: S603 - a "run" in another process holding the member file
+    holder = subprocess.Popen(
         [
             sys.executable,
             "-c",

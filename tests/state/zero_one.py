@@ -48,7 +48,7 @@ def zero_one_source(folder: Path) -> Path:
     git = shutil.which("git")
     if git is None:
         pytest.skip("needs git to take dotsync 0.1 out of the repository's history")
-    archive = subprocess.run(  # noqa: S603 - fixed arguments
+    archive = subprocess.run(
         [git, "-C", str(REPOSITORY), "archive", "--format=tar", ZERO_ONE_COMMIT, "src"],
         capture_output=True,
         check=False,
@@ -73,7 +73,7 @@ dotsync.cli.main()
 def run_zero_one(src: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run ``dotsync ARGS`` of version 0.1 (the environment's variables passed on)."""
     env = {**os.environ, "PYTHONPATH": str(src)}
-    return subprocess.run(  # noqa: S603 - this interpreter, fixed code
+    return subprocess.run(
         [sys.executable, "-c", _RUN_ZERO_ONE, str(src), *args],
         cwd=cwd,
         env=env,

@@ -40,14 +40,16 @@ V2_DOCUMENT = "v2-full.openapi.json"
 V3_DOCUMENT = "v3-contacts.openapi.json"
 V3_PREFIX = "/contacts/v3"
 # Statuses any operation may answer although a document does not list them for it. v2-full lists
-# only each operation's success status, and API.md says per-error statuses are undocumented: 400
+# only each operation's success status, and DotDigital documents no status per error code: 400
 # validation (also the flat rate limit), 401 bad credentials, 403 wrong region host, 404 unknown
 # id, 429 tiered rate limit, and 5xx (server faults, which the emulator injects on demand). Their
 # bodies must still follow DotDigital's error envelope (see ``_ERROR_ENVELOPES``); 5xx bodies are
 # not checked: a failing gateway answers whatever it likes. Anything else (409, 413, 422...) fails.
 GENERIC_ERROR_STATUSES = ("400", "401", "403", "404", "429")
 _GENERIC_MARK = "x-dotsync-generic"
-# v2 errors are ``{"message": "<Sentence>. ERROR_CODE"}`` (API.md); v3 has its own errorResponse.
+# v2 errors are ``{"message": "<Sentence>. ERROR_CODE"}``
+# (https://marketing.developer.dotdigital.com/docs/error-response-types); v3 has its own
+# errorResponse.
 _ERROR_ENVELOPES: dict[str, dict[str, Any]] = {
     V2_DOCUMENT: {
         "type": "object",
@@ -56,7 +58,7 @@ _ERROR_ENVELOPES: dict[str, dict[str, Any]] = {
     },
     V3_DOCUMENT: {"$ref": "#/components/schemas/errorResponse"},
 }
-# The emulator serves r1 at its root and r2/r3 under these prefixes (issue 2, point 2).
+# The emulator serves r1 at its root and r2/r3 under these prefixes.
 _REGION_PREFIX = re.compile(r"^/r[23](?=/)")
 # The documents' server (v3 templates the region; v2 names r1 only). Region hosts are the
 # emulator's own tests' business; here only paths, parameters and bodies matter.
@@ -174,8 +176,8 @@ def _prepare(raw: dict[str, Any], name: str) -> dict[str, Any]:
             content = operation.get("requestBody", {}).get("content", {})
             file_schema = content.get("application/json", {}).get("schema", {})
             if file_schema.get("$ref", "").endswith("/ApiFileMedia"):
-                # The v2 import also takes a multipart upload (API.md; production clients use
-                # it), which the generated document omits: accept it; its parts are not checked.
+                # The v2 import also takes a multipart upload (production clients use it), which
+                # the generated document omits: accept it; its parts are not checked.
                 content["multipart/form-data"] = {"schema": {"type": "object"}}
     return doc
 

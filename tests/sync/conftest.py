@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.project import PASSWORD_ENV, Project
 
 from dotsync.emulator import RunningEmulator
-from support.project import PASSWORD_ENV, Project
 
 
 @pytest.fixture

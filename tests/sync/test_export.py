@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 
 import pytest
 from support.project import Project, profile
@@ -43,7 +42,7 @@ def test_first_export_sends_valid_members_and_explains_the_rest(project: Project
         k: v for k, v in ann.items() if v is not None
     }.items()
     assert result.rejects_file is not None
-    assert os.stat(result.rejects_file).st_mode & 0o077 == 0
+    assert result.rejects_file.stat().st_mode & 0o077 == 0
     with result.rejects_file.open(encoding="utf-8") as fh:
         rejected = {r["key"]: r["reason"] for r in csv.DictReader(fh)}
     assert rejected["C00003"] == "invalid_email"
@@ -170,7 +169,7 @@ def test_privacy_notice_must_be_acknowledged(project: Project) -> None:
         "privacy_acknowledged = true", "privacy_acknowledged = false"
     )
     project.config_path.write_text(text)
-    with pytest.raises(ConfigError, match="personal data.*privacy_acknowledged = true"):
+    with pytest.raises(ConfigError, match=r"personal data.*privacy_acknowledged = true"):
         project.run()
     assert project.members() == {}
 

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.project import PASSWORD_ENV, Project
 
 from dotsync.emulator import RunningEmulator
-from support.project import PASSWORD_ENV, Project
 
 BLANK = " \t\r\n"
 

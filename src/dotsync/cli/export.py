@@ -103,7 +103,7 @@ def export(
         names = list(cfg.exports) if all_exports else [name or ""]
         results: list[RunResult] = []
         stop = threading.Event()
-        with stop_on_signals(stop):
+        with stop_on_signals(stop.set):
             for export_name in names:
                 outcome = _run_one(
                     cfg,

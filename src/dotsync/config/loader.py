@@ -83,9 +83,6 @@ class Config(BaseModel):
                 key=f"exports.{name}",
             ) from None
 
-    def connection_of(self, export: ExportConfig) -> ConnectionConfig:
-        return self.connections[export.connection]
-
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
     # pydantic adds the name of a tagged-union member or "function-after[...]" to locations; drop

@@ -3,7 +3,6 @@ actions, retries with backoff and jitter, rate-limit waits and a throttle, call 
 
 from dotsync.dotdigital.client import DotDigitalClient
 from dotsync.dotdigital.core import DEFAULT_API_URL
-from dotsync.dotdigital.errors import Action, classify
 from dotsync.dotdigital.models import (
     AccountInfo,
     AddressBook,
@@ -12,8 +11,6 @@ from dotsync.dotdigital.models import (
     ContactsImport,
     ContactsPage,
     ContactSummary,
-    CsvImport,
-    CsvImportReport,
     DataField,
     Deletion,
     DeletionStatus,
@@ -22,6 +19,7 @@ from dotsync.dotdigital.models import (
     ImportSummary,
     Suppression,
 )
+from dotsync.dotdigital.responses import Action, classify
 from dotsync.dotdigital.retry import PollPolicy, RetryPolicy
 from dotsync.dotdigital.stats import CallStats, CallStatsSnapshot
 
@@ -37,8 +35,6 @@ __all__ = [
     "ContactSummary",
     "ContactsImport",
     "ContactsPage",
-    "CsvImport",
-    "CsvImportReport",
     "DataField",
     "Deletion",
     "DeletionStatus",

@@ -8,7 +8,6 @@ and DotDigital gets a sized body rather than a chunked one.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -18,7 +17,7 @@ from typing import Any
 BodyArgs = tuple[dict[str, Any], int]
 BodyFactory = Callable[[], AbstractContextManager[BodyArgs]]
 
-_CHUNK = 3 * 64 * 1024  # a multiple of 3, so base64 chunks join without padding in between
+_CHUNK = 192 * 1024
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -44,54 +43,7 @@ def json_body(body: bytes | Path) -> BodyFactory:
     return opened
 
 
-def base64_file_body(body: bytes | Path, file_name: str) -> BodyFactory:
-    """``{"fileName": ..., "data": "<base64>"}``: the v2 import body that both OpenAPI documents
-    describe (multipart works too, per API.md, but is not documented). Streamed from a file,
-    the base64 text is produced chunk by chunk and never held whole."""
-    prefix = b'{"fileName":' + json_bytes(file_name) + b',"data":"'
-    suffix = b'"}'
-
-    @contextmanager
-    def opened() -> Iterator[BodyArgs]:
-        if isinstance(body, bytes):
-            content = prefix + base64.b64encode(body) + suffix
-            yield {"content": content, "headers": _JSON}, len(content)
-            return
-        size = len(prefix) + 4 * -(-body.stat().st_size // 3) + len(suffix)
-        stream = _joined(prefix, _base64_chunks(body), suffix)
-        try:
-            yield {"content": stream, "headers": {**_JSON, "Content-Length": str(size)}}, size
-        finally:
-            stream.close()
-
-    return opened
-
-
 def _chunks(path: Path) -> Generator[bytes]:
     with path.open("rb") as stream:
         while chunk := stream.read(_CHUNK):
             yield chunk
-
-
-def _base64_chunks(path: Path) -> Generator[bytes]:
-    chunks = _chunks(path)
-    pending = b""
-    try:
-        for chunk in chunks:
-            pending += chunk
-            whole = len(pending) - len(pending) % 3
-            yield base64.b64encode(pending[:whole])
-            pending = pending[whole:]
-        if pending:
-            yield base64.b64encode(pending)
-    finally:
-        chunks.close()
-
-
-def _joined(prefix: bytes, middle: Generator[bytes], suffix: bytes) -> Generator[bytes]:
-    try:
-        yield prefix
-        yield from middle
-        yield suffix
-    finally:
-        middle.close()

@@ -1,28 +1,24 @@
-"""Bulk operations: v3 JSON imports (with contact ids), v2 CSV imports, bulk removals, and the
-polling that follows each of them.
+"""Bulk operations: v3 JSON imports (with contact ids), bulk removals, and the polling that
+follows each of them.
 
 Starting an import (PUT/POST) is retried like any call even though it is not idempotent on the
 wire: if a reply is lost after DotDigital accepted the body, a second import of the same contacts
 runs. That is safe because imports are idempotent in effect: an address book is a set keyed by
-e-mail, so importing a contact twice updates it and leaves one member (DESIGN.md, "Delivery
-semantics"). Losing a batch would not be.
+e-mail, so importing a contact twice updates it and leaves one member. Losing a batch would not be:
+dotsync delivers at least once, never at most once.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from dotsync.dotdigital.bodies import base64_file_body, json_body
+from dotsync.dotdigital.bodies import json_body
 from dotsync.dotdigital.core import ClientCore
 from dotsync.dotdigital.models import (
     ContactsImport,
-    CsvImport,
-    CsvImportReport,
     Deletion,
     DeletionStatus,
     ImportStatus,
@@ -34,15 +30,11 @@ from dotsync.errors import ImportFailedError, TransientError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# The extension tells DotDigital the file is CSV (it also takes Excel files).
-_CSV_FILE_NAME = "contacts.csv"
-
 _IMPORT_FAILURES: dict[str, str] = {
     ImportStatus.REJECTED_BY_WATCHDOG: "DotDigital's data watchdog rejected the whole file",
     ImportStatus.EXCEEDS_ALLOWED_CONTACT_LIMIT: (
         "the account would hold more contacts than its contract allows"
     ),
-    ImportStatus.INVALID_FILE_FORMAT: "DotDigital could not read the file",
     ImportStatus.FAILED: "DotDigital reported the import as failed",
 }
 
@@ -83,70 +75,6 @@ class BulkOperations(ClientCore):
         )
         _raise_unless_finished(import_id, result.status)
         return result
-
-    # -- v2 CSV import ----------------------------------------------------------------------
-    def start_csv_import(
-        self, book_id: int, csv_body: bytes | Path, merge_option: str | None = None
-    ) -> str:
-        """``POST /v2/address-books/{id}/contacts/import`` of a CSV file with an ``Email`` column;
-        ``merge_option``: Overwrite, OnlyOverwriteIfNotEmpty or
-        OnlyOverwriteIfContactDataNotPopulated. Returns the import id."""
-        template = "/v2/address-books/{id}/contacts/import"
-        args: tuple[int | str, ...] = (book_id,)
-        if merge_option is not None:
-            template += "/with-merge-option/{id}"
-            args = (book_id, merge_option)
-        call = Call(
-            "POST",
-            template,
-            args,
-            body=base64_file_body(csv_body, _CSV_FILE_NAME),
-            subject=f"address book {book_id}",
-        )
-        started = self._parse(call, CsvImport.model_validate)
-        log.info("DotDigital accepted CSV import %s into book %d", started.id, book_id)
-        return started.id
-
-    def csv_import_status(self, import_id: str) -> CsvImport:
-        call = Call(
-            "GET", "/v2/contacts/import/{id}", (import_id,), subject=f"CSV import {import_id}"
-        )
-        return self._parse(call, CsvImport.model_validate)
-
-    def wait_for_csv_import(
-        self,
-        import_id: str,
-        *,
-        poll: PollPolicy = PollPolicy(),  # noqa: B008 - frozen
-    ) -> CsvImport:
-        result = self._poll(
-            lambda: self.csv_import_status(import_id),
-            lambda imp: not imp.in_progress,
-            f"CSV import {import_id}",
-            poll,
-        )
-        _raise_unless_finished(import_id, result.status)
-        return result
-
-    def csv_import_report(self, import_id: str) -> CsvImportReport:
-        call = Call(
-            "GET",
-            "/v2/contacts/import/{id}/report",
-            (import_id,),
-            subject=f"the report of CSV import {import_id}",
-        )
-        return self._parse(call, CsvImportReport.model_validate)
-
-    def csv_import_faults(self, import_id: str) -> list[dict[str, str]]:
-        """The contacts not imported: CSV rows (``Reason``, ``email``, data fields) as dicts."""
-        call = Call(
-            "GET",
-            "/v2/contacts/import/{id}/report-faults",
-            (import_id,),
-            subject=f"the faults of CSV import {import_id}",
-        )
-        text = self._send(call).content.decode("utf-8-sig")  # it starts with a UTF-8 BOM
-        return list(csv.DictReader(io.StringIO(text)))
 
     # -- removals ---------------------------------------------------------------------------
     def remove_contacts_from_book(self, book_id: int, contact_ids: Sequence[int]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dotsync.dotdigital.errors import ErrorBody, Rule, redact
+from dotsync.dotdigital.responses import ErrorBody, Rule
 from dotsync.errors import (
     AuthenticationError,
     DotDigitalError,
@@ -21,6 +21,7 @@ from dotsync.errors import (
     TransientError,
     WrongRegionError,
 )
+from dotsync.redaction import redact_emails
 
 if TYPE_CHECKING:
     from dotsync.dotdigital.session import Call
@@ -39,11 +40,11 @@ def error_for(
     attempts: int,
     waited: float,
 ) -> DotDigitalError:
-    said = redact(body.sentence)
+    said = redact_emails(body.sentence)
     code = body.code
     what = call.subject or call.endpoint
     tag = f"{status} {code}" if status is not None and code else str(status or code or "no reply")
-    detail = redact(
+    detail = redact_emails(
         f"{call.endpoint} -> {tag}: {body.sentence}"
         + ("; " + "; ".join(body.details) if body.details else "")
     )
@@ -81,7 +82,8 @@ def error_for(
     elif issubclass(error, TransientError) and status is None:
         message = (
             f"nothing answered {what} at {url} after {attempts} attempts "
-            f"({redact(body.sentence)}): check {api_url_setting}, then run again; nothing is lost"
+            f"({redact_emails(body.sentence)}): check {api_url_setting}, then run again; "
+            "nothing is lost"
         )
     elif issubclass(error, TransientError):
         message = (

@@ -31,15 +31,13 @@ class _Model(BaseModel):
 
 
 class ImportStatus(StrEnum):
-    """v3 import and v2 CSV import statuses."""
+    """The statuses of a v3 contacts import."""
 
     NOT_FINISHED = "NotFinished"
     FINISHED = "Finished"
     REJECTED_BY_WATCHDOG = "RejectedByWatchdog"
     FAILED = "Failed"
     EXCEEDS_ALLOWED_CONTACT_LIMIT = "ExceedsAllowedContactLimit"
-    INVALID_FILE_FORMAT = "InvalidFileFormat"  # v2 only
-    UNKNOWN = "Unknown"  # v2 only; may mean a bad id
 
 
 class DeletionStatus(StrEnum):
@@ -214,37 +212,6 @@ class ContactsImport(_Model):
     @classmethod
     def _summary(cls, value: Any) -> Any:
         return ImportSummary() if value is None else value
-
-
-class CsvImport(_Model):
-    """v2 ``POST .../contacts/import`` and ``GET /v2/contacts/import/{id}``."""
-
-    id: str
-    status: str
-
-    @property
-    def in_progress(self) -> bool:
-        return self.status == ImportStatus.NOT_FINISHED
-
-
-class CsvImportReport(_Model):
-    """``GET /v2/contacts/import/{id}/report``: counters."""
-
-    new_contacts: int = 0
-    updated_contacts: int = 0
-    globally_suppressed: int = 0
-    invalid_entries: int = 0
-    duplicate_emails: int = 0
-    blocked: int = 0
-    unsubscribed: int = 0
-    hard_bounced: int = 0
-    soft_bounced: int = 0
-    isp_complaints: int = 0
-    mail_blocked: int = 0
-    domain_suppressed: int = 0
-    pending_double_optin: int = 0
-    failures: int = 0
-    suppressed_contacts: int = 0
 
 
 class Deletion(_Model):

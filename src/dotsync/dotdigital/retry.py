@@ -10,9 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
-# X-RateLimit-Reset is documented as "UTC epoch timestamp" by rate-limits.yml but used as
-# "seconds to wait" by some servers (API.md: not settled). A value above 10^9 (2001-09-09 as an
-# epoch, 31 years as a delay) can only be an epoch.
+# X-RateLimit-Reset is documented as a "UTC epoch timestamp"
+# (https://developer.dotdigital.com/docs/call-rate-limits) but clients in the field read it as
+# seconds to wait, so accept both. A value above 10^9
+# (2001-09-09 as an epoch, 31 years as a delay) can only be an epoch.
 _EPOCH_THRESHOLD = 1e9
 
 

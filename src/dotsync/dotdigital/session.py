@@ -16,12 +16,13 @@ from urllib.parse import quote
 import httpx
 
 from dotsync.dotdigital.bodies import BodyFactory, json_bytes
-from dotsync.dotdigital.errors import Action, ErrorBody, Rule, classify, parse_error_body, redact
 from dotsync.dotdigital.messages import error_for
+from dotsync.dotdigital.responses import Action, ErrorBody, Rule, classify, parse_error_body
 from dotsync.dotdigital.retry import RetryPolicy, rate_limit_wait
 from dotsync.dotdigital.stats import CallStats
 from dotsync.dotdigital.throttle import Throttle, tier_of
 from dotsync.errors import ConnectionCheckError, InterruptedRunError
+from dotsync.redaction import redact_emails
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,8 @@ class ApiSession:
         self.stats = stats
         self._sleep = sleep
         self._wall_clock = wall_clock
-        # DotDigital asks clients to allow 121 s for a reply (API.md); the same bound applies to
-        # connecting and writing, as a 50 MB upload on a slow link takes a while too.
+        # DotDigital's API documentation asks clients to allow 121 s for a reply; the same bound
+        # applies to connecting and writing, as a 50 MB upload on a slow link takes a while too.
         self._timeout = httpx.Timeout(timeout)
         self._stop_requested = stop_requested
 
@@ -118,7 +119,7 @@ class ApiSession:
             log.warning(
                 "DotDigital %s: %s; sending again in %.2f s",
                 call.endpoint,
-                redact(waits.causes[-1]),
+                redact_emails(waits.causes[-1]),
                 delay,
             )
             self.wait(delay)

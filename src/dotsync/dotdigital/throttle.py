@@ -1,10 +1,11 @@
 """Throttle before sending, so a run spends its budget instead of bumping into 429s.
 
-DotDigital's tiered limits count calls per account per tier per minute (rate-limits.yml). For each
-tier the throttle holds a window end and the calls left in it. The budget starts from our own
-setting (``per_minute``, None: unknown) and the ``X-RateLimit-Remaining``/``-Reset`` headers of
-each reply can only lower it (the airbyte call_rate pattern): another process spending the same
-account's budget shows up in the headers, and we slow down with it.
+DotDigital's tiered limits count calls per account per tier per minute
+(https://developer.dotdigital.com/docs/call-rate-limits). For each tier the throttle holds a window
+end and the calls left in it. The budget starts from our own setting (``per_minute``, None:
+unknown) and the ``X-RateLimit-Remaining``/``-Reset`` headers of each reply can only lower it (the
+airbyte call_rate pattern): another process spending the same account's budget shows up in the
+headers, and we slow down with it.
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ _SCOPES: dict[str, Tier] = {
 }
 _WINDOW_SECONDS = 60.0
 
-# Large reads and bulk writes: the "low" tier of rate-limits.yml.
+# Large reads and bulk writes: DotDigital's "low" tier ("data-heavy operations such as bulk
+# imports and large data returns").
 _LOW_TEMPLATES = frozenset(
     {
         "PUT /contacts/v3/import",
-        "POST /v2/address-books/{id}/contacts/import",
-        "POST /v2/address-books/{id}/contacts/import/with-merge-option/{id}",
         "POST /v2/address-books/{id}/contacts/delete",
         "GET /v2/address-books",
         "GET /v2/address-books/{id}/contacts",
@@ -88,7 +88,14 @@ class Throttle:
             return 0.0
 
     def observe(self, tier: Tier, headers: Mapping[str, str]) -> None:
-        """Lower the budget to what a reply's headers say is left (never raise it)."""
+        """Lower the budget to what a reply's headers say is left (never raise it), and take the
+        window's end from the newest reply that agrees with or lowers the count.
+
+        A reply confirming the count we already hold (we took the call from the budget before
+        sending) still brings the freshest reset: the reset is counted in whole seconds, so two
+        replies of one window can differ by a second, and the reply that spent the budget is the
+        one to wait on. A reply with more left than we hold keeps both: it may come from a window
+        that has rolled over while our own calls are still in flight."""
         remaining = _int_or_none(headers.get("x-ratelimit-remaining"))
         if remaining is None:
             return
@@ -97,7 +104,7 @@ class Throttle:
         with self._lock:
             now = self._clock()
             window = self._current_window(tier, now)
-            if remaining < window.remaining:
+            if remaining <= window.remaining:
                 window.remaining = remaining
                 if reset_in is not None:
                     window.ends_at = now + reset_in

@@ -1,8 +1,10 @@
 """DotDigital's error replies, raised by the store and turned into responses by the app.
 
 v2 answers ``{"message": "<One sentence>. ERROR_CODE"}``; v3 answers
-``{"errorCode": "contacts:...", "description": "..."}``. DotDigital does not document which status
-goes with which code: we follow API.md's inference (404 for ``*_NOT_FOUND``, 400 for validation).
+``{"errorCode": "contacts:...", "description": "..."}`` (see
+https://marketing.developer.dotdigital.com/docs/error-response-types and
+https://marketing.developer.dotdigital.com/docs/error-handling). DotDigital does not document which
+status goes with which code; we assume 404 for ``*_NOT_FOUND`` and 400 for validation errors.
 """
 
 from __future__ import annotations

@@ -177,7 +177,8 @@ class FaultInjector:
 # --- ASGI ----------------------------------------------------------------------------------------
 
 # DotDigital documents no 5xx body; these reuse its error envelopes with codes from its catalogue
-# (error-codes.yml) where one fits. A 502 comes from a gateway, which knows no DotDigital codes.
+# (https://marketing.developer.dotdigital.com/docs/error-response-types) where one fits. A 502
+# comes from a gateway, which knows no DotDigital codes.
 _V2_SENTENCES = {
     500: "An unexpected error occurred. ERROR_UNKNOWN",
     503: "The API is temporarily unavailable. ERROR_SYSTEM_SERVICETEMPORARILYUNAVAILABLE",

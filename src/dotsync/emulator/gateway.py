@@ -24,7 +24,7 @@ from dotsync.emulator.runtime import Runtime
 
 _REGION_PREFIX = re.compile(r"^/(r[23])(/.*)?$")
 _DENIED = {"message": "Authorization has been denied for this request."}
-# DotDigital's 403 on another region's host has no ERROR_ code (API.md: "Access is denied").
+# DotDigital's 403 on another region's host has no ERROR_ code, only "Access is denied".
 # v3 paths answer in v3's errorResponse shape; its error code is ours (undocumented).
 _WRONG_REGION = {"message": "Access is denied."}
 _WRONG_REGION_V3 = {"errorCode": "contacts:accessDenied", "description": "Access is denied."}

@@ -15,7 +15,8 @@ from starlette.routing import Route
 from dotsync.emulator.binding import account_of, ci, int_param, json_body, reply, run, store_of
 from dotsync.emulator.errors import invalid
 
-# DotDigital's exact reply to a multipart part without a filename (API.md): no ERROR_ code.
+# DotDigital's reply to a multipart part without a filename, as production clients report it:
+# no ERROR_ code.
 _NO_FILE = {"message": "file must be valid"}
 
 

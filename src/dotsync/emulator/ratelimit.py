@@ -1,17 +1,20 @@
 """DotDigital's call rate limits, emulated: the tiered per-minute scheme and the legacy flat hour.
 
 A pure core: the limiter takes an injected clock and decides; the app turns a ``RateDecision`` into
-a reply. Choices where DotDigital's documents are silent (API.md, openapi/rate-limits.yml):
+a reply. DotDigital describes the scheme in https://developer.dotdigital.com/docs/call-rate-limits;
+choices where it is silent:
 
 - Tiered windows are *fixed* one-minute windows aligned on the clock's minute (``floor(t / 60)``),
-  per account and per tier, tracked independently as rate-limits.yml says. Aligned windows make the
+  per account and per tier, tracked independently as DotDigital says. Aligned windows make the
   budget refill at a predictable instant, the same for every tier, which keeps tests exact.
 - ``X-RateLimit-Reset`` is the number of whole seconds until the window resets (at least 1), not an
-  epoch time. rate-limits.yml calls it an epoch, API.md says it is not settled and clients must
-  accept both; seconds is what a client that sleeps on it needs and what ``Retry-After`` carries.
-- Only *allowed* calls consume a budget and count as API calls: error-codes.yml says calls are
-  refused "until the number of API calls made in the last hour goes below" the cap, which a client
-  retrying while capped could never reach if refused calls counted too.
+  epoch time. DotDigital calls it an epoch time, clients in the field read it as seconds, and a
+  client must accept both; seconds is what a client that sleeps on it needs and what
+  ``Retry-After`` carries.
+- Only *allowed* calls consume a budget and count as API calls: ERROR_APIUSAGE_EXCEEDED refuses
+  calls "until the number of API calls made in the last hour goes below" the cap
+  (https://marketing.developer.dotdigital.com/docs/error-response-types), which a client retrying
+  while capped could never reach if refused calls counted too.
 - The rolling hour counts calls in one-second buckets (so a call leaves the hour up to one second
   early): a fixed 3,600 buckets per account at most, whatever the call volume.
 """
@@ -131,7 +134,7 @@ def tier_of(method: str, path: str) -> Tier:
     Low: bulk imports, bulk deletes and large reads. Medium: every other write (one contact, book,
     data field, unsubscribe). High: every other read (one thing, account-info, import and deletion
     status, import reports, the data-field list, which is small and unpaged). DotDigital does not
-    publish its per-endpoint table; this follows the tier descriptions in rate-limits.yml.
+    publish its per-endpoint table; this follows its descriptions of the tiers.
     """
     method = method.upper()
     path = normalise_path(path)
@@ -158,8 +161,8 @@ def is_v3_path(path: str) -> bool:
 def throttled_body(path: str) -> dict[str, object]:
     """The body of a tiered 429.
 
-    DotDigital documents the status and headers but no body. rate-limits.yml gives the message
-    "Too Many Requests"; we wrap it in the framework's error envelope: v2's ``{"message"}`` (with no
+    DotDigital documents the status and headers but no body, and names the reply "Too Many
+    Requests"; we wrap it in the framework's error envelope: v2's ``{"message"}`` (with no
     ERROR_ code, as none is documented for it) and v3's ``errorResponse``, which v3-contacts
     documents for the 429 of PUT /contacts/v3/import (the ``errorCode`` is our invention).
     """

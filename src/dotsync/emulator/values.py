@@ -35,7 +35,8 @@ OPT_IN_TYPES: Final = ("Unknown", "Single", "Double", "VerifiedDouble")
 EMAIL_TYPES: Final = ("PlainText", "Html")
 
 # Statuses that block an import, with the report counter and the faults-CSV reason of each.
-# The reason strings are those listed in API.md; which status maps to which is inferred.
+# The reason strings are those of DotDigital's import faults report (``Reason`` column); which
+# status maps to which reason is our assumption.
 SUPPRESSIONS: Final[dict[str, tuple[str, str]]] = {
     "Unsubscribed": ("unsubscribed", "Unsubscribed"),
     "HardBounced": ("hardBounced", "Hard bounced"),

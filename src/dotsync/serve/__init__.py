@@ -19,7 +19,6 @@ from dotsync.serve.metrics import MetricsRegistry
 from dotsync.serve.ops_server import OpsServer
 from dotsync.serve.outcome import RunOutcome
 from dotsync.serve.service import RunFunction, Service
-from dotsync.serve.signals import install_stop_signals
 
 __all__ = [
     "Alert",
@@ -33,5 +32,4 @@ __all__ = [
     "RunOutcome",
     "Service",
     "evaluate",
-    "install_stop_signals",
 ]

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from dotsync.logs import emails_allowed_in_logs, redact_emails
+from dotsync.logs import emails_allowed_in_logs
+from dotsync.redaction import redact_emails
 from dotsync.result import RunStatus
 from dotsync.serve.files import read_json, write_json_atomic
 from dotsync.serve.outcome import RunOutcome

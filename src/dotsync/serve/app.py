@@ -19,7 +19,7 @@ from dotsync.serve.ops_server import OpsServer
 from dotsync.serve.outcome import RunOutcome
 from dotsync.serve.schedule_store import ScheduleStore
 from dotsync.serve.service import RunFunction, Service
-from dotsync.serve.signals import install_stop_signals
+from dotsync.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -137,23 +137,16 @@ def serve(config_path: Path) -> None:
     config = load_config(config_path)
     service = build_service(config)
     ops = OpsServer(service.metrics, service.health, config.serve.host, config.serve.port)
-    restore = install_stop_signals(service)
-    try:
-        with ops:
-            service.run_forever()
-    finally:
-        restore()
+    with stop_on_signals(service.request_stop), ops:
+        service.run_forever()
 
 
 def run_once(config_path: Path, *, fail_on_rejects: bool = False) -> tuple[int, list[RunOutcome]]:
     """Runs what is due now (``serve --once``): the exit code and what each run did."""
     config = load_config(config_path)
     service = build_service(config)
-    restore = install_stop_signals(service)
-    try:
+    with stop_on_signals(service.request_stop):
         outcomes = service.run_due_once()
-    finally:
-        restore()
     return once_exit_code(outcomes, fail_on_rejects=fail_on_rejects), outcomes
 
 

@@ -1,8 +1,9 @@
-"""What to do with a DotDigital reply that is not a success: one table, read by :func:`classify`.
+"""The response table: what to do with a DotDigital reply that is not a success (:func:`classify`).
 
-DotDigital does not document which status goes with which ``ERROR_`` code (API.md); the table
-keys on the code first and falls back on the status, so a code sent with an unexpected status is
-still handled the same way.
+DotDigital's error catalogue lists the ``ERROR_`` codes but not the status each comes with
+(https://marketing.developer.dotdigital.com/docs/error-response-types); the table keys on the code
+first and falls back on the status, so a code sent with an unexpected status is still handled the
+same way.
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ _IMPORT_SLOT = Rule(Action.WAIT_IMPORT_SLOT, TooManyImportsError)
 RESPONSE_TABLE: tuple[_Row, ...] = (
     _Row(_RETRY, no_reply=True),  # timeouts, refused or dropped connections
     _Row(_RATE_LIMIT, code="ERROR_APIUSAGE_EXCEEDED"),  # the flat limit, sent as a 400
-    _Row(_IMPORT_SLOT, code="ERROR_IMPORT_TOOMANYACTIVEIMPORTS"),  # v2
     _Row(_IMPORT_SLOT, code="contacts:tooManyActiveImports"),  # v3, sent as a 429
     _Row(Rule(Action.FAIL, NotWritableError), code="ERROR_ADDRESSBOOK_NOTWRITABLE"),
     # ERROR_DATAFIELD_NOTFOUND has no underscore before FOUND; v3 uses e.g. contacts:importNotFound.
@@ -130,11 +130,3 @@ def parse_error_body(payload: Any, text: str = "") -> ErrorBody:
             sentence = message[: match.start()].strip().removeprefix("Error:").strip()
             return ErrorBody(match.group(1), sentence)
     return ErrorBody(None, " ".join(text.split())[:200])
-
-
-_EMAIL = re.compile(r"[^\s\"<>(),;:@/]+@[^\s\"'<>(),;:@/]+\.[A-Za-z]{2,}")
-
-
-def redact(text: str) -> str:
-    """Hide e-mail addresses (personal data) in text meant for logs or error details."""
-    return _EMAIL.sub("<email>", text)
