@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from support.project import PASSWORD_ENV, Project, profile
 
-from dotsync import runner, tables
+from dotsync import rejects, runner, tables
 from dotsync.emulator import RunningEmulator
 
 
@@ -34,7 +34,7 @@ def test_the_run_tables_are_as_declared(
     rows[4]["email"] = "not-an-email"  # rejected
     project.write_profiles(rows)
     seen: dict[str, list[str]] = {}
-    write_rejects = runner.write_rejects
+    write_rejects = rejects.write_rejects
 
     def inspect(duck: duckdb.DuckDBPyConnection, *args: Any) -> Any:
         for (name,) in duck.execute(

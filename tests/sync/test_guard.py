@@ -29,7 +29,8 @@ def test_an_empty_source_stops_before_removing_or_sending(project: Project) -> N
     with pytest.raises(MassRemovalError) as caught:
         project.run()
 
-    assert caught.value.exit_code is ExitCode.MASS_REMOVAL == 9
+    assert caught.value.exit_code is ExitCode.MASS_REMOVAL
+    assert int(ExitCode.MASS_REMOVAL) == 9  # documented in the README
     assert "came back empty" in str(caught.value) and "12" in str(caught.value)
     assert set(project.members()) == _emails(rows)
     calls = project.emulator.calls()

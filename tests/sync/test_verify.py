@@ -111,7 +111,8 @@ def test_a_member_removed_by_hand_is_missing_and_repair_sends_it_back(
 
     code, stdout, _ = _verify(project)
 
-    assert code == ExitCode.DRIFT == 10
+    assert code == ExitCode.DRIFT
+    assert int(ExitCode.DRIFT) == 10  # documented in the README
     missing = next(line for line in stdout.splitlines() if "missing" in line)
     assert "C00003" in missing and re.search(r"\b1\b", missing)
     assert "@" not in stdout  # never an e-mail address

@@ -93,7 +93,7 @@ def verify(
 
         stop = threading.Event()
         with (
-            stop_on_signals(stop),
+            stop_on_signals(stop.set),
             explain_refusal(export_cfg.connection, cfg.connections[export_cfg.connection]),
             run_progress(bar=mode.human and err.is_terminal, console=err, export=name) as progress,
         ):
