@@ -1,4 +1,4 @@
-"""Reading a whole address book through the emulator (issue 10, point 4): a page must not cost
+"""Reading a whole address book through the emulator: a page must not cost
 more the further it is, so that a 1M-member book reads in seconds.
 
 Fills one book with N members (v2 CSV imports of 500,000), then reads it twice:

@@ -1,4 +1,4 @@
-"""Whose contacts are in the book (issue: trust the address book). Each case runs against the
+"""Whose contacts are in the book: dotsync removes only contacts it added. Each case runs on the
 emulator and reads the book back through its API, compared exactly:
 
 - two exports of one book with overlapping segments: a leaver of one that the other holds stays;
