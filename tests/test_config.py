@@ -98,6 +98,18 @@ CASES = {
         replace('timezone = "Europe/Paris"', 'timezone = "UTC"\nretries = 3'),
         "exports.newsletter.retries: unknown key",
     ),
+    "misspelt-key": (
+        replace('timezone = "Europe/Paris"', 'time_zone = "Europe/Paris"'),
+        "exports.newsletter.time_zone: unknown key: did you mean 'timezone'",
+    ),
+    "unknown-key-lists-its-table": (
+        replace('timezone = "Europe/Paris"', 'timezone = "Europe/Paris"\nretries = 3'),
+        "exports.newsletter.retries: unknown key: .*known keys here: .*max_profiles.*timezone",
+    ),
+    "misspelt-mapping-key": (
+        replace('email = "email"\n', 'emial = "email"\n'),
+        "exports.newsletter.mapping.emial: unknown key: did you mean 'email'",
+    ),
     "plain-password": (
         replace('password_env = "DOTDIGITAL_PASSWORD"', 'password = "hunter2"'),
         "connections.dotdigital_eu.password: a password is never written.*password_env.*"

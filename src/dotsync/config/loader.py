@@ -6,6 +6,7 @@ is wrong and how to fix it; TOML syntax errors give the line and column.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -103,9 +104,38 @@ def _describe(error: ErrorDetails) -> str:
     if kind == "missing":
         return "field required: add this key"
     if kind == "extra_forbidden":
-        return "unknown key: remove it or check its spelling (see docs/ARCHITECTURE.md)"
+        return _unknown_key(error["loc"])
     message = error["msg"]
     return message.removeprefix("Value error, ")
+
+
+def _keys_beside(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the table holding ``loc``'s last key accepts, found by walking the model tree
+    (tables of named entries, like ``exports.NAME``, are skipped over by their name)."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            continue  # a name of ours (an export's, a segment's) or a union member's tag
+        found = [
+            t
+            for t in (field.annotation, *getattr(field.annotation, "__args__", ()))
+            if isinstance(t, type) and issubclass(t, BaseModel)
+        ]
+        if not found:
+            return []
+        model = found[0]
+    return sorted(f.alias or name for name, f in model.model_fields.items() if not f.exclude)
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    known = _keys_beside(loc)
+    guess = difflib.get_close_matches(str(loc[-1]), known, n=1) if known else []
+    if guess:
+        return f"unknown key: did you mean {guess[0]!r}? (or remove it)"
+    if known:
+        return f"unknown key: remove it or check its spelling; known keys here: {', '.join(known)}"
+    return "unknown key: remove it or check its spelling (the README's Configuration lists keys)"
 
 
 def _from_validation_error(exc: ValidationError, path: Path) -> ConfigError:
