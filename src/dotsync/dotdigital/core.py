@@ -47,6 +47,7 @@ class ClientCore:
         rate_budget: Mapping[Tier, int] | None = None,  # our own calls per minute per tier
         password_source: str = "the connection's password setting",  # noqa: S107 - a place, e.g. "DOTDIGITAL_PASSWORD"
         api_url_setting: str = "the connection's api_url",  # where to fix it, for messages
+        api_user_setting: str = "the connection's api_user",  # named instead of the address
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.api_user = api_user
@@ -57,7 +58,7 @@ class ClientCore:
         self._session = ApiSession(
             http_client=http_client or httpx.Client(follow_redirects=False),
             auth=httpx.BasicAuth(api_user, password.get_secret_value()),
-            api_user=api_user,
+            api_user_setting=api_user_setting,
             password_source=password_source,
             api_url_setting=api_url_setting,
             base_url=self.api_url,

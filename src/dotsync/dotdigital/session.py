@@ -69,7 +69,7 @@ class ApiSession:
         *,
         http_client: httpx.Client,
         auth: httpx.Auth,
-        api_user: str,
+        api_user_setting: str,
         password_source: str,
         api_url_setting: str,
         base_url: str,
@@ -83,7 +83,7 @@ class ApiSession:
     ) -> None:
         self.http = http_client
         self._auth = auth
-        self.api_user = api_user
+        self.api_user_setting = api_user_setting
         self.password_source = password_source
         self.api_url_setting = api_url_setting
         self._answered = False  # whether anything has answered this session yet
@@ -156,6 +156,14 @@ class ApiSession:
                     "dotsync keeps certificate checks on: fix api_url or the system's CA "
                     "certificates (SSL_CERT_FILE)"
                 ) from None
+            handshake = _tls_handshake_failure(exc)
+            if handshake is not None:
+                # Not transient either: a TLS handshake that fails (a plain-http server called
+                # with https, a protocol mismatch) fails the same way on every attempt.
+                raise ConnectionCheckError(
+                    f"the TLS handshake with {_origin(url)} failed ({handshake}): "
+                    + _tls_hint(handshake, self.api_url_setting)
+                ) from None
             if not self._answered and _refused_on_loopback(exc, url):
                 # Nothing listens on this machine's port (a stopped emulator, a wrong port):
                 # waiting will not start it, so say so at once. Once something has answered, a
@@ -207,7 +215,7 @@ class ApiSession:
             status=status,
             body=body,
             call=call,
-            api_user=self.api_user,
+            api_user_setting=self.api_user_setting,
             password_source=self.password_source,
             api_url_setting=self.api_url_setting,
             url=call.base_url or self.base_url,
@@ -278,3 +286,21 @@ def _ssl_reason(exc: BaseException) -> str:
             return str(cause.verify_message or cause.reason or "certificate verify failed")
         cause = cause.__cause__ or cause.__context__
     return "certificate verify failed"
+
+
+def _tls_handshake_failure(exc: BaseException) -> str | None:
+    """The SSL reason (``WRONG_VERSION_NUMBER``...) when ``exc`` is a failed TLS handshake."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return str(cause.reason or type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    return "WRONG_VERSION_NUMBER" if "WRONG_VERSION_NUMBER" in text else None
+
+
+def _tls_hint(reason: str, api_url_setting: str) -> str:
+    if reason == "WRONG_VERSION_NUMBER":
+        # What OpenSSL reports when the server answers a TLS hello in plain text.
+        return f"is the server speaking http, not https? Fix {api_url_setting}"
+    return f"check {api_url_setting} and the server's TLS setup"

@@ -69,6 +69,11 @@ def prepare(
     source = open_source(ctx.config.source)
     try:
         segments = {s: ctx.config.segments[s] for s in export.segments}
+        wrong = mapping.missing_mapped_columns(
+            ctx.name, export.mapping, source.columns(), config_path=ctx.config.path
+        )
+        if wrong is not None:
+            raise wrong
         ctx.progress("read", 0, 1)
         sizes = source.load_members(duck, segments, columns)
     finally:
