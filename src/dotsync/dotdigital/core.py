@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
@@ -70,6 +71,10 @@ class ClientCore:
             timeout=timeout,
             stop_requested=stop_requested,
         )
+
+    def server_now(self) -> datetime:
+        """DotDigital's clock (from its replies' Date header), to compare its dates with."""
+        return self._session.server_now()
 
     def __repr__(self) -> str:  # no password, and no httpx internals that might hold one
         return f"DotDigitalClient(api_user={self.api_user!r}, api_url={self.api_url!r})"

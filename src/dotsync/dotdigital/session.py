@@ -4,12 +4,14 @@ and the translation of a failed reply into an error a person can act on.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import logging
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -97,6 +99,9 @@ class ApiSession:
         # applies to connecting and writing, as a 50 MB upload on a slow link takes a while too.
         self._timeout = httpx.Timeout(timeout)
         self._stop_requested = stop_requested
+        # How far DotDigital's clock is ahead of ours, from its replies' Date header: dates we
+        # send back to it (a `~modified` filter) are then in its time, whatever our clock says.
+        self.server_offset = timedelta(0)
 
     def send(self, call: Call) -> httpx.Response:
         """Send ``call`` until it succeeds, or raise the ``DotDigitalError`` its reply deserves."""
@@ -176,9 +181,25 @@ class ApiSession:
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections
             return None, _transport_error(exc)
         self._answered = True
+        self._note_server_clock(response.headers.get("date"))
         self.throttle.observe(tier_of(call.endpoint), response.headers)
         log.debug("DotDigital %s -> %d", call.endpoint, response.status_code)
         return response, ""
+
+    def _note_server_clock(self, header: str | None) -> None:
+        if not header:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return  # a malformed Date: keep the last offset
+        if server.tzinfo is not None:
+            self.server_offset = server - datetime.fromtimestamp(self._wall_clock(), UTC)
+
+    def server_now(self) -> datetime:
+        """DotDigital's current time as far as its last reply told (whole seconds, so up to a
+        second behind), or ours before any reply."""
+        return datetime.fromtimestamp(self._wall_clock(), UTC) + self.server_offset
 
     def _delay_or_raise(
         self,
