@@ -113,9 +113,13 @@ class BookReader:
         | None = None,
         progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        server_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.store, self.duck, self.export, self.book = store, duck, export, book
         self.run_id, self.read_book, self.progress, self.clock = run_id, read_book, progress, clock
+        # Where a changes read starts is a date DotDigital compares with its own: in its clock.
+        # This machine's clock times what is ours (how old a possibly delivered batch is).
+        self.server_clock = server_clock or clock
         self.read_unsubscribes = read_unsubscribes
 
     def register(self) -> None:
@@ -148,7 +152,7 @@ class BookReader:
         again the export's possibly delivered contacts that landed."""
         self.register()
         read = self.store.book_read(self.book)
-        started = self.clock()
+        started = self.server_clock()
         if self.read_book is None:
             log.warning(
                 "address book %s cannot be read through this client: contacts others put there "
@@ -182,7 +186,7 @@ class BookReader:
         )
         self.store.record_book_read(
             self.book,
-            changes_from=self.store.book_read(self.book).changes_from or self.clock(),
+            changes_from=self.store.book_read(self.book).changes_from or self.server_clock(),
             owners_decided=True,
         )
         self.store.ledger.register(self.duck, self.book)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -51,7 +51,7 @@ def book_reader(
         read_book=read_book,
         read_unsubscribes=unsubscribes,
         progress=ctx.progress,
-        clock=client.server_now if client is not None else lambda: datetime.now(UTC),
+        server_clock=client.server_now if client is not None else None,
     )
 
 
