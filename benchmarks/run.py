@@ -23,6 +23,8 @@ from bench.measure import run_export
 from bench.project import write_project
 from bench.targets import check_targets
 
+from dotsync.ownership import CHANGES_OVERLAP
+
 HERE = Path(__file__).resolve().parent
 SEED_MAX_PROFILES = 1_000_000  # the seed product's cap; raised only for larger benchmarks
 
@@ -156,6 +158,29 @@ def main_scenarios(args: argparse.Namespace, work: Path, original: Path) -> dict
             "arrived": mutation.arrived,
         }
         scenarios.append(changed)
+        # A second day of changes: the first refresh after a full export reads back what the full
+        # export changed (the ledger's changes read); this one shows a refresh in steady state.
+        # A day passes as far as that read is concerned once its overlap has: wait that long.
+        waited = CHANGES_OVERLAP.total_seconds() + 5
+        _say(f"waiting {waited:.0f} s, past the book read's overlap, as a day would")
+        time.sleep(waited)
+        again = data.mutate(profiles, args.profiles + mutation.arrived)
+        _say(f"profiles: {again.changed:,} changed, {again.arrived:,} new (a second day)")
+        steady = measure_scenario(
+            "changed-again",
+            "next refresh, 1% changed, 1% arrived",
+            emulator,
+            config,
+            book,
+            profiles,
+            work,
+        )
+        steady["mutation"] = {
+            "changed": again.changed,
+            "left": again.left,
+            "arrived": again.arrived,
+        }
+        scenarios.append(steady)
         results["scenarios"] = scenarios
         if args.profile:
             results["profile"] = profiled_export(emulator, work, original, args.profiles)
@@ -305,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "generate_s": round(generated_s, 2),
     }
     results.update(main_scenarios(args, work, original))
-    full, unchanged, changed = results["scenarios"]
+    full, unchanged, changed = results["scenarios"][:3]
     speedup = None
     if "naive" not in skip:
         members = full["membership"]["expected"]

@@ -66,8 +66,11 @@ def test_from_keyring(memory_keyring: MemoryKeyring) -> None:
 
 def test_keyring_without_entry_says_how_to_store_it(memory_keyring: MemoryKeyring) -> None:
     memory_keyring.set_password("other", "apiuser-1@apiconnector.com", SECRET)
-    with pytest.raises(ConfigError, match=r"keyring set dotsync apiuser-1@apiconnector\.com"):
+    with pytest.raises(ConfigError) as caught:
         resolve_password(connection(password_keyring=True), name="eu")
+    assert "the user in connections.eu.api_user" in str(caught.value)
+    assert "`keyring set dotsync <that api_user>`" in str(caught.value)
+    assert "apiuser-1@apiconnector.com" not in str(caught.value)
 
 
 def test_password_not_in_connection_repr(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -153,6 +154,7 @@ def open_client(
     http_client: httpx.Client | None = None,
     stats: CallStats | None = None,
     stop: threading.Event | None = None,
+    config_path: Path | None = None,
 ) -> DotDigitalClient:
     """A client for the connection ``name`` (its key in dotsync.toml), its password resolved from
     env, file or keyring; messages name the settings to check under ``connections.<name>``.
@@ -166,7 +168,7 @@ def open_client(
 
     return DotDigitalClient(
         connection.api_user,
-        resolve_password(connection, name=name),
+        resolve_password(connection, name=name, config_path=config_path),
         str(connection.api_url),
         http_client=http_client,
         stats=stats,
@@ -174,6 +176,7 @@ def open_client(
         sleep=wait_or_stop,
         password_source=password_source(connection),
         api_url_setting=f"`connections.{name}.api_url`",
+        api_user_setting=f"`connections.{name}.api_user`",
     )
 
 
@@ -183,18 +186,19 @@ def password_source(connection: ConnectionConfig) -> str:
         return f"the environment variable {connection.password_env}"
     if connection.password_file is not None:
         return f"the password file {connection.password_file}"
-    return f"the system keyring (service 'dotsync', user {connection.api_user})"
+    return "the system keyring (service 'dotsync', the connection's api_user as the user)"
 
 
 @contextmanager
 def explain_refusal(name: str, connection: ConnectionConfig) -> Iterator[None]:
-    """Turn DotDigital's 401 into a message naming the connection, its API user and where the
-    password came from, so the person knows which setting to fix. The password is never shown."""
+    """Turn DotDigital's 401 into a message naming the connection, the setting of its API user
+    and where the password came from, so the person knows which setting to fix. Neither the
+    password nor the API user's e-mail address is shown."""
     try:
         yield
     except AuthenticationError as exc:
         raise AuthenticationError(
-            f"DotDigital refused the API user {connection.api_user} of "
+            "DotDigital refused the API user of "
             f"{describe_connection(name, connection.display_name)} (HTTP {exc.status or 401}): "
             f"check `connections.{name}.api_user` and the password in "
             f"{password_source(connection)}",

@@ -10,10 +10,12 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
 from dotsync.config.models import STANDARD_FIELDS, DataFieldMapping, FieldType, MappingConfig
+from dotsync.errors import ConfigError
 from dotsync.identity import WHITESPACE_SQL, normalised_email_sql
 from dotsync.segments import quote_identifier, quote_literal
 
@@ -66,6 +68,40 @@ def plan_columns(
 def required_fields(mapping: MappingConfig) -> list[str]:
     """The DotDigital data fields the mapping writes (to check in the account before sending)."""
     return [mapped.name for mapped in plan_columns(mapping)[1]]
+
+
+def missing_mapped_columns(
+    export: str,
+    mapping: MappingConfig,
+    available: Sequence[str],
+    *,
+    config_path: Path | None = None,
+) -> ConfigError | None:
+    """The mapping keys whose source column is not in the profiles table (``available``), as an
+    error naming the file (``config_path``), each key (``exports.news.mapping.postcode``) and its
+    column; ``None`` if none. A configuration mistake rather than a source failure: the fix is in
+    dotsync.toml."""
+    where = f"exports.{export}.mapping"
+    wanted = [("email", mapping.email)]
+    wanted += [(key, column) for key in STANDARD_FIELDS if (column := getattr(mapping, key))]
+    for name, target in sorted(mapping.data_fields.items()):
+        column = target.column if isinstance(target, DataFieldMapping) else target
+        wanted.append((f"data_fields.{name}", column))
+    missing = [
+        f"{where}.{key}: the profiles table has no column {column!r}"
+        for key, column in wanted
+        if column not in available
+    ]
+    if not missing:
+        return None
+    error = ConfigError(
+        (f"{config_path}: " if config_path is not None else "")
+        + "; ".join(missing)
+        + f". Available columns: {', '.join(available)}. Fix the mapping "
+        "(or the source)"
+    )
+    error.key = missing[0].split(":", 1)[0]
+    return error
 
 
 def source_columns(email_column: str, fields: Sequence[MappedField]) -> list[str]:

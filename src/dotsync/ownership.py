@@ -6,7 +6,7 @@ At the start of a run, before anything is planned or sent (``BookReader.sync``):
    now who was there before (a read of the book today cannot say who put a contact there);
 2. the book is read: the whole of it the first time (the baseline: ``GET /contacts/v3`` with
    ``~listId``, 5,000 a call, by marker), then only its changes since the previous read started
-   (``~modified=gte::``, less ``READ_OVERLAP`` for clocks that disagree). A contact the ledger does
+   (``~modified=gte::``, less ``CHANGES_OVERLAP``, in DotDigital's clock). A contact the ledger does
    not know is ``found`` (someone else put it there), unless it is in a batch that dotsync may
    have delivered, when it is ``added``. A contact's status (subscribed again, suppressed) is
    taken as the read says. Cost: one call per 5,000 contacts read; the first run after a large
@@ -39,8 +39,12 @@ from dotsync.state.store import POSSIBLE_FOR
 
 log = logging.getLogger(__name__)
 
-# DotDigital's and this machine's clocks may disagree: each changes read starts this much before
-# the previous read started (reading a contact twice is harmless).
+# Each changes read starts this much before the previous one started, both in DotDigital's own
+# clock (its replies' Date header: this machine's clock does not matter), so that a contact added
+# just before a read but not yet listed by it is read by the next one. DotDigital documents no such
+# lag (assumption: under two minutes). Reading a contact twice is harmless.
+CHANGES_OVERLAP = timedelta(minutes=2)
+# Dates kept in this machine's clock (where verify's feeds start) allow for clocks that disagree.
 READ_OVERLAP = timedelta(minutes=10)
 # A digest no member can have: a member held again from a possibly delivered batch is sent again
 # if still in the segments (its values in the book are unknown).
@@ -152,7 +156,9 @@ class BookReader:
                 self.book.book_id,
             )
             return ReadCounts()
-        since = None if read.baseline_at is None else (read.changes_from or started) - READ_OVERLAP
+        since = None
+        if read.baseline_at is not None:
+            since = (read.changes_from or started) - CHANGES_OVERLAP
         counts = self._read(since)
         self.store.record_book_read(
             self.book,

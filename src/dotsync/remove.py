@@ -43,7 +43,9 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
                     account = account_lock(str(connection.api_url), connection.api_user)
                     book = BookRef(account.removeprefix("account:"), book_id)
                 ids, held, found = purgeable(store, name, book)
-                with open_client(connection, name=export.connection) as client:
+                with open_client(
+                    connection, name=export.connection, config_path=config.path
+                ) as client:
                     client.discover()
                     for start in range(0, len(ids), REMOVAL_CHUNK):
                         chunk = ids[start : start + REMOVAL_CHUNK]

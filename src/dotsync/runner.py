@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -143,7 +144,7 @@ class _Job:
             counts, _fields = prepare(ctx, duck, store, report, reader, dry_run=True)
             leave = LeaveStage(ctx, store)
             return DryRun(
-                counts=counts,
+                counts=counts.model_copy(update=_call_counts(ctx.stats)),
                 enter_sample=sample(duck, "to_send"),
                 leave_sample=sample(duck, "to_leave"),
                 reject_sample=[
@@ -253,7 +254,6 @@ class _Job:
 def _final_counts(
     counts: RunCounts, totals: DeliveryTotals, removed: int, unsubscribed: int, stats: CallStats
 ) -> RunCounts:
-    snap = stats.snapshot()
     rejected_by_reason = dict(counts.rejected_by_reason)
     for reason, n in totals.failure_reasons.items():
         rejected_by_reason[reason] = rejected_by_reason.get(reason, 0) + n
@@ -269,9 +269,17 @@ def _final_counts(
             "bytes_uploaded": totals.bytes_uploaded,
             "imports": totals.imports,
             "rejected_by_reason": rejected_by_reason,
-            "api_calls": snap.total_calls,
-            "api_calls_by_endpoint": snap.calls,
-            "rate_limited_by_endpoint": snap.rate_limited,
-            "retries": snap.total_retries,
+            **_call_counts(stats),
         }
     )
+
+
+def _call_counts(stats: CallStats) -> dict[str, Any]:
+    """The DotDigital calls made so far, as RunCounts fields (a run's and a dry run's alike)."""
+    snap = stats.snapshot()
+    return {
+        "api_calls": snap.total_calls,
+        "api_calls_by_endpoint": snap.calls,
+        "rate_limited_by_endpoint": snap.rate_limited,
+        "retries": snap.total_retries,
+    }

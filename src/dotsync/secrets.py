@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import keyring
 from keyring.errors import KeyringError
@@ -19,10 +20,23 @@ KEYRING_SERVICE = "dotsync"
 _OWNER_ONLY_MODES = (0o600, 0o400)
 
 
-def resolve_password(connection: ConnectionConfig, *, name: str) -> SecretStr:
+def resolve_password(
+    connection: ConnectionConfig, *, name: str, config_path: Path | None = None
+) -> SecretStr:
     """The API password of ``connection``; ``name`` (the connection's key in dotsync.toml) lets
-    messages name the setting to fix (``connections.<name>.password_env``)."""
-    where = f"connections.{name}"
+    messages name the setting to fix (``connections.<name>.password_env``), after the file it is
+    in (``config_path``), as every other configuration error does."""
+    try:
+        return _resolve(connection, f"connections.{name}")
+    except ConfigError as exc:
+        if config_path is None:
+            raise
+        error = ConfigError(f"{config_path}: {exc.message}", detail=exc.detail)
+        error.key = exc.key
+        raise error from None
+
+
+def _resolve(connection: ConnectionConfig, where: str) -> SecretStr:
     if connection.password_env is not None:
         return _from_environment(connection.password_env, where)
     if connection.password_file is not None:
@@ -87,8 +101,8 @@ def _from_keyring(api_user: str, where: str) -> SecretStr:
         ) from None
     if not value:
         raise ConfigError(
-            f"no password in the keyring for service {KEYRING_SERVICE!r} and user {api_user!r}; "
-            f"store it with `keyring set {KEYRING_SERVICE} {api_user}`",
+            f"no password in the keyring for service {KEYRING_SERVICE!r} and the user in "
+            f"{where}.api_user; store it with `keyring set {KEYRING_SERVICE} <that api_user>`",
             key=key,
         )
     return SecretStr(value)

@@ -116,6 +116,7 @@ def verify_export(
                         http_client=http_client,
                         stats=stats,
                         stop=stop,
+                        config_path=config.path,
                     ) as client:
                         report = job.check(client, book_id, on_budget)
                     repair_run = False

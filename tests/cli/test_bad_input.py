@@ -141,9 +141,11 @@ def test_nulls_markup_and_unicode(
 def test_a_missing_mapped_column_stops_before_sending(cli: Cli, project: Project) -> None:
     _configure(project, "bad_input.csv", 'first_name = "given_name"')
     missing = cli.invoke("export", "news")
-    assert missing.code == 8
-    assert "mapped column 'given_name' not found" in missing.stderr
-    assert "available columns: customer_id, email" in missing.stderr
+    assert missing.code == 2  # a configuration mistake: the mapping names a column not there
+    assert (
+        "exports.news.mapping.first_name: the profiles table has no column 'given_name'"
+    ) in missing.stderr
+    assert "Available columns: customer_id, email" in missing.stderr
     assert project.members() == {}
 
 

@@ -86,7 +86,8 @@ def test_wrong_region_host_says_what_to_check(
     with pytest.raises(WrongRegionError) as caught:
         client.address_books()
     assert caught.value.status == 403
-    assert "region" in str(caught.value) and user in str(caught.value)
+    assert "region" in str(caught.value) and "api_user" in str(caught.value)
+    assert user not in str(caught.value)  # the setting is named, never the address
 
 
 def test_calls_before_discover_discover_first(
@@ -99,7 +100,7 @@ def test_calls_before_discover_discover_first(
 
 
 # -- errors for people ----------------------------------------------------------------------
-def test_wrong_password_names_the_user_never_the_password(
+def test_wrong_password_names_the_user_setting_never_the_password_or_address(
     make_client: ClientFactory, emulator_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     user = "apiuser-1@apiconnector.com"
@@ -112,13 +113,14 @@ def test_wrong_password_names_the_user_never_the_password(
         client.discover()
     error = caught.value
     assert str(error) == (
-        f"DotDigital refused the API user {user} (401): check the user and the password in "
-        "DOTDIGITAL_PASSWORD"
+        "DotDigital refused the API user (401): check the connection's api_user and the "
+        "password in DOTDIGITAL_PASSWORD"
     )
     assert error.exit_code is ExitCode.CONNECTION
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("dotsync")]
     everything = " ".join([str(error), repr(error), str(error.detail), repr(client), *ours])
     assert SECRET not in everything
+    assert user not in " ".join([str(error), str(error.detail), *ours])
     token = base64.b64encode(f"{user}:{SECRET}".encode()).decode()
     assert token not in everything
 

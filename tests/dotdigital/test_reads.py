@@ -182,3 +182,22 @@ def test_account_info_carries_the_account_id(
     assert info.account_id == 1  # the emulator's first account
     assert client.account_info() is info  # discovered once
     assert client.stats.calls["GET /v2/account-info"] == 1
+
+
+def test_server_now_follows_dotdigitals_clock_not_ours(
+    make_client: ClientFactory, emulator: RunningEmulator
+) -> None:
+    """Dates sent back to DotDigital (``~modified=gte::``) are in its clock, read from its replies'
+    Date header: a machine whose clock is an hour behind still asks for the right changes."""
+    behind = timedelta(hours=1)
+    client = make_client(
+        emulator.base_url,
+        emulator.credentials,
+        wall_clock=lambda: time.time() - behind.total_seconds(),
+    )
+    before_any_reply = client.server_now()
+    assert abs(before_any_reply - (datetime.now(UTC) - behind)) < timedelta(seconds=2)
+
+    client.discover()
+
+    assert abs(client.server_now() - datetime.now(UTC)) < timedelta(seconds=2)

@@ -15,8 +15,8 @@ import uvicorn
 from pydantic import SecretStr
 
 from dotsync.dotdigital import DotDigitalClient
-from dotsync.emulator import EmulatorSettings, create_app
-from dotsync.errors import ConnectionCheckError
+from dotsync.emulator import EmulatorSettings, RunningEmulator, create_app
+from dotsync.errors import ConnectionCheckError, ExitCode
 
 
 @pytest.fixture
@@ -78,3 +78,23 @@ def test_self_signed_certificate_is_refused_without_retrying(https_emulator: str
     with client, pytest.raises(ConnectionCheckError, match=r"TLS certificate of 127\.0\.0\.1"):
         client.discover()
     assert sleeps == []  # no backoff: a certificate does not fix itself
+
+
+def test_https_to_a_plain_http_server_fails_at_once_with_a_hint(emulator: RunningEmulator) -> None:
+    sleeps: list[float] = []
+    url = emulator.base_url.replace("http://", "https://")
+    user, password = emulator.credentials
+    client = DotDigitalClient(
+        user,
+        SecretStr(password),
+        url,
+        sleep=sleeps.append,
+        api_url_setting="`connections.eu.api_url`",
+    )
+    with client, pytest.raises(ConnectionCheckError) as caught:
+        client.discover()
+    message = str(caught.value)
+    assert caught.value.exit_code is ExitCode.CONNECTION
+    assert f"the TLS handshake with {url} failed (WRONG_VERSION_NUMBER)" in message
+    assert "is the server speaking http, not https? Fix `connections.eu.api_url`" in message
+    assert sleeps == []  # a protocol mismatch does not fix itself: no backoff

@@ -139,7 +139,8 @@ def test_password_from_the_keyring(
     )
     cli.project, cli.env = secret_project, {}
     empty = cli.invoke("connect", "dd")
-    assert empty.code == 2 and f"keyring set dotsync {API_USER}" in empty.stderr
+    assert empty.code == 2 and "keyring set dotsync <that api_user>" in empty.stderr
+    assert API_USER not in empty.text
     memory_keyring.set_password("dotsync", API_USER, PASSWORD)
     _every_command(cli, secret_project)
     _assert_nowhere(cli, secret_project)

@@ -23,6 +23,7 @@ from dotsync.cli._common import (
 from dotsync.cli.export import print_summary
 from dotsync.cli.verify import print_verifies, show_verify, verify_json
 from dotsync.config import Config, ConnectionConfig, require_privacy_ack
+from dotsync.config.loader import did_you_mean
 from dotsync.connect import check_connection, describe_connection, explain_refusal, open_client
 from dotsync.errors import ConfigError, ConnectionCheckError
 from dotsync.mapping import declared_types, required_fields, type_mismatches
@@ -46,7 +47,10 @@ def register(app: typer.Typer) -> None:
 def _connection(cfg: Config, name: str) -> ConnectionConfig:
     if name not in cfg.connections:
         known = ", ".join(sorted(cfg.connections)) or "none"
-        raise ConfigError(f"no connection named {name!r} (known: {known})", key="connections")
+        raise ConfigError(
+            f"no connection named {name!r}; {did_you_mean(name, cfg.connections)}(known: {known})",
+            key="connections",
+        )
     return cfg.connections[name]
 
 
@@ -78,7 +82,10 @@ def connect(
                 e.create_missing_data_fields for e in exports if name in required_fields(e.mapping)
             )
         }
-        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
+        with (
+            explain_refusal(connection, conn),
+            open_client(conn, name=connection, config_path=cfg.path) as client,
+        ):
             report = check_connection(
                 client,
                 connection=connection,
@@ -134,7 +141,10 @@ def address_books(
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
         conn = _connection(cfg, connection)
-        with explain_refusal(connection, conn), open_client(conn, name=connection) as client:
+        with (
+            explain_refusal(connection, conn),
+            open_client(conn, name=connection, config_path=cfg.path) as client,
+        ):
             client.discover()
             books = client.address_books()
         if as_json:

@@ -42,6 +42,13 @@ def _known(names: Any) -> str:
     return listed or "none are defined"
 
 
+def did_you_mean(name: str, names: Any) -> str:
+    """``"did you mean 'churn_risk'? "`` when one of ``names`` is close to ``name``, else ``""``:
+    a misspelt name suggests its likely intent before the full list."""
+    guess = difflib.get_close_matches(name, sorted(names), n=1)
+    return f"did you mean {guess[0]!r}? " if guess else ""
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -61,7 +68,8 @@ class Config(BaseModel):
             if export.connection not in self.connections:
                 raise _CrossCheckError(
                     f"exports.{name}.connection",
-                    f"unknown connection {export.connection!r}; known connections: "
+                    f"unknown connection {export.connection!r}; "
+                    f"{did_you_mean(export.connection, self.connections)}known connections: "
                     f"{_known(self.connections)} "
                     f"(define it under [connections.{export.connection}])",
                 )
@@ -69,7 +77,8 @@ class Config(BaseModel):
                 if segment not in self.segments:
                     raise _CrossCheckError(
                         f"exports.{name}.segments",
-                        f"unknown segment {segment!r}; known segments: {_known(self.segments)} "
+                        f"unknown segment {segment!r}; {did_you_mean(segment, self.segments)}"
+                        f"known segments: {_known(self.segments)} "
                         f"(define it under [segments.{segment}])",
                     )
         return self
@@ -80,7 +89,7 @@ class Config(BaseModel):
         except KeyError:
             raise ConfigError(
                 f"no export named {name!r} in {self.path or 'the configuration'}; "
-                f"known exports: {_known(self.exports)}",
+                f"{did_you_mean(name, self.exports)}known exports: {_known(self.exports)}",
                 key=f"exports.{name}",
             ) from None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
@@ -47,6 +48,7 @@ class ClientCore:
         rate_budget: Mapping[Tier, int] | None = None,  # our own calls per minute per tier
         password_source: str = "the connection's password setting",  # noqa: S107 - a place, e.g. "DOTDIGITAL_PASSWORD"
         api_url_setting: str = "the connection's api_url",  # where to fix it, for messages
+        api_user_setting: str = "the connection's api_user",  # named instead of the address
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.api_user = api_user
@@ -57,7 +59,7 @@ class ClientCore:
         self._session = ApiSession(
             http_client=http_client or httpx.Client(follow_redirects=False),
             auth=httpx.BasicAuth(api_user, password.get_secret_value()),
-            api_user=api_user,
+            api_user_setting=api_user_setting,
             password_source=password_source,
             api_url_setting=api_url_setting,
             base_url=self.api_url,
@@ -69,6 +71,10 @@ class ClientCore:
             timeout=timeout,
             stop_requested=stop_requested,
         )
+
+    def server_now(self) -> datetime:
+        """DotDigital's clock (from its replies' Date header), to compare its dates with."""
+        return self._session.server_now()
 
     def __repr__(self) -> str:  # no password, and no httpx internals that might hold one
         return f"DotDigitalClient(api_user={self.api_user!r}, api_url={self.api_url!r})"

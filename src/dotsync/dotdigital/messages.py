@@ -1,8 +1,8 @@
 """Messages for people, one per kind of failure, with the technical detail kept apart.
 
 Never a password or an Authorization header (the session never hands either to this module);
-e-mail addresses in DotDigital's own sentences are redacted, the API user is shown because the
-person has to know which login was refused.
+e-mail addresses in DotDigital's own sentences are redacted, and the API user (an e-mail address)
+is named by its setting, never by its value.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def error_for(
     status: int | None,
     body: ErrorBody,
     call: Call,
-    api_user: str,
+    api_user_setting: str,
     password_source: str,
     api_url_setting: str,
     url: str,
@@ -51,14 +51,15 @@ def error_for(
     error = rule.error
     if error is AuthenticationError:
         message = (
-            f"DotDigital refused the API user {api_user} ({status}): check the user and the "
+            f"DotDigital refused the API user ({status}): check {api_user_setting} and the "
             f"password in {password_source}"
         )
     elif error is WrongRegionError:
         message = (
-            f"DotDigital denied access to {what} ({status}): the account of {api_user} lives in "
-            "another region than the host called; let discovery through account-info choose the "
-            f"host (check {api_url_setting} and the connection's region)"
+            f"DotDigital denied access to {what} ({status}): the account of the API user in "
+            f"{api_user_setting} lives in another region than the host called; let discovery "
+            f"through account-info choose the host (check {api_url_setting} and the "
+            "connection's region)"
         )
     elif error is NotFoundError:
         message = f"DotDigital has no {what} ({code or status})"

@@ -4,12 +4,14 @@ and the translation of a failed reply into an error a person can act on.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import logging
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -69,7 +71,7 @@ class ApiSession:
         *,
         http_client: httpx.Client,
         auth: httpx.Auth,
-        api_user: str,
+        api_user_setting: str,
         password_source: str,
         api_url_setting: str,
         base_url: str,
@@ -83,7 +85,7 @@ class ApiSession:
     ) -> None:
         self.http = http_client
         self._auth = auth
-        self.api_user = api_user
+        self.api_user_setting = api_user_setting
         self.password_source = password_source
         self.api_url_setting = api_url_setting
         self._answered = False  # whether anything has answered this session yet
@@ -97,6 +99,9 @@ class ApiSession:
         # applies to connecting and writing, as a 50 MB upload on a slow link takes a while too.
         self._timeout = httpx.Timeout(timeout)
         self._stop_requested = stop_requested
+        # How far DotDigital's clock is ahead of ours, from its replies' Date header: dates we
+        # send back to it (a `~modified` filter) are then in its time, whatever our clock says.
+        self.server_offset = timedelta(0)
 
     def send(self, call: Call) -> httpx.Response:
         """Send ``call`` until it succeeds, or raise the ``DotDigitalError`` its reply deserves."""
@@ -156,6 +161,14 @@ class ApiSession:
                     "dotsync keeps certificate checks on: fix api_url or the system's CA "
                     "certificates (SSL_CERT_FILE)"
                 ) from None
+            handshake = _tls_handshake_failure(exc)
+            if handshake is not None:
+                # Not transient either: a TLS handshake that fails (a plain-http server called
+                # with https, a protocol mismatch) fails the same way on every attempt.
+                raise ConnectionCheckError(
+                    f"the TLS handshake with {_origin(url)} failed ({handshake}): "
+                    + _tls_hint(handshake, self.api_url_setting)
+                ) from None
             if not self._answered and _refused_on_loopback(exc, url):
                 # Nothing listens on this machine's port (a stopped emulator, a wrong port):
                 # waiting will not start it, so say so at once. Once something has answered, a
@@ -169,9 +182,25 @@ class ApiSession:
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections
             return None, _transport_error(exc)
         self._answered = True
+        self._note_server_clock(response.headers.get("date"))
         self.throttle.observe(tier_of(call.endpoint), response.headers)
         log.debug("DotDigital %s -> %d", call.endpoint, response.status_code)
         return response, ""
+
+    def _note_server_clock(self, header: str | None) -> None:
+        if not header:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return  # a malformed Date: keep the last offset
+        if server.tzinfo is not None:
+            self.server_offset = server - datetime.fromtimestamp(self._wall_clock(), UTC)
+
+    def server_now(self) -> datetime:
+        """DotDigital's current time as far as its last reply told (whole seconds, so up to a
+        second behind), or ours before any reply."""
+        return datetime.fromtimestamp(self._wall_clock(), UTC) + self.server_offset
 
     def _delay_or_raise(
         self,
@@ -208,7 +237,7 @@ class ApiSession:
             status=status,
             body=body,
             call=call,
-            api_user=self.api_user,
+            api_user_setting=self.api_user_setting,
             password_source=self.password_source,
             api_url_setting=self.api_url_setting,
             url=call.base_url or self.base_url,
@@ -279,3 +308,21 @@ def _ssl_reason(exc: BaseException) -> str:
             return str(cause.verify_message or cause.reason or "certificate verify failed")
         cause = cause.__cause__ or cause.__context__
     return "certificate verify failed"
+
+
+def _tls_handshake_failure(exc: BaseException) -> str | None:
+    """The SSL reason (``WRONG_VERSION_NUMBER``...) when ``exc`` is a failed TLS handshake."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return str(cause.reason or type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    return "WRONG_VERSION_NUMBER" if "WRONG_VERSION_NUMBER" in text else None
+
+
+def _tls_hint(reason: str, api_url_setting: str) -> str:
+    if reason == "WRONG_VERSION_NUMBER":
+        # What OpenSSL reports when the server answers a TLS hello in plain text.
+        return f"is the server speaking http, not https? Fix {api_url_setting}"
+    return f"check {api_url_setting} and the server's TLS setup"

@@ -84,6 +84,7 @@ class RunContext:
             http_client=self.http_client,
             stats=self.stats,
             stop=self.stop,
+            config_path=self.config.path,
         )
 
     def connect(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -51,6 +51,7 @@ def book_reader(
         read_book=read_book,
         read_unsubscribes=unsubscribes,
         progress=ctx.progress,
+        clock=client.server_now if client is not None else lambda: datetime.now(UTC),
     )
 
 
@@ -69,6 +70,11 @@ def prepare(
     source = open_source(ctx.config.source)
     try:
         segments = {s: ctx.config.segments[s] for s in export.segments}
+        wrong = mapping.missing_mapped_columns(
+            ctx.name, export.mapping, source.columns(), config_path=ctx.config.path
+        )
+        if wrong is not None:
+            raise wrong
         ctx.progress("read", 0, 1)
         sizes = source.load_members(duck, segments, columns)
     finally:

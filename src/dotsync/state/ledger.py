@@ -42,10 +42,10 @@ from sqlalchemy import ColumnElement, Engine, Select, Table, delete, select
 
 from dotsync.errors import RunInProgressError
 from dotsync.identity import quote_literal
+from dotsync.state.arrow import query_to_arrow
 from dotsync.state.schema import book_contacts, book_kept
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-FETCH_ROWS = 100_000
 
 
 class Origin(StrEnum):
@@ -293,18 +293,7 @@ class SqlLedger:
         duck.execute("create or replace temp table ledger_kept as select * from kept")
 
     def _arrow(self, query: Select[Any], schema: pa.Schema) -> pa.Table:
-        batches: list[pa.RecordBatch] = []
-        with self.engine.connect() as conn:
-            cursor = conn.execution_options(stream_results=True).execute(query)
-            while chunk := cursor.fetchmany(FETCH_ROWS):
-                cols = list(zip(*chunk, strict=True))
-                batches.append(
-                    pa.RecordBatch.from_arrays(
-                        [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)],
-                        schema=schema,
-                    )
-                )
-        return pa.Table.from_batches(batches, schema=schema)
+        return query_to_arrow(self.engine, query, schema)
 
     def merge(self, duck: duckdb.DuckDBPyConnection, book: BookRef, query: str, run_id: int) -> int:
         _incoming(duck, query)

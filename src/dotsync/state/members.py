@@ -29,9 +29,9 @@ from sqlalchemy import Engine, bindparam, delete, func, select, update
 
 from dotsync.errors import ConfigError, RunInProgressError
 from dotsync.identity import quote_literal
+from dotsync.state.arrow import query_to_arrow
 from dotsync.state.schema import members
 
-MEMBER_FETCH_ROWS = 100_000
 _MEMBER_COLUMNS = "key, contact_id, email_hash, digest"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -312,22 +312,10 @@ class SqlMembers:
                 ("digest", pa.string()),
             ]
         )
-        batches: list[pa.RecordBatch] = []
-        with self.engine.connect() as conn:
-            cursor = conn.execution_options(stream_results=True).execute(
-                select(
-                    members.c.key, members.c.contact_id, members.c.email_hash, members.c.digest
-                ).where(members.c.export == export, members.c.address_book_id == book_id)
-            )
-            while chunk := cursor.fetchmany(MEMBER_FETCH_ROWS):
-                cols = list(zip(*chunk, strict=True))
-                batches.append(
-                    pa.RecordBatch.from_arrays(
-                        [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)],
-                        schema=schema,
-                    )
-                )
-        return pa.Table.from_batches(batches, schema=schema)
+        query = select(
+            members.c.key, members.c.contact_id, members.c.email_hash, members.c.digest
+        ).where(members.c.export == export, members.c.address_book_id == book_id)
+        return query_to_arrow(self.engine, query, schema)
 
     def upsert(
         self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int, run_id: int
