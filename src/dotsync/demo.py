@@ -11,7 +11,9 @@ emulator's demo password is in an owner-only file beside it."""
 
 from __future__ import annotations
 
+import re
 import shutil
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,14 +163,16 @@ def run_demo(
     *,
     profiles: int = 50_000,
     port: int = DEMO_PORT,
+    force: bool = False,
     progress: ProgressFn | None = None,
     say: Callable[[str], None] = lambda _m: None,
     on_run: Callable[[RunResult], None] = lambda _r: None,
 ) -> DemoOutcome:
     """Write the demo's project into ``folder`` and run its export twice (``on_run`` gets each
     result as soon as it is known). ``port`` is where ``dotsync emulator`` will listen when the
-    project is run again; the demo itself uses an emulator of its own on a free port."""
-    _prepare(folder, say)
+    project is run again; the demo itself uses an emulator of its own on a free port. An earlier
+    demo in ``folder`` is replaced only with ``force`` (and never while its emulator runs)."""
+    _prepare(folder, say, force=force, port=port)
     say(f"writing {profiles:,} synthetic profiles to {folder / 'profiles.parquet'}")
     write_profiles(folder / "profiles.parquet", profiles)
     password_file = folder / PASSWORD_FILE
@@ -227,15 +231,14 @@ def _pointed_at(config: Config, base_url: str) -> Config:
     return config.model_copy(update={"connections": {CONNECTION: connection}})
 
 
-def _prepare(folder: Path, say: Callable[[str], None]) -> None:
-    """Create ``folder``, or clear a previous demo from it so the demo starts from nothing. A
-    folder holding files of the same names that a demo did not write is left alone."""
+def _prepare(folder: Path, say: Callable[[str], None], *, force: bool, port: int) -> None:
+    """Create ``folder``, or clear a previous demo from it (only with ``force``) so the demo starts
+    from nothing. A folder holding files of the same names that a demo did not write is left
+    alone, and so is a previous demo whose emulator is still running."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "dotsync.toml"
-    previous = config.is_file() and config.read_text(encoding="utf-8", errors="replace").startswith(
-        HEADER
-    )
-    if not previous:
+    previous_text = config.read_text(encoding="utf-8", errors="replace") if config.is_file() else ""
+    if not previous_text.startswith(HEADER):
         taken = [name for name in WRITTEN if (folder / name).exists()]
         if taken:
             raise ConfigError(
@@ -243,7 +246,62 @@ def _prepare(folder: Path, say: Callable[[str], None]) -> None:
                 "choose another --dir (the demo writes a project of its own there)"
             )
         return
-    say(f"starting over: clearing the previous demo in {folder}")
+    if not force:
+        raise ConfigError(
+            f"{folder} holds an earlier demo (its dotsync.toml, emulator data and state): "
+            "pass --force to replace it (changes to its dotsync.toml are lost), or choose "
+            "another --dir"
+        )
+    state = folder / EMULATOR_STATE
+    if _in_use(state):
+        raise ConfigError(
+            f"{state} is open in a running program (the emulator the earlier demo printed?): "
+            "stop it (Ctrl-C) before replacing the demo, or choose another --dir"
+        )
+    for busy in sorted({port, *_ports_in(previous_text)}):
+        if _answers(busy):
+            raise ConfigError(
+                f"something answers on port {busy}, which the demo in {folder} uses (the "
+                "emulator it printed?): stop it (Ctrl-C) before replacing the demo, or choose "
+                "another --dir"
+            )
+    say(f"starting over (--force): clearing the previous demo in {folder}")
     shutil.rmtree(folder / STATE_DIR, ignore_errors=True)
     for name in (EMULATOR_STATE, f"{EMULATOR_STATE}-wal", f"{EMULATOR_STATE}-shm"):
         (folder / name).unlink(missing_ok=True)
+
+
+def _ports_in(config_text: str) -> set[int]:
+    """The local ports an earlier demo's dotsync.toml points at (its ``api_url``)."""
+    found = re.findall(r"^api_url = \"http://127\.0\.0\.1:(\d+)\"", config_text, re.MULTILINE)
+    return {int(port) for port in found if 0 < int(port) < 65536}
+
+
+def _answers(port: int) -> bool:
+    """Whether something accepts a connection on this machine's ``port`` (a quick connect)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a process of this user holds ``path`` open (read from /proc, where there is one;
+    elsewhere the port check alone stands guard)."""
+    proc = Path("/proc")
+    if not path.exists() or not proc.is_dir():
+        return False
+    target = path.resolve()
+    for fd_dir in proc.glob("[0-9]*/fd"):
+        try:
+            links = list(fd_dir.iterdir())
+        except OSError:  # another user's process, or one that just ended
+            continue
+        for link in links:
+            try:
+                if link.readlink() == target:
+                    return True
+            except OSError:
+                continue
+    return False

@@ -153,7 +153,7 @@ class _Job:
                         "select key, reason from members_rejected order by key limit 5"
                     ).fetchall()
                 ],
-                mass_removal=leave.mass_removal(duck, counts),
+                mass_removal=leave.mass_removal(duck, counts, planning=True),
                 book_change=leave.book_change(ctx.book(report)),
                 shared_book_conflicts=shared_book_conflicts(ctx.config, ctx.name),
             )

@@ -25,8 +25,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _dotsync(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _path(*, with_venv: bool) -> str:
+    """PATH with the venv's ``bin`` first (an activated venv), or without it (the README's
+    ``.venv/bin/dotsync demo``, typed without activating it)."""
+    rest = [d for d in os.environ.get("PATH", "").split(os.pathsep) if Path(d) != DOTSYNC.parent]
+    return os.pathsep.join([str(DOTSYNC.parent), *rest] if with_venv else rest)
+
+
+def _dotsync(
+    args: list[str], cwd: Path, *, venv_on_path: bool = False
+) -> subprocess.CompletedProcess[str]:
     """The demo's output with stderr folded into stdout, to check what comes before what."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOTSYNC_")}
     return subprocess.run(
         [str(DOTSYNC), *args],
         stdout=subprocess.PIPE,
@@ -34,7 +44,7 @@ def _dotsync(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=180,
         cwd=cwd,
-        env={k: v for k, v in os.environ.items() if not k.startswith("DOTSYNC_")},
+        env={**env, "PATH": _path(with_venv=venv_on_path)},
         check=False,
     )
 
@@ -47,7 +57,8 @@ def _printed_commands(output: str) -> list[list[str]]:
 
 
 def _argv(command: list[str], cwd: Path) -> tuple[Path, list[str]]:
-    assert command[0] == "cd" and command[2] == "&&" and command[3] == "dotsync", command
+    # dotsync is not on PATH in these runs: the commands name the one that ran, by its path.
+    assert command[0] == "cd" and command[2] == "&&" and command[3] == str(DOTSYNC), command
     return cwd / command[1], [str(DOTSYNC), *command[4:]]
 
 
@@ -101,7 +112,27 @@ def test_demo_leaves_a_project_that_runs_again(tmp_path: Path) -> None:
     assert shlex.join(["dotsync", *start[1:]]) in readme
     assert shlex.join(["dotsync", *run[1:]]) in readme
 
+    # Running the demo again over its own folder needs --force: the project may have been edited.
+    config = folder / "dotsync.toml"
+    edited = config.read_text(encoding="utf-8") + "# my edit\n"
+    config.write_text(edited, encoding="utf-8")
+    kept = _dotsync(
+        ["demo", "--profiles", "100", "--dir", "project", "--port", str(port)], tmp_path
+    )
+    assert kept.returncode == 2, kept.stdout
+    assert "holds an earlier demo" in kept.stdout and "pass --force to replace it" in kept.stdout
+    assert config.read_text(encoding="utf-8") == edited
+    assert (folder / "emulator.sqlite").is_file()
+
     with _started(start, start_folder, port):
+        # Not even with --force while the emulator it printed serves the project's data.
+        busy = _dotsync(
+            ["demo", "--profiles", "100", "--dir", "project", "--port", str(port), "--force"],
+            tmp_path,
+        )
+        assert busy.returncode == 2, busy.stdout
+        assert "emulator.sqlite is open in a running program" in " ".join(busy.stdout.split())
+        assert config.read_text(encoding="utf-8") == edited
         again = subprocess.run(
             run, cwd=run_folder, capture_output=True, text=True, timeout=120, check=False
         )
@@ -123,12 +154,25 @@ def test_demo_leaves_a_project_that_runs_again(tmp_path: Path) -> None:
         assert counts["sent"] == 0 and counts["entered"] == 0
         assert counts["unchanged"] == counts["valid"] > 0
 
-    # Running the demo again over its own folder starts over.
+    # Something else answering on the project's port (an emulator started without --state).
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        answered = _dotsync(
+            ["demo", "--profiles", "100", "--dir", "project", "--port", str(port), "--force"],
+            tmp_path,
+        )
+    assert answered.returncode == 2, answered.stdout
+    assert f"something answers on port {port}" in " ".join(answered.stdout.split())
+
+    # With --force and nothing running, the demo starts over.
     rerun = _dotsync(
-        ["demo", "--profiles", str(PROFILES), "--dir", "project", "--port", str(port)], tmp_path
+        ["demo", "--profiles", str(PROFILES), "--dir", "project", "--port", str(port), "--force"],
+        tmp_path,
     )
     assert rerun.returncode == 0, rerun.stdout
     assert "starting over" in rerun.stdout and "run 1 partial" in " ".join(rerun.stdout.split())
+    assert "# my edit" not in config.read_text(encoding="utf-8")
 
 
 def test_demo_leaves_another_project_alone(tmp_path: Path) -> None:
@@ -137,3 +181,17 @@ def test_demo_leaves_another_project_alone(tmp_path: Path) -> None:
     assert refused.returncode == 2, refused.stdout
     assert "already holds dotsync.toml, which the demo did not write" in refused.stdout
     assert (tmp_path / "dotsync.toml").read_text(encoding="utf-8") == "[source]\n"
+
+
+def test_demo_without_dir_refuses_port_and_says_its_files_are_gone(tmp_path: Path) -> None:
+    refused = _dotsync(["demo", "--profiles", "100", "--port", "9999"], tmp_path)
+    assert refused.returncode == 2, refused.stdout
+    assert "--port applies to the project left by --dir: pass --dir FOLDER too" in refused.stdout
+
+    for venv_on_path, program in ((True, "dotsync"), (False, str(DOTSYNC))):
+        temporary = _dotsync(["demo", "--profiles", "100"], tmp_path, venv_on_path=venv_on_path)
+        assert temporary.returncode == 0, temporary.stdout
+        words = " ".join(temporary.stdout.split())
+        assert "were in a temporary folder, deleted now" in words
+        assert f"`{program} demo --dir demo` keeps them" in words
+    assert list(tmp_path.iterdir()) == []  # nothing left behind

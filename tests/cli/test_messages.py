@@ -131,6 +131,7 @@ def test_a_stopped_server_is_named_at_once(cli: Cli, project: Project) -> None:
         assert refused.code == 3, refused.text
         assert f"nothing answers at {dead} (connection refused)" in refused.stderr
         assert "`connections.dd.api_url`" in refused.stderr
+        assert "`dotsync emulator --state FILE`" in refused.stderr
 
 
 def test_a_postgres_url_without_its_driver_says_which_extra_to_install(

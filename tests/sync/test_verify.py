@@ -123,6 +123,10 @@ def test_a_member_removed_by_hand_is_missing_and_repair_sends_it_back(
 
     assert code == 0, stdout
     assert "repair run" in stdout
+    said = " ".join(stdout.split())
+    assert "1 missing member planned again" in said  # singular for one, plural otherwise
+    assert "0 unsubscribed or suppressed contacts recorded" in said
+    assert "0 unknown contacts recorded as found" in said
     assert set(project.members()) == {f"person{i}@example.com" for i in range(6)}
     code, stdout, _ = _verify(project)
     assert code == 0

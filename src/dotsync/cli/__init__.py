@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from dotsync.cli import demo, emulator, export, inspect, manage, serve, verify
-from dotsync.cli._common import report_error, setup_logging
+from dotsync.cli._common import BROKEN_PIPE_EXIT, report_error, setup_logging, stop_on_broken_pipe
 
 app = typer.Typer(
     name="dotsync",
@@ -69,6 +69,16 @@ def wants_json(args: Sequence[str]) -> bool:
 
 
 def main() -> None:
+    try:
+        _main()
+    except BrokenPipeError:  # printed outside a command's error handling (click's own output)
+        try:
+            stop_on_broken_pipe()
+        except typer.Exit:
+            sys.exit(BROKEN_PIPE_EXIT)
+
+
+def _main() -> None:
     args = sys.argv[1:]
     if not wants_json(args):
         app()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -65,10 +66,18 @@ LogFormatOption = Annotated[
 
 DEFAULT_CONFIG_PATH = Path("dotsync.toml")
 
+
 # Markup off: what these consoles print holds user and customer data (book names, SQL, rejected
 # values, error messages naming `[connections.x]`), which rich would read as markup, silently
 # dropping `[words]` or failing on `[/]`. Styles are applied with rich Text objects instead.
-out = Console(soft_wrap=True, markup=False, highlight=False)
+class _PipedConsole(Console):
+    """Rich exits 1 when the reader of stdout goes away, which is dotsync's code for a bug."""
+
+    def on_broken_pipe(self) -> None:
+        stop_on_broken_pipe()
+
+
+out = _PipedConsole(soft_wrap=True, markup=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
@@ -118,6 +127,18 @@ def load(path: Path) -> Config:
     return load_config(path)
 
 
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a command stopped by a closed pipe exits with
+
+
+def stop_on_broken_pipe() -> NoReturn:
+    """The reader of stdout went away (``dotsync history | head -1``): stop quietly, as commands
+    stopped by SIGPIPE do, rather than report a bug. Stdout is pointed at /dev/null first so that
+    the interpreter's last flush does not fail again (the recipe of Python's ``signal`` docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(BROKEN_PIPE_EXIT)
+
+
 @contextmanager
 def handled(verbose: bool = False, *, json_logs: bool = False) -> Iterator[None]:
     """One clear line and a documented exit code for every error; a traceback only on -v.
@@ -147,6 +168,8 @@ def handled(verbose: bool = False, *, json_logs: bool = False) -> Iterator[None]
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except (typer.Exit, typer.Abort):
         raise
+    except BrokenPipeError:
+        stop_on_broken_pipe()
     except Exception as exc:  # a bug: say so plainly, trace on request
         hint = (
             "" if verbose else " (run again with --verbose for the traceback, and please report it)"
@@ -199,6 +222,7 @@ def report_error(
 def print_json(value: Any) -> None:
     """The result on stdout as one line: a JSON-lines file stays one object (or array) a line."""
     sys.stdout.write(json.dumps(value, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()  # a closed pipe is found here, where it is handled, not at exit
 
 
 def print_table(table: Table) -> None:
@@ -208,7 +232,7 @@ def print_table(table: Table) -> None:
         out.print(table)
         return
     # Console.print cannot widen past the console's own width (80 columns without a terminal).
-    wide = Console(file=out.file, width=_UNBOUNDED_WIDTH, markup=False, highlight=False)
+    wide = _PipedConsole(file=out.file, width=_UNBOUNDED_WIDTH, markup=False, highlight=False)
     wide.print(table)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -21,7 +24,7 @@ from dotsync.cli._common import (
     styled,
 )
 from dotsync.cli.export import _progress, print_summary
-from dotsync.errors import DotsyncError
+from dotsync.errors import ConfigError, DotsyncError
 
 if TYPE_CHECKING:
     from dotsync.demo import DemoOutcome
@@ -52,6 +55,14 @@ def demo(
             max=65535,
         ),
     ] = DEMO_PORT,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace an earlier demo in --dir (its data, state and any edits to its "
+            "dotsync.toml), unless its emulator is still running.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -59,13 +70,22 @@ def demo(
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         if folder is None:
+            if port != DEMO_PORT or force:
+                # Both are about the project left in --dir; without it nothing is left to run.
+                raise ConfigError(
+                    f"{'--port' if port != DEMO_PORT else '--force'} applies to the project "
+                    "left by --dir: pass --dir FOLDER too (without it the demo runs in a "
+                    "temporary folder on a free port)"
+                )
             with tempfile.TemporaryDirectory(prefix="dotsync-demo-") as tmp:
-                _demo(Path(tmp), profiles, port, as_json, shown=None)
+                _demo(Path(tmp), profiles, port, as_json, shown=None, force=False)
         else:
-            _demo(folder.resolve(), profiles, port, as_json, shown=str(folder))
+            _demo(folder.resolve(), profiles, port, as_json, shown=str(folder), force=force)
 
 
-def _demo(folder: Path, profiles: int, port: int, as_json: bool, *, shown: str | None) -> None:
+def _demo(
+    folder: Path, profiles: int, port: int, as_json: bool, *, shown: str | None, force: bool
+) -> None:
     """``shown`` is the folder as the user typed it (for the printed commands); None when the
     folder is temporary."""
     from dotsync.demo import run_demo  # the in-process emulator: only the demo needs it
@@ -79,6 +99,7 @@ def _demo(folder: Path, profiles: int, port: int, as_json: bool, *, shown: str |
             folder,
             profiles=profiles,
             port=port,
+            force=force,
             progress=progress,
             say=say,
             on_run=(lambda _result: None) if as_json else print_summary,
@@ -102,9 +123,11 @@ def _demo(folder: Path, profiles: int, port: int, as_json: bool, *, shown: str |
         )
         if shown is None:  # the paths printed above are in a temporary folder, gone at exit
             out.print(
-                "the demo's files were temporary: `dotsync demo --dir demo` keeps them "
-                "(profiles, dotsync.toml, the emulator's data, state, rejected rows) as a "
-                "project that runs again"
+                f"the files named above (profiles, the emulator's data, rejected rows) were in "
+                f"a temporary folder, deleted now: `{_program()} demo --dir demo` keeps them, "
+                "with a dotsync.toml, as a project that runs again",
+                highlight=False,
+                markup=False,
             )
         else:
             _print_commands(outcome, shown)
@@ -120,5 +143,20 @@ def _print_commands(outcome: DemoOutcome, shown: str) -> None:
         "another:",
         highlight=False,
     )
+    program = _program()
     for command in (outcome.commands.start_emulator, outcome.commands.run_export):
+        command = program + command.removeprefix("dotsync")
         out.print(f"  {cd}{command}", highlight=False, markup=False)
+
+
+def _program() -> str:
+    """How to type this ``dotsync`` in another folder: the bare name when it is the one on PATH
+    (an activated venv, a global install), else its absolute path (``.venv/bin/dotsync`` run
+    without activating the venv)."""
+    running = Path(sys.argv[0]).absolute()
+    on_path = shutil.which("dotsync")
+    if on_path is not None and Path(on_path).resolve() == running.resolve():
+        return "dotsync"
+    if running.name != "dotsync" or not os.access(running, os.X_OK):
+        return "dotsync"  # not the console script (python -m, a test runner): nothing better
+    return shlex.quote(str(running))

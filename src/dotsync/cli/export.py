@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,8 +99,11 @@ def export(
     code = ExitCode.OK
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        if all_exports == (name is not None):
+        if all_exports and name is not None:
             raise ConfigError("name one export, or pass --all (not both)")
+        if not all_exports and name is None:
+            known = ", ".join(cfg.exports) or "none in the configuration"
+            raise ConfigError(f"name an export (known: {known}) or pass --all")
         names = list(cfg.exports) if all_exports else [name or ""]
         results: list[RunResult] = []
         stop = threading.Event()
@@ -250,14 +254,19 @@ def plan(
             out.print(styled(f"warning: {conflict}", "yellow"), highlight=False)
         for stop_reason in (dry.book_change, dry.mass_removal):
             if stop_reason:
-                out.print(styled(f"an export would stop: {stop_reason}", "red"), highlight=False)
+                stops = f"`dotsync export {shlex.quote(name)}` would stop here: {stop_reason}"
+                out.print(styled(stops, "red"), highlight=False)
         for title, rows in [
             ("enter/change sample", dry.enter_sample),
             ("leave sample", dry.leave_sample),
             ("rejected sample", dry.reject_sample),
         ]:
             if rows:
-                out.print(f"{title}: " + ", ".join(f"{k} ({v})" for k, v in rows), highlight=False)
+                # Every leaver's reason is "left" unless it is another (a changed e-mail...).
+                shown = (
+                    k if title == "leave sample" and v == "left" else f"{k} ({v})" for k, v in rows
+                )
+                out.print(f"{title}: " + ", ".join(shown), highlight=False)
 
 
 def print_summary(result: RunResult) -> None:

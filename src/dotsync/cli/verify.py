@@ -135,9 +135,10 @@ def print_report(report: VerifyReport) -> None:
     if report.repair is not None:
         r = report.repair
         out.print(
-            f"repair: {r.statuses_recorded:,} unsubscribes and suppressions recorded (never sent "
-            f"again), {r.unknown_recorded_found:,} unknown contacts recorded as found (never "
-            f"removed by dotsync), {r.confirmations_forgotten:,} missing members planned again",
+            f"repair: {_counted(r.statuses_recorded, 'unsubscribed or suppressed contact')} "
+            f"recorded (never sent again), {_counted(r.unknown_recorded_found, 'unknown contact')} "
+            "recorded as found (never removed by dotsync), "
+            f"{_counted(r.confirmations_forgotten, 'missing member')} planned again",
             highlight=False,
         )
         if r.run_id is not None:
@@ -155,6 +156,11 @@ def print_report(report: VerifyReport) -> None:
             "contacts are someone else's and stay in the book",
             highlight=False,
         )
+
+
+def _counted(count: int, noun: str) -> str:
+    """``1 missing member``, ``2 missing members``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def verify_json(record: VerifyRecord) -> dict[str, Any]:

@@ -175,7 +175,8 @@ class ApiSession:
                 # refusal is a restart in progress and is retried like any dropped connection.
                 raise ConnectionCheckError(
                     f"nothing answers at {_origin(url)} (connection refused): start the server "
-                    f"(`dotsync emulator` for the local emulator) or fix {self.api_url_setting}"
+                    "(the local emulator: `dotsync emulator --state FILE`, with the project's "
+                    f"emulator data file if it has one) or fix {self.api_url_setting}"
                 ) from None
             return None, _transport_error(exc)
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections

@@ -34,8 +34,11 @@ class LeaveStage:
 
     # --- the guard -------------------------------------------------------------------------------
 
-    def mass_removal(self, duck: duckdb.DuckDBPyConnection, counts: RunCounts) -> str | None:
-        """Why the run must stop before removing anyone, if it must."""
+    def mass_removal(
+        self, duck: duckdb.DuckDBPyConnection, counts: RunCounts, *, planning: bool = False
+    ) -> str | None:
+        """Why the run must stop before removing anyone, if it must (worded for a plan with
+        ``planning``)."""
         export = self.ctx.export
         if export.on_segment_exit == "keep":
             return None  # nobody leaves the book
@@ -51,6 +54,7 @@ class LeaveStage:
             members=members,
             leavers=leavers,
             profiles=counts.profiles_in_segments,
+            planning=planning,
         )
 
     def check_mass_removal(self, duck: duckdb.DuckDBPyConnection, counts: RunCounts) -> None:
