@@ -8,6 +8,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from dotsync import tables
 from dotsync.plan import make_plan, sample
 
 
@@ -58,7 +59,7 @@ def test_only_changes_are_sent_and_leavers_leave() -> None:
     assert sent == {"b": "change", "c": "change", "e": "enter"}
     leaving = sorted(duck.execute("select key, contact_id, reason from to_leave").fetchall())
     assert leaving == [("c", 3, "email_changed"), ("d", 4, "left")]
-    assert sample(duck, "to_leave") == [("c", "email_changed"), ("d", "left")]
+    assert sample(duck, tables.TO_LEAVE) == [("c", "email_changed"), ("d", "left")]
 
 
 def test_rejected_member_still_in_segment_does_not_leave() -> None:

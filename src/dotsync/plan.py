@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from dotsync import tables
+
 
 @dataclass(frozen=True)
 class PlanCounts:
@@ -38,33 +40,33 @@ def make_plan(duck: duckdb.DuckDBPyConnection, *, full: bool) -> PlanCounts:
     resend_all = "true" if full else "false"
     duck.execute(
         f"""
-        create or replace temp table to_send as
+        create or replace temp table {tables.TO_SEND} as
         select v.*, case when s.key is null then 'enter' else 'change' end as kind
-        from members_valid v left join state_members s using (key)
+        from {tables.MEMBERS_VALID} v left join {tables.STATE_MEMBERS} s using (key)
         where {resend_all} or s.key is null or s.digest <> v.digest
         """
     )
     # A profile whose row is now rejected (bad e-mail, ...) is still in its segment: we leave its
     # previous contact alone rather than remove someone the segment still holds.
     duck.execute(
-        """
-        create or replace temp table to_leave as
+        f"""
+        create or replace temp table {tables.TO_LEAVE} as
         select s.key, s.contact_id, 'left' as reason
-        from state_members s anti join members_raw r using (key)
+        from {tables.STATE_MEMBERS} s anti join {tables.MEMBERS_RAW} r using (key)
         union all
         select s.key, s.contact_id, 'email_changed' as reason
-        from state_members s join members_valid v using (key)
+        from {tables.STATE_MEMBERS} s join {tables.MEMBERS_VALID} v using (key)
         where s.email_hash <> v.email_hash
         """
     )
     row = duck.execute(
-        """
+        f"""
         select
-          (select count(*) from to_send where kind = 'enter'),
-          (select count(*) from to_send where kind = 'change'),
-          (select count(*) from members_valid) - (select count(*) from to_send),
-          (select count(*) from to_leave where reason = 'left'),
-          (select count(*) from to_leave where reason = 'email_changed')
+          (select count(*) from {tables.TO_SEND} where kind = 'enter'),
+          (select count(*) from {tables.TO_SEND} where kind = 'change'),
+          (select count(*) from {tables.MEMBERS_VALID}) - (select count(*) from {tables.TO_SEND}),
+          (select count(*) from {tables.TO_LEAVE} where reason = 'left'),
+          (select count(*) from {tables.TO_LEAVE} where reason = 'email_changed')
         """
     ).fetchone()
     assert row is not None
@@ -72,9 +74,12 @@ def make_plan(duck: duckdb.DuckDBPyConnection, *, full: bool) -> PlanCounts:
     return PlanCounts(entered, changed, unchanged, left, email_changed)
 
 
-def sample(duck: duckdb.DuckDBPyConnection, table: str, limit: int = 5) -> list[tuple[str, str]]:
-    """A few (key, kind-or-reason) pairs for a dry run, ordered by key for repeatability."""
-    column = "kind" if table == "to_send" else "reason"
+def sample(
+    duck: duckdb.DuckDBPyConnection, table: tables.RunTable, limit: int = 5
+) -> list[tuple[str, str]]:
+    """A few (key, kind-or-reason) pairs of ``to_send`` or ``to_leave`` for a dry run, ordered by
+    key for repeatability."""
+    column = "kind" if table == tables.TO_SEND else "reason"
     return [
         (str(k), str(v))
         for k, v in duck.execute(

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import httpx
 
+from dotsync import tables
 from dotsync.config import Config, require_privacy_ack
 from dotsync.delivery import Deliverer, DeliveryTotals
 from dotsync.dotdigital import CallStats, DotDigitalClient
@@ -145,12 +146,12 @@ class _Job:
             leave = LeaveStage(ctx, store)
             return DryRun(
                 counts=counts.model_copy(update=_call_counts(ctx.stats)),
-                enter_sample=sample(duck, "to_send"),
-                leave_sample=sample(duck, "to_leave"),
+                enter_sample=sample(duck, tables.TO_SEND),
+                leave_sample=sample(duck, tables.TO_LEAVE),
                 reject_sample=[
                     (str(k), str(r))
                     for k, r in duck.execute(
-                        "select key, reason from members_rejected order by key limit 5"
+                        f"select key, reason from {tables.MEMBERS_REJECTED} order by key limit 5"
                     ).fetchall()
                 ],
                 mass_removal=leave.mass_removal(duck, counts, planning=True),

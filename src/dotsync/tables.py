@@ -1,5 +1,6 @@
 """Every table a run keeps in its DuckDB connection: its name, the columns the next stages rely on,
-and the stage that makes it, in the order a run makes them. ``tests/test_tables.py`` runs a real
+and the stage that makes it, in the order a run makes them. Stages name these tables through this
+module (``str(table)`` is its name), never as literals. ``tests/test_tables.py`` runs a real
 export and checks each table against what is written here.
 
 Tables marked ``open_ended`` carry more columns after these: the mapped fields (``src_N`` as read,
@@ -17,6 +18,10 @@ class RunTable:
     columns: tuple[str, ...]
     made_by: str
     open_ended: bool = False
+
+    def __str__(self) -> str:
+        """The table's name, so SQL can say ``f"select key from {TO_SEND}"``."""
+        return self.name
 
 
 MEMBERS_RAW = RunTable("members_raw", ("key",), "sources: the segments' profiles", True)
