@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from dotsync import tables
 from dotsync.config.models import STANDARD_FIELDS, DataFieldMapping, FieldType, MappingConfig
 from dotsync.errors import ConfigError
 from dotsync.identity import WHITESPACE_SQL, normalised_email_sql
@@ -239,7 +240,7 @@ def _case(pairs: Sequence[tuple[str, str]], subject: str | None = None) -> str:
 
 DUPLICATE_KEYS_SQL = (
     "CREATE OR REPLACE TEMP TABLE _dotsync_dup_keys AS SELECT key AS dup_key, "
-    "count(*) AS copies FROM members_raw GROUP BY key HAVING count(*) > 1"
+    f"count(*) AS copies FROM {tables.MEMBERS_RAW} GROUP BY key HAVING count(*) > 1"
 )
 
 
@@ -329,7 +330,7 @@ def validation_sql(
     checked = (
         f"SELECT key, email{kept}, problem, CASE WHEN problem IS NOT NULL THEN {pick(3)} END "
         f"AS detail FROM (SELECT *, {problem_at} AS problem FROM (SELECT *{values} FROM "
-        f"(SELECT key, {email} AS email{texts}, {copies} FROM members_raw{dup_join})))"
+        f"(SELECT key, {email} AS email{texts}, {copies} FROM {tables.MEMBERS_RAW}{dup_join})))"
     )
     # The digest only detects change (MD5: half the cost of SHA-256 here, and 128 bits leave no
     # practical chance of two different rows colliding); the e-mail hash stays SHA-256, as it
@@ -340,11 +341,11 @@ def validation_sql(
         "CREATE OR REPLACE TEMP TABLE _dotsync_dupes AS "
         "SELECT email AS dup_email, min(key) AS kept "
         "FROM _dotsync_checked WHERE problem IS NULL GROUP BY email HAVING count(*) > 1",
-        f"CREATE OR REPLACE TABLE members_valid AS SELECT c.key, c.email, "
+        f"CREATE OR REPLACE TABLE {tables.MEMBERS_VALID} AS SELECT c.key, c.email, "
         f"sha256(c.email) AS email_hash, md5({' || '.join(digest)}) AS digest{sent} "
         "FROM _dotsync_checked c LEFT JOIN _dotsync_dupes d ON c.email = d.dup_email "
         "WHERE c.problem IS NULL AND (d.kept IS NULL OR d.kept = c.key)",
-        "CREATE OR REPLACE TABLE members_rejected AS "
+        f"CREATE OR REPLACE TABLE {tables.MEMBERS_REJECTED} AS "
         f"SELECT key, {pick(1)} AS reason, {pick(2)} AS field, detail "
         "FROM _dotsync_checked WHERE problem IS NOT NULL "
         "UNION ALL SELECT c.key, 'duplicate_email', NULL, 'same e-mail as profile ' || d.kept "
@@ -377,17 +378,20 @@ def validate(
         duck.execute(statement)
     duck.execute("DROP TABLE _dotsync_dup_keys")
     has_source_rejects = duck.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'source_rejected' "
-        "AND database_name = current_database()"
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+        "AND database_name = current_database()",
+        [tables.SOURCE_REJECTED.name],
     ).fetchone()
     if has_source_rejects and has_source_rejects[0]:
         duck.execute(
-            "INSERT INTO members_rejected SELECT key, reason, field, detail FROM source_rejected"
+            f"INSERT INTO {tables.MEMBERS_REJECTED} SELECT key, reason, field, detail "
+            f"FROM {tables.SOURCE_REJECTED}"
         )
-    valid = duck.execute("SELECT count(*) FROM members_valid").fetchone()
+    valid = duck.execute(f"SELECT count(*) FROM {tables.MEMBERS_VALID}").fetchone()
     by_reason = dict(
         duck.execute(
-            "SELECT reason, count(*) FROM members_rejected GROUP BY reason ORDER BY reason"
+            f"SELECT reason, count(*) FROM {tables.MEMBERS_REJECTED} "
+            "GROUP BY reason ORDER BY reason"
         ).fetchall()
     )
     return ValidationSummary(
