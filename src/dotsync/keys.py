@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import duckdb
 
+from dotsync import tables
+
 RENAMED_TABLE = "_dotsync_renamed_keys"
 
 # The text 0.1 stored for a key the readers typed as a number: an integer type drops leading
@@ -30,15 +32,15 @@ _REWRITES = (
 # planning, the plan's leavers and enterers are these (leavers also left the segment: a rejected
 # row is no leaver) and are few, so a refresh does not join a million keys twice more.
 _FROM_TABLES = (
-    """SELECT key, email_hash FROM state_members s
-    WHERE NOT EXISTS (SELECT 1 FROM members_valid v WHERE v.key = s.key)""",
-    """SELECT key, email_hash FROM members_valid v
-    WHERE NOT EXISTS (SELECT 1 FROM state_members s WHERE s.key = v.key)""",
+    f"""SELECT key, email_hash FROM {tables.STATE_MEMBERS} s
+    WHERE NOT EXISTS (SELECT 1 FROM {tables.MEMBERS_VALID} v WHERE v.key = s.key)""",
+    f"""SELECT key, email_hash FROM {tables.MEMBERS_VALID} v
+    WHERE NOT EXISTS (SELECT 1 FROM {tables.STATE_MEMBERS} s WHERE s.key = v.key)""",
 )
 _FROM_PLAN = (
-    """SELECT s.key, s.email_hash FROM state_members s
-    WHERE s.key IN (SELECT key FROM to_leave WHERE reason = 'left')""",
-    "SELECT key, email_hash FROM to_send WHERE kind = 'enter'",
+    f"""SELECT s.key, s.email_hash FROM {tables.STATE_MEMBERS} s
+    WHERE s.key IN (SELECT key FROM {tables.TO_LEAVE} WHERE reason = 'left')""",
+    f"SELECT key, email_hash FROM {tables.TO_SEND} WHERE kind = 'enter'",
 )
 
 
@@ -50,7 +52,7 @@ def renames_sql(*, after_plan: bool = False) -> str:
 WITH orphans AS ({orphans}),
 newcomers AS ({newcomers}),
 holders AS (
-    SELECT email_hash, min(key) AS key FROM members_valid
+    SELECT email_hash, min(key) AS key FROM {tables.MEMBERS_VALID}
     WHERE email_hash IN (SELECT email_hash FROM orphans)
     GROUP BY email_hash HAVING count(*) = 1
 ),
@@ -89,11 +91,13 @@ def rename_in_run(duck: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]])
     duck.execute(
         "CREATE OR REPLACE TEMP TABLE _dotsync_state_renamed AS "
         "SELECT coalesce(r.new_key, s.key) AS key, s.contact_id, s.email_hash, s.digest "
-        f"FROM state_members s LEFT JOIN {RENAMED_TABLE} r ON s.key = r.old_key"
+        f"FROM {tables.STATE_MEMBERS} s LEFT JOIN {RENAMED_TABLE} r ON s.key = r.old_key"
     )
     is_view = duck.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE view_name = 'state_members'"
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [tables.STATE_MEMBERS.name]
     ).fetchone()
     kind = "VIEW" if is_view and is_view[0] else "TABLE"
-    duck.execute(f"DROP {kind} state_members")
-    duck.execute(f"CREATE TEMP {kind} state_members AS SELECT * FROM _dotsync_state_renamed")
+    duck.execute(f"DROP {kind} {tables.STATE_MEMBERS}")
+    duck.execute(
+        f"CREATE TEMP {kind} {tables.STATE_MEMBERS} AS SELECT * FROM _dotsync_state_renamed"
+    )
