@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
-from dotsync import mapping
+from dotsync import mapping, tables
 from dotsync.config import Config
 from dotsync.identity import email_hash_sql, quote_literal
 from dotsync.state import BookRef, StateStore
@@ -180,8 +180,9 @@ class BookReader:
         self.store.ledger.merge(
             self.duck,
             self.book,
-            """select email_hash, contact_id, 'added', 'confirmed' from state_members
-            union all select email_hash, contact_id, 'added', 'confirmed' from other_holdings""",
+            f"""select email_hash, contact_id, 'added', 'confirmed' from {tables.STATE_MEMBERS}
+            union all select email_hash, contact_id, 'added', 'confirmed'
+            from {tables.OTHER_HOLDINGS}""",
             self.run_id,
         )
         self.store.record_book_read(
@@ -202,17 +203,19 @@ class BookReader:
         if files:
             listing = ", ".join(quote_literal(str(f)) for f in files)
             self.duck.execute(
-                "create or replace temp table possible_hashes as "
+                f"create or replace temp table {tables.POSSIBLE_HASHES} as "
                 f"select distinct email_hash from read_parquet([{listing}])"
             )
         else:
-            self.duck.execute("create or replace temp table possible_hashes(email_hash varchar)")
+            self.duck.execute(
+                f"create or replace temp table {tables.POSSIBLE_HASHES}(email_hash varchar)"
+            )
 
     def _read(self, since: datetime | None) -> ReadCounts:
         assert self.read_book is not None
         duck = self.duck
         duck.execute(
-            "create or replace temp table book_read"
+            f"create or replace temp table {tables.BOOK_READ}"
             "(email_hash varchar, contact_id bigint, status varchar)"
         )
         total = 0
@@ -228,16 +231,16 @@ class BookReader:
                 }
             )
             duck.execute(
-                f"insert into book_read select {email_hash_sql('email')}, contact_id, status "
-                "from page_table"
+                f"insert into {tables.BOOK_READ} "
+                f"select {email_hash_sql('email')}, contact_id, status from page_table"
             )
             total += len(page)
             self.progress(stage, total, 0)
         self._possible_hashes()
         row = duck.execute(
-            """select count(*) from book_read r
-            where r.email_hash not in (select email_hash from ledger_contacts)
-              and r.email_hash not in (select email_hash from possible_hashes)"""
+            f"""select count(*) from {tables.BOOK_READ} r
+            where r.email_hash not in (select email_hash from {tables.LEDGER_CONTACTS})
+              and r.email_hash not in (select email_hash from {tables.POSSIBLE_HASHES})"""
         ).fetchone()
         found = int(row[0]) if row else 0
         # A contact unsubscribed from this book stays so until --full: the contact's own status
@@ -245,12 +248,12 @@ class BookReader:
         self.store.ledger.merge(
             duck,
             self.book,
-            """select r.email_hash, r.contact_id,
+            f"""select r.email_hash, r.contact_id,
               case when p.email_hash is null then 'found' else 'added' end,
               case when r.status = 'confirmed' and l.status = 'unsubscribed' then null
                 else r.status end
-            from book_read r left join possible_hashes p using (email_hash)
-              left join ledger_contacts l using (email_hash)""",
+            from {tables.BOOK_READ} r left join {tables.POSSIBLE_HASHES} p using (email_hash)
+              left join {tables.LEDGER_CONTACTS} l using (email_hash)""",
             self.run_id,
         )
         self._read_unsubscribes(since)
@@ -300,9 +303,9 @@ class BookReader:
             held += self.store.members.upsert(
                 self.duck,
                 f"""select b.key, l.contact_id, b.email_hash, '{POSSIBLE_DIGEST}' as digest
-                from {source} b join ledger_contacts l using (email_hash)
+                from {source} b join {tables.LEDGER_CONTACTS} l using (email_hash)
                 where l.origin = 'added' and l.contact_id is not null
-                  and b.key not in (select key from state_members)""",
+                  and b.key not in (select key from {tables.STATE_MEMBERS})""",
                 self.export,
                 self.book.book_id,
                 self.run_id,
@@ -327,32 +330,32 @@ def split_leavers(duck: duckdb.DuckDBPyConnection) -> LeaverSplit:
     # A contact whose e-mail a valid member has now holds (or is about to hold) it: two profiles
     # that swapped e-mails keep both contacts.
     duck.execute(
-        """create or replace temp table leaving as
+        f"""create or replace temp table {tables.LEAVING} as
         select l.contact_id, any_value(s.email_hash) as email_hash
-        from to_leave l join state_members s using (key)
-        where s.email_hash not in (select email_hash from members_valid)
+        from {tables.TO_LEAVE} l join {tables.STATE_MEMBERS} s using (key)
+        where s.email_hash not in (select email_hash from {tables.MEMBERS_VALID})
         group by l.contact_id"""
     )
     duck.execute(
-        """create or replace temp table leaving_owner as
+        f"""create or replace temp table {tables.LEAVING_OWNER} as
         select v.contact_id, v.email_hash,
-          (v.email_hash in (select email_hash from other_holdings
-                            union select email_hash from ledger_kept)
-           or v.contact_id in (select contact_id from other_holdings
-                               union select contact_id from ledger_kept)) as held,
+          (v.email_hash in (select email_hash from {tables.OTHER_HOLDINGS}
+                            union select email_hash from {tables.LEDGER_KEPT})
+           or v.contact_id in (select contact_id from {tables.OTHER_HOLDINGS}
+                               union select contact_id from {tables.LEDGER_KEPT})) as held,
           coalesce(c.origin, 'added') as origin
-        from leaving v left join ledger_contacts c using (email_hash)"""
+        from {tables.LEAVING} v left join {tables.LEDGER_CONTACTS} c using (email_hash)"""
     )
     duck.execute(
-        """create or replace temp table to_remove as
-        select contact_id from leaving_owner where not held and origin = 'added'
+        f"""create or replace temp table {tables.TO_REMOVE} as
+        select contact_id from {tables.LEAVING_OWNER} where not held and origin = 'added'
         order by contact_id"""
     )
     row = duck.execute(
-        """select count(*) filter (where not held and origin = 'added'),
+        f"""select count(*) filter (where not held and origin = 'added'),
           count(*) filter (where held),
           count(*) filter (where not held and origin <> 'added')
-        from leaving_owner"""
+        from {tables.LEAVING_OWNER}"""
     ).fetchone()
     assert row is not None
     return LeaverSplit(int(row[0]), int(row[1]), int(row[2]))
@@ -365,34 +368,37 @@ def hold_back_refused(duck: duckdb.DuckDBPyConnection, *, full: bool) -> dict[st
     if full:
         return {}
     rows = duck.execute(
-        """select case when c.status = 'unsubscribed' then 'unsubscribed_from_book'
+        f"""select case when c.status = 'unsubscribed' then 'unsubscribed_from_book'
                   else 'suppressed' end, count(*)
-        from to_send t join ledger_contacts c using (email_hash)
+        from {tables.TO_SEND} t join {tables.LEDGER_CONTACTS} c using (email_hash)
         where c.status in ('suppressed', 'unsubscribed') group by 1"""
     ).fetchall()
     duck.execute(
-        """delete from to_send where email_hash in (select email_hash from ledger_contacts
+        f"""delete from {tables.TO_SEND} where email_hash in
+        (select email_hash from {tables.LEDGER_CONTACTS}
         where status in ('suppressed', 'unsubscribed'))"""
     )
     return {str(r): int(n) for r, n in rows}
 
 
-_PURGE_SQL = """
+_PURGE_SQL = f"""
     create or replace temp table purge as
     select contact_id, any_value(email_hash) as email_hash from (
-      select contact_id, email_hash from state_members
-      union all select contact_id, email_hash from ledger_kept
-        where export = {export} and contact_id is not null)
+      select contact_id, email_hash from {tables.STATE_MEMBERS}
+      union all select contact_id, email_hash from {tables.LEDGER_KEPT}
+        where export = {{export}} and contact_id is not null)
     group by contact_id
 """
-_OWNERS_SQL = """
+_OWNERS_SQL = f"""
     select p.contact_id,
-      (p.email_hash in (select email_hash from other_holdings
-                        union select email_hash from ledger_kept where export <> {export})
-       or p.contact_id in (select contact_id from other_holdings
-                           union select contact_id from ledger_kept where export <> {export})),
+      (p.email_hash in (select email_hash from {tables.OTHER_HOLDINGS}
+                        union select email_hash from {tables.LEDGER_KEPT}
+                        where export <> {{export}})
+       or p.contact_id in (select contact_id from {tables.OTHER_HOLDINGS}
+                           union select contact_id from {tables.LEDGER_KEPT}
+                           where export <> {{export}})),
       coalesce(c.origin, 'added')
-    from purge p left join ledger_contacts c using (email_hash)
+    from purge p left join {tables.LEDGER_CONTACTS} c using (email_hash)
     order by p.contact_id
 """
 
