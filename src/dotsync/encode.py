@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from dotsync import tables
 from dotsync.identity import quote_literal
 
 # DotDigital's limit is 50 MB per import body; stay under it with room for the envelope.
@@ -84,7 +85,7 @@ def encode_batches(
     options: EncodeOptions,
     folder: Path,
     *,
-    source_table: str = "to_send",
+    source_table: tables.RunTable = tables.TO_SEND,
     first_seq: int = 0,
 ) -> list[Batch]:
     """Split ``source_table`` into import bodies under both limits and write their files."""
@@ -99,7 +100,7 @@ def encode_batches(
     budget = options.max_body_bytes * 9 // 10  # room for what the estimate misses (escapes)
     per_batch = max(1, min(options.max_contacts, count * budget // max(estimate, 1)))
     duck.execute(
-        f"""create or replace temp table batched as
+        f"""create or replace temp table {tables.BATCHED} as
         select *, (row_number() over () - 1)::bigint as rn from {source_table}"""
     )
     ranges = [(lo, min(lo + per_batch, count)) for lo in range(0, count, per_batch)]
@@ -125,12 +126,13 @@ def encode_batches(
         members_file = folder / f"batch-{seq}.parquet"
         tmp_members = members_file.with_suffix(".parquet.tmp")
         duck.execute(
-            f"copy (select key, email_hash, digest from batched where rn >= {lo} and rn < {hi}) "
+            f"copy (select key, email_hash, digest from {tables.BATCHED} "
+            f"where rn >= {lo} and rn < {hi}) "
             f"to {quote_literal(str(tmp_members))} (format parquet)"
         )
         tmp_members.replace(members_file)  # atomic: the file exists whole or not at all
         batches.append(Batch(seq, body_file, members_file, hi - lo, size))
-    duck.execute("drop table batched")
+    duck.execute(f"drop table {tables.BATCHED}")
     return batches
 
 
@@ -144,7 +146,7 @@ def _write_body(
     for path in (array, tmp):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     duck.execute(
-        f"""copy (select {contact} from batched where rn >= {lo} and rn < {hi})
+        f"""copy (select {contact} from {tables.BATCHED} where rn >= {lo} and rn < {hi})
         to {quote_literal(str(array))} (format json, array true)"""
     )
     with tmp.open("wb") as out, array.open("rb") as src:
