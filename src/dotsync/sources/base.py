@@ -7,6 +7,7 @@ from typing import Protocol
 
 import duckdb
 
+from dotsync import tables
 from dotsync.config.models import SegmentConfig
 from dotsync.errors import SourceError
 
@@ -86,17 +87,20 @@ def finish_members_raw(
     )
     duck.execute(f"DROP TABLE {STAGE_TABLE}")
     duck.execute(
-        "CREATE OR REPLACE TABLE members_raw AS SELECT * EXCLUDE (copies, copy) "
+        f"CREATE OR REPLACE TABLE {tables.MEMBERS_RAW} AS SELECT * EXCLUDE (copies, copy) "
         "FROM (SELECT *, unnest(range(copies)) AS copy FROM member_keys)"
     )
     sizes = segment_sizes_of(duck, segment_names, table="member_keys")
     duck.execute("DROP TABLE member_keys")
-    duck.execute("ALTER TABLE members_raw ALTER COLUMN key SET NOT NULL")
+    duck.execute(f"ALTER TABLE {tables.MEMBERS_RAW} ALTER COLUMN key SET NOT NULL")
     return sizes
 
 
 def segment_sizes_of(
-    duck: duckdb.DuckDBPyConnection, segment_names: Sequence[str], *, table: str = "members_raw"
+    duck: duckdb.DuckDBPyConnection,
+    segment_names: Sequence[str],
+    *,
+    table: str = tables.MEMBERS_RAW.name,
 ) -> dict[str, int]:
     """Each segment's size, read from ``table.segments`` (a table of one row per member)."""
     sizes = dict.fromkeys(segment_names, 0)

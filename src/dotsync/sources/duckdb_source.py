@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from dotsync import tables
 from dotsync.config.models import SegmentConfig, SourceConfig
 from dotsync.errors import SourceError
 from dotsync.segments import (
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 DATABASE_SUFFIXES = (".duckdb", ".ddb", ".db")
 ATTACHED = "dotsync_source"
 TEXT_VIEW = "dotsync_profiles_text"  # the profile file with every column as written
-SOURCE_REJECTED = "source_rejected"  # rows of the profile file DuckDB could not read
+SOURCE_REJECTED = tables.SOURCE_REJECTED  # rows of the profile file DuckDB could not read
 
 
 def database_message(exc: BaseException) -> str:
@@ -94,7 +95,7 @@ class DuckDBSource:
                 GROUP BY key"""
             )
             duck.execute(
-                f"""CREATE OR REPLACE TABLE members_raw AS
+                f"""CREATE OR REPLACE TABLE {tables.MEMBERS_RAW} AS
                 SELECT m.key::VARCHAR AS key, m.segments::VARCHAR[] AS segments{selected}
                 FROM member_keys m
                 LEFT JOIN {self._values()} p ON CAST(p.{key} AS VARCHAR) = m.key"""
@@ -108,7 +109,7 @@ class DuckDBSource:
         # them all as duplicate_key. Sizes count keys, one row per member in member_keys.
         sizes = segment_sizes_of(duck, list(segments), table="member_keys")
         duck.execute("DROP TABLE member_keys")
-        duck.execute("ALTER TABLE members_raw ALTER COLUMN key SET NOT NULL")
+        duck.execute(f"ALTER TABLE {tables.MEMBERS_RAW} ALTER COLUMN key SET NOT NULL")
         return sizes
 
     def segment_sizes(self, segments: Mapping[str, SegmentConfig]) -> dict[str, int]:

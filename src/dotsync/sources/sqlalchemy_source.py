@@ -17,6 +17,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from dotsync import tables
 from dotsync.config.models import SegmentConfig, SourceConfig
 from dotsync.drivers import missing_driver
 from dotsync.errors import SourceError
@@ -102,7 +103,7 @@ class SQLAlchemySource:
         duck.execute(stage_ddl(len(columns)))
         # This source rejects no rows itself; the table exists so validation can rely on it.
         duck.execute(
-            "CREATE OR REPLACE TABLE source_rejected "
+            f"CREATE OR REPLACE TABLE {tables.SOURCE_REJECTED} "
             "(key VARCHAR, reason VARCHAR, field VARCHAR, detail VARCHAR)"
         )
         self.batches_loaded = 0
