@@ -40,6 +40,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import ColumnElement, Engine, Select, Table, delete, select
 
+from dotsync import tables
 from dotsync.errors import RunInProgressError
 from dotsync.identity import quote_literal
 from dotsync.state.arrow import query_to_arrow
@@ -173,11 +174,11 @@ class DuckLedger:
     def register(self, duck: duckdb.DuckDBPyConnection, book: BookRef) -> None:
         alias = self._attach(duck, book)
         duck.execute(
-            "create or replace temp view ledger_contacts as "
+            f"create or replace temp view {tables.LEDGER_CONTACTS} as "
             f"select email_hash, contact_id, origin, status from {alias}.contacts"
         )
         duck.execute(
-            "create or replace temp view ledger_kept as "
+            f"create or replace temp view {tables.LEDGER_KEPT} as "
             f"select export, email_hash, contact_id from {alias}.kept"
         )
 
@@ -289,8 +290,10 @@ class SqlLedger:
                 [("export", pa.string()), ("email_hash", pa.string()), ("contact_id", pa.int64())]
             ),
         )
-        duck.execute("create or replace temp table ledger_contacts as select * from contacts")
-        duck.execute("create or replace temp table ledger_kept as select * from kept")
+        duck.execute(
+            f"create or replace temp table {tables.LEDGER_CONTACTS} as select * from contacts"
+        )
+        duck.execute(f"create or replace temp table {tables.LEDGER_KEPT} as select * from kept")
 
     def _arrow(self, query: Select[Any], schema: pa.Schema) -> pa.Table:
         return query_to_arrow(self.engine, query, schema)

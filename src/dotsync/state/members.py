@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, bindparam, delete, func, select, update
 
+from dotsync import tables
 from dotsync.errors import ConfigError, RunInProgressError
 from dotsync.identity import quote_literal
 from dotsync.state.arrow import query_to_arrow
@@ -184,7 +185,7 @@ class DuckMembers:
     def register(self, duck: duckdb.DuckDBPyConnection, export: str, book_id: int) -> None:
         alias = self._attach(duck, export)
         duck.execute(
-            f"""create or replace temp view state_members as
+            f"""create or replace temp view {tables.STATE_MEMBERS} as
             select {_MEMBER_COLUMNS} from {alias}.members where address_book_id = {int(book_id)}"""
         )
 
@@ -216,7 +217,8 @@ class DuckMembers:
         self, duck: duckdb.DuckDBPyConnection, exports: Sequence[str], book_id: int
     ) -> None:
         duck.execute(
-            "create or replace temp table other_holdings(email_hash varchar, contact_id bigint)"
+            f"create or replace temp table {tables.OTHER_HOLDINGS}"
+            "(email_hash varchar, contact_id bigint)"
         )
         for export in exports:
             path = self._file(export)
@@ -233,7 +235,7 @@ class DuckMembers:
                 ) from None
             try:
                 duck.execute(
-                    f"""insert into other_holdings select email_hash, contact_id
+                    f"""insert into {tables.OTHER_HOLDINGS} select email_hash, contact_id
                     from dotsync_other.members where address_book_id = {int(book_id)}"""
                 )
             finally:
@@ -301,7 +303,9 @@ class SqlMembers:
     def register(self, duck: duckdb.DuckDBPyConnection, export: str, book_id: int) -> None:
         # A table, not duck.register(): DuckDB refuses to register while a result is pending.
         snapshot = self._arrow(export, book_id)  # noqa: F841 - read by name in the SQL below
-        duck.execute("create or replace temp table state_members as select * from snapshot")
+        duck.execute(
+            f"create or replace temp table {tables.STATE_MEMBERS} as select * from snapshot"
+        )
 
     def _arrow(self, export: str, book_id: int) -> pa.Table:
         schema = pa.schema(
@@ -353,7 +357,7 @@ class SqlMembers:
         held = pa.table(  # noqa: F841 - read by name in the SQL below
             {"email_hash": pa.array(hashes, pa.string()), "contact_id": pa.array(ids, pa.int64())}
         )
-        duck.execute("create or replace temp table other_holdings as select * from held")
+        duck.execute(f"create or replace temp table {tables.OTHER_HOLDINGS} as select * from held")
 
     def remove_contacts(self, export: str, book_id: int, contact_ids: Sequence[int]) -> None:
         with self.engine.begin() as conn:
