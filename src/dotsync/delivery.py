@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from dotsync import tables
 from dotsync.dotdigital import ContactsImport, DotDigitalClient, ImportStatus
 from dotsync.dotdigital.retry import PollPolicy
 from dotsync.encode import Batch
@@ -111,7 +112,7 @@ class Deliverer:
         self.on_in_flight = on_in_flight
         self.sleep, self.clock = sleep, clock
         self.duck.execute(
-            "create temp table if not exists delivery_failures("
+            f"create temp table if not exists {tables.DELIVERY_FAILURES}("
             "key varchar, reason varchar, field varchar, detail varchar)"
         )
 
@@ -253,7 +254,7 @@ class Deliverer:
         # A member dotsync unsubscribed from this book when it left, back in the segments:
         # DotDigital refuses it as suppressed for this book; say so.
         unsubscribed = (
-            "(select email_hash from ledger_contacts where status = 'unsubscribed')"
+            f"(select email_hash from {tables.LEDGER_CONTACTS} where status = 'unsubscribed')"
             if self.book is not None
             else "(select null::varchar as email_hash where false)"
         )
@@ -275,7 +276,7 @@ class Deliverer:
             else:
                 self.totals.suppressed += n
         self.duck.execute(
-            f"""insert into delivery_failures
+            f"""insert into {tables.DELIVERY_FAILURES}
             select b.key, f.reason, null, f.detail
             from {batch_sql} b join _failed f using (email_hash)"""
         )

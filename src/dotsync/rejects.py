@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from dotsync import tables
 from dotsync.identity import quote_literal
 
 
@@ -21,10 +22,10 @@ def write_rejects(
     contacts DotDigital refused (``delivery_failures``)."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.chmod(0o700)
-    sources = ["select key, reason, field, detail from members_rejected"]
-    tables = {r[0] for r in duck.execute("select table_name from duckdb_tables()").fetchall()}
-    if "delivery_failures" in tables:
-        sources.append("select key, reason, field, detail from delivery_failures")
+    sources = [f"select key, reason, field, detail from {tables.MEMBERS_REJECTED}"]
+    existing = {r[0] for r in duck.execute("select table_name from duckdb_tables()").fetchall()}
+    if tables.DELIVERY_FAILURES.name in existing:
+        sources.append(f"select key, reason, field, detail from {tables.DELIVERY_FAILURES}")
     query = " union all ".join(sources)
     row = duck.execute(f"select count(*) from ({query})").fetchone()
     if not row or int(row[0]) == 0:
