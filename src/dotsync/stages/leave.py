@@ -8,6 +8,7 @@ import logging
 
 import duckdb
 
+from dotsync import tables
 from dotsync.delivery import REMOVAL_CHUNK, Deliverer
 from dotsync.dotdigital import DotDigitalClient
 from dotsync.errors import BookChangedError, MassRemovalError, NotFoundError
@@ -43,8 +44,9 @@ class LeaveStage:
         if export.on_segment_exit == "keep":
             return None  # nobody leaves the book
         row = duck.execute(
-            f"select (select count(*) from state_members where digest <> '{POSSIBLE_DIGEST}'),"
-            " (select count(*) from to_leave where reason = 'left')"
+            f"select (select count(*) from {tables.STATE_MEMBERS} "
+            f"where digest <> '{POSSIBLE_DIGEST}'),"
+            f" (select count(*) from {tables.TO_LEAVE} where reason = 'left')"
         ).fetchone()
         members, leavers = (int(x) for x in row) if row else (0, 0)
         guard = RemovalGuard(export.max_removal_fraction, export.min_removals_guarded)
@@ -75,15 +77,21 @@ class LeaveStage:
         mode = ctx.export.on_segment_exit
         left_keys = [
             str(k)
-            for (k,) in duck.execute("select key from to_leave where reason = 'left'").fetchall()
+            for (k,) in duck.execute(
+                f"select key from {tables.TO_LEAVE} where reason = 'left'"
+            ).fetchall()
         ]
-        ids = [int(c) for (c,) in duck.execute("select contact_id from to_remove").fetchall()]
+        ids = [
+            int(c) for (c,) in duck.execute(f"select contact_id from {tables.TO_REMOVE}").fetchall()
+        ]
         if not left_keys and not ids:
             return 0, 0
         ctx.check_stop()
         if mode == "keep":
             # The export keeps holding them: another export of the book cannot take them out.
-            store.ledger.keep(duck, book, ctx.name, "select email_hash, contact_id from leaving")
+            store.ledger.keep(
+                duck, book, ctx.name, f"select email_hash, contact_id from {tables.LEAVING}"
+            )
             store.members.forget_keys(ctx.name, ctx.book_id, left_keys)
             return 0, 0
         if mode == "unsubscribe":

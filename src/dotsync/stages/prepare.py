@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from dotsync import keys, mapping
+from dotsync import keys, mapping, tables
 from dotsync.connect import ConnectionReport
 from dotsync.dotdigital import DotDigitalClient
 from dotsync.errors import LimitExceededError
@@ -80,7 +80,7 @@ def prepare(
     finally:
         source.close()
     ctx.progress("read", 1, 1)
-    row = duck.execute("select count(*) from members_raw").fetchone()
+    row = duck.execute(f"select count(*) from {tables.MEMBERS_RAW}").fetchone()
     profiles = int(row[0]) if row else 0
     if profiles > export.max_profiles:
         listing = ", ".join(f"{k}: {v:,}" for k, v in sizes.items())
@@ -144,7 +144,7 @@ def prepare(
 def _recount(duck: duckdb.DuckDBPyConnection, plan: PlanCounts) -> PlanCounts:
     row = duck.execute(
         "select count(*) filter (where kind = 'enter'), count(*) filter (where kind = 'change') "
-        "from to_send"
+        f"from {tables.TO_SEND}"
     ).fetchone()
     entered, changed = (int(x) for x in row) if row else (0, 0)
     return PlanCounts(entered, changed, plan.unchanged, plan.left, plan.email_changed)
