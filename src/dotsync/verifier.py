@@ -34,6 +34,7 @@ import duckdb
 import httpx
 import pyarrow as pa
 
+from dotsync import tables
 from dotsync.config import Config, require_privacy_ack
 from dotsync.connect import open_client
 from dotsync.dotdigital import CallStats, DotDigitalClient
@@ -280,11 +281,13 @@ class _Verify:
             for p in self.store.possible_imports(self.store.exports_of(book), book.book_id)
             if p.batch_file.exists()
         ]
-        self.duck.execute("create or replace temp table possible_hashes(email_hash varchar)")
+        self.duck.execute(
+            f"create or replace temp table {tables.POSSIBLE_HASHES}(email_hash varchar)"
+        )
         if files:
             listing = ", ".join(quote_literal(str(f)) for f in files)
             self.duck.execute(
-                "insert into possible_hashes "
+                f"insert into {tables.POSSIBLE_HASHES} "
                 f"select distinct email_hash from read_parquet([{listing}])"
             )
 

@@ -36,6 +36,8 @@ from enum import StrEnum
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
+from dotsync import tables
+
 MEMBER_PAGE = 5000  # GET /contacts/v3: up to 5,000 contacts a call
 FEED_PAGE = 1000  # the v2 feeds: up to 1,000 a call
 # Pages read at most from each feed: 10,000 unsubscribes (or suppressions) since the last recorded
@@ -176,14 +178,14 @@ def create_inputs(duck: duckdb.DuckDBPyConnection) -> None:
 
 
 # Contacts dotsync knows in the book: the ledger's, this export's members, other exports' members.
-_KNOWN = """
+_KNOWN = f"""
     create or replace temp table verify_known as
     select email_hash, any_value(contact_id) as contact_id,
       coalesce(any_value(status), 'confirmed') as ledger_status
     from (
-      select email_hash, contact_id, status from ledger_contacts
-      union all select email_hash, contact_id, null from state_members
-      union all select email_hash, contact_id, null from other_holdings
+      select email_hash, contact_id, status from {tables.LEDGER_CONTACTS}
+      union all select email_hash, contact_id, null from {tables.STATE_MEMBERS}
+      union all select email_hash, contact_id, null from {tables.OTHER_HOLDINGS}
     ) where email_hash is not null
     group by email_hash
 """
@@ -216,10 +218,10 @@ _REFUSED = """
       group by email_hash
 """
 
-_MISSING = """
+_MISSING = f"""
     create or replace temp table drift_missing as
     select s.key, s.contact_id, s.email_hash
-    from state_members s join verify_known k using (email_hash)
+    from {tables.STATE_MEMBERS} s join verify_known k using (email_hash)
     where k.ledger_status = 'confirmed'
       and not exists (select 1 from book_now b where b.email_hash = s.email_hash)
       and not exists (select 1 from book_now b where b.contact_id = s.contact_id)
@@ -233,12 +235,12 @@ _STATUS = """
     where k.ledger_status = 'confirmed'
 """
 
-_UNKNOWN = """
+_UNKNOWN = f"""
     create or replace temp table drift_unknown as
     select b.email_hash, b.contact_id, b.status from book_now b
     where not exists (select 1 from verify_known k where k.email_hash = b.email_hash)
       and not exists (select 1 from verify_known k where k.contact_id = b.contact_id)
-      and not exists (select 1 from possible_hashes p where p.email_hash = b.email_hash)
+      and not exists (select 1 from {tables.POSSIBLE_HASHES} p where p.email_hash = b.email_hash)
 """
 
 
@@ -251,7 +253,7 @@ def compare(
     for sql in (_KNOWN, _REFUSED, _MISSING, _STATUS, _UNKNOWN):
         duck.execute(sql)
     row = duck.execute(
-        """select (select count(*) from book_now), (select count(*) from state_members),
+        f"""select (select count(*) from book_now), (select count(*) from {tables.STATE_MEMBERS}),
           (select count(*) from drift_missing), (select count(*) from drift_unknown),
           (select count(*) from drift_status where status = 'unsubscribed'),
           (select count(*) from drift_status where status = 'suppressed')"""
@@ -279,7 +281,7 @@ def compare(
         samples[status] = _samples(
             duck,
             f"""select s.key, d.contact_id from drift_status d
-            left join state_members s using (email_hash)
+            left join {tables.STATE_MEMBERS} s using (email_hash)
             where d.status = '{status}'
             order by s.key nulls last, d.contact_id limit {n}""",
         )
