@@ -4,6 +4,8 @@ columns compared with the module's list."""
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import duckdb
 import pytest
 from support.project import PASSWORD_ENV, Project, profile
 
+import dotsync
 from dotsync import rejects, runner, tables
 from dotsync.emulator import RunningEmulator
 
@@ -66,3 +69,46 @@ def test_the_run_tables_are_as_declared(
         assert tuple(columns[: len(table.columns)]) == table.columns, (table.name, columns)
         if not table.open_ended:
             assert len(columns) == len(table.columns), (table.name, columns)
+
+
+# A run table named inside SQL text: after a keyword that takes a table (``from to_send``).
+_SQL_NAMING = re.compile(
+    r"(?i)\b(?:from|join|table|into|view|exists|update)\s+("
+    + "|".join(sorted((t.name for t in tables.RUN_TABLES), key=len, reverse=True))
+    + r")\b"
+)
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    """The ids of the docstring nodes: prose, which may name the tables freely."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def test_stages_name_the_run_tables_through_the_module() -> None:
+    package = Path(dotsync.__file__).parent
+    spelled: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if relative.parts[0] == "emulator" or relative == Path("tables.py"):
+            continue  # the emulator is DotDigital's stand-in, with tables of its own
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        prose = _docstrings(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+                continue
+            if id(node) not in prose and (found := _SQL_NAMING.search(node.value)):
+                spelled.append(f"{relative}:{node.lineno}: {found.group(0)!r}")
+    assert spelled == [], "use dotsync.tables, not the literal name:\n" + "\n".join(spelled)
+
+
+def test_a_run_table_reads_as_its_name_in_sql() -> None:
+    duck = duckdb.connect()
+    duck.execute(f"create table {tables.TO_REMOVE} (contact_id bigint)")
+    duck.execute(f"insert into {tables.TO_REMOVE} values (7)")
+    assert duck.execute("select contact_id from to_remove").fetchall() == [(7,)]
