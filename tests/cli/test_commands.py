@@ -79,7 +79,7 @@ def test_connect_inspect_plan_export_history_show_run(
     assert "C00003" in shown.stdout and "invalid_email" in shown.stdout
 
 
-def test_wrong_password_names_the_user_and_the_variable_never_the_password(
+def test_wrong_password_names_the_settings_never_the_password_nor_the_address(
     cli: Cli, project: Project
 ) -> None:
     project.write_profiles([profile(1)])
@@ -93,8 +93,9 @@ def test_wrong_password_names_the_user_and_the_variable_never_the_password(
     ):
         refused = run(*args, env={PASSWORD_ENV: wrong})
         assert refused.code == 3, refused.text
-        assert project.api_user in refused.stderr and PASSWORD_ENV in refused.stderr
+        assert "connections.dd.api_user" in refused.stderr and PASSWORD_ENV in refused.stderr
         assert wrong not in refused.text
+        assert project.api_user not in refused.text  # an e-mail address: never in errors
 
 
 def test_missing_password_variable_is_a_configuration_error(cli: Cli, project: Project) -> None:
