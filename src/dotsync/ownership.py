@@ -428,32 +428,41 @@ def shared_book_conflicts(config: Config, export: str) -> list[str]:
     """Exports that write the same book as ``export`` but map one of its data fields from another
     column or with another type: each run would overwrite what the other wrote. Pure: read from
     the configuration (same API host and book id)."""
-    mine = config.find_export(export)
-    connection = config.connections[mine.connection]
-    where = (str(connection.api_url).rstrip("/").lower(), int(connection.address_book_id))
-    _, fields = mapping.plan_columns(mine.mapping)
-    own = {f.name: f for f in fields}
-    found: list[str] = []
-    for other_name, other in sorted(config.exports.items()):
-        other_connection = config.connections[other.connection]
-        there = (
-            str(other_connection.api_url).rstrip("/").lower(),
-            int(other_connection.address_book_id),
-        )
-        if other_name == export or there != where:
-            continue
-        for field in mapping.plan_columns(other.mapping)[1]:
-            theirs = own.get(field.name)
-            if theirs is None:
+    return [text for pair, text in book_conflicts(config) if export in pair]
+
+
+def book_conflicts(config: Config) -> list[tuple[tuple[str, str], str]]:
+    """Every pair of exports of one book (same API host and book id) that map a data field from
+    different columns or with different types, once per pair and field: the pair and what to
+    tell."""
+
+    def book_of(name: str) -> tuple[str, int]:
+        connection = config.connections[config.exports[name].connection]
+        return str(connection.api_url).rstrip("/").lower(), int(connection.address_book_id)
+
+    names = sorted(config.exports)
+    found: list[tuple[tuple[str, str], str]] = []
+    for i, first in enumerate(names):
+        own = {f.name: f for f in mapping.plan_columns(config.exports[first].mapping)[1]}
+        for second in names[i + 1 :]:
+            if book_of(second) != book_of(first):
                 continue
-            if theirs.column != field.column or (
-                theirs.explicit_type and field.explicit_type and theirs.type != field.type
-            ):
-                found.append(
-                    f"data field {field.name} of address book {where[1]}: export {export!r} "
-                    f"writes column {theirs.column!r} ({theirs.type}), export {other_name!r} "
-                    f"column {field.column!r} ({field.type}); each run overwrites the other's"
-                )
+            for field in mapping.plan_columns(config.exports[second].mapping)[1]:
+                theirs = own.get(field.name)
+                if theirs is None:
+                    continue
+                if theirs.column != field.column or (
+                    theirs.explicit_type and field.explicit_type and theirs.type != field.type
+                ):
+                    found.append(
+                        (
+                            (first, second),
+                            f"data field {field.name} of address book {book_of(first)[1]}: "
+                            f"export {first!r} writes column {theirs.column!r} ({theirs.type}), "
+                            f"export {second!r} column {field.column!r} ({field.type}); each run "
+                            "overwrites the other's",
+                        )
+                    )
     return found
 
 

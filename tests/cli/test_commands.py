@@ -79,7 +79,7 @@ def test_connect_inspect_plan_export_history_show_run(
     assert "C00003" in shown.stdout and "invalid_email" in shown.stdout
 
 
-def test_wrong_password_names_the_user_and_the_variable_never_the_password(
+def test_wrong_password_names_the_settings_never_the_password_nor_the_address(
     cli: Cli, project: Project
 ) -> None:
     project.write_profiles([profile(1)])
@@ -93,8 +93,9 @@ def test_wrong_password_names_the_user_and_the_variable_never_the_password(
     ):
         refused = run(*args, env={PASSWORD_ENV: wrong})
         assert refused.code == 3, refused.text
-        assert project.api_user in refused.stderr and PASSWORD_ENV in refused.stderr
+        assert "connections.dd.api_user" in refused.stderr and PASSWORD_ENV in refused.stderr
         assert wrong not in refused.text
+        assert project.api_user not in refused.text  # an e-mail address: never in errors
 
 
 def test_missing_password_variable_is_a_configuration_error(cli: Cli, project: Project) -> None:
@@ -113,3 +114,41 @@ def test_plan_when_the_export_may_create_fields(cli: Cli, project: Project) -> N
     assert json.loads(plan.stdout)["counts"]["entered"] == 3
     with project.emulator.client() as api:  # a plan writes nothing, fields included
         assert "TIER" not in {f["name"] for f in api.get("/v2/data-fields").json()}
+
+
+def test_connect_warns_of_two_exports_of_one_book_mapping_a_field_apart(
+    cli: Cli, project: Project
+) -> None:
+    """Two exports writing one book, FIRSTNAME from different columns: each run would overwrite
+    the other's values. ``connect`` says so (as ``plan`` does), naming both exports and columns."""
+    project.write_profiles(_rows())
+    project.write_config(create_missing_data_fields=True)
+    with project.config_path.open("a", encoding="utf-8") as fh:
+        fh.write(
+            '[exports.gold]\nconnection = "dd"\nsegments = ["gold"]\n'
+            '[exports.gold.mapping]\nemail = "email"\nfirst_name = "last_name"\n'
+        )
+
+    shown = cli.run("connect", "dd")
+    assert shown.code == 0, shown.text
+    assert "warning: data field FIRSTNAME" in shown.stdout
+    assert "'gold'" in shown.stdout and "'last_name'" in shown.stdout
+
+    as_json = cli.run("connect", "dd", "--json")
+    [conflict] = json.loads(as_json.stdout)["shared_book_conflicts"]
+    assert "FIRSTNAME" in conflict and "'first_name'" in conflict
+
+
+def test_connect_shows_no_warning_when_exports_of_one_book_agree(
+    cli: Cli, project: Project
+) -> None:
+    project.write_profiles(_rows())
+    project.write_config(create_missing_data_fields=True)
+    with project.config_path.open("a", encoding="utf-8") as fh:
+        fh.write(
+            '[exports.gold]\nconnection = "dd"\nsegments = ["gold"]\n'
+            '[exports.gold.mapping]\nemail = "email"\nfirst_name = "first_name"\n'
+        )
+    as_json = cli.run("connect", "dd", "--json")
+    assert as_json.code == 0, as_json.text
+    assert json.loads(as_json.stdout)["shared_book_conflicts"] == []

@@ -19,6 +19,7 @@ from dotsync.cli._common import (
     print_json,
     print_table,
     setup_logging,
+    styled,
 )
 from dotsync.cli.export import print_summary
 from dotsync.cli.verify import print_verifies, show_verify, verify_json
@@ -27,6 +28,7 @@ from dotsync.config.loader import did_you_mean
 from dotsync.connect import check_connection, describe_connection, explain_refusal, open_client
 from dotsync.errors import ConfigError, ConnectionCheckError
 from dotsync.mapping import declared_types, required_fields, type_mismatches
+from dotsync.ownership import book_conflicts
 from dotsync.result import PARTIAL_LEGEND, RunStatus
 from dotsync.sources import open_source
 from dotsync.state import StateStore
@@ -105,9 +107,16 @@ def connect(
         if mismatches:
             raise ConnectionCheckError("; ".join(mismatches))
         to_create = sorted(f for f in creatable if f.upper() not in report.data_fields)
+        mine = {e_name for e_name, e in cfg.exports.items() if e.connection == connection}
+        conflicts = [text for pair, text in book_conflicts(cfg) if mine.intersection(pair)]
         if as_json:
             print_json(
-                {**report.__dict__, "mapped_fields": fields, "fields_created_on_export": to_create}
+                {
+                    **report.__dict__,
+                    "mapped_fields": fields,
+                    "fields_created_on_export": to_create,
+                    "shared_book_conflicts": conflicts,
+                }
             )
             return
         title = f"{describe_connection(connection, conn.display_name)}: OK"
@@ -126,6 +135,8 @@ def connect(
         if to_create:
             table.add_row("created on export", ", ".join(to_create))
         print_table(table)
+        for conflict in conflicts:
+            out.print(styled(f"warning: {conflict}", "yellow"), highlight=False)
 
 
 def address_books(
