@@ -138,6 +138,12 @@ def main_scenarios(args: argparse.Namespace, work: Path, original: Path) -> dict
                 "unchanged", "refresh, nothing changed", emulator, config, book, profiles, work
             )
         )
+        # A day passes, as far as the next changes read of the book is concerned, once its
+        # overlap has: wait that long, so that the refresh after next reads only what the one
+        # before it changed (the first refresh reads back the full export's contacts anyway).
+        waited = CHANGES_OVERLAP.total_seconds() + 5
+        _say(f"waiting {waited:.0f} s, past the book read's overlap, as a day would")
+        time.sleep(waited)
         mutation = data.mutate(profiles, args.profiles)
         _say(
             f"profiles: {mutation.changed:,} changed, {mutation.left:,} deleted, "
@@ -160,10 +166,6 @@ def main_scenarios(args: argparse.Namespace, work: Path, original: Path) -> dict
         scenarios.append(changed)
         # A second day of changes: the first refresh after a full export reads back what the full
         # export changed (the ledger's changes read); this one shows a refresh in steady state.
-        # A day passes as far as that read is concerned once its overlap has: wait that long.
-        waited = CHANGES_OVERLAP.total_seconds() + 5
-        _say(f"waiting {waited:.0f} s, past the book read's overlap, as a day would")
-        time.sleep(waited)
         again = data.mutate(profiles, args.profiles + mutation.arrived)
         _say(f"profiles: {again.changed:,} changed, {again.arrived:,} new (a second day)")
         steady = measure_scenario(
