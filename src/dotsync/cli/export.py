@@ -87,7 +87,8 @@ def export(
     verbose: VerboseOption = False,
     log_format: LogFormatOption = LogFormat.TEXT,
 ) -> None:
-    """Export segments to DotDigital: only changes are sent, leavers leave the address book.
+    """Export segments to DotDigital: only changes are sent; leavers leave the address book if
+    dotsync added them and no other export of the book holds them.
 
     Exit codes: 0 done (rows may have been rejected), 2 configuration, 3 DotDigital refused the
     connection, 4 rows rejected (only with --fail-on-rejects), 5 DotDigital or network failure
