@@ -41,9 +41,9 @@ import pyarrow as pa
 from sqlalchemy import ColumnElement, Engine, Select, Table, delete, select
 
 from dotsync import tables
-from dotsync.errors import RunInProgressError
 from dotsync.identity import quote_literal
 from dotsync.state.arrow import query_to_arrow
+from dotsync.state.duckfiles import attach_or_busy
 from dotsync.state.schema import book_contacts, book_kept
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -142,14 +142,7 @@ class DuckLedger:
         self._detach()
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.file(book)
-        try:
-            duck.execute(f"attach {quote_literal(str(path))} as {self.ALIAS}")
-        except duckdb.IOException as exc:
-            raise RunInProgressError(
-                f"the ledger of address book {book.book_id} is in use by a run in another "
-                "process; try again when it ends (see `dotsync history`)",
-                detail=str(exc).splitlines()[0],
-            ) from None
+        attach_or_busy(duck, path, self.ALIAS, f"the ledger of address book {book.book_id}")
         path.chmod(0o600)
         # No primary keys, as in the member store: ``merge`` keeps email_hash unique itself.
         duck.execute(

@@ -28,9 +28,9 @@ import pyarrow as pa
 from sqlalchemy import Engine, bindparam, delete, func, select, update
 
 from dotsync import tables
-from dotsync.errors import ConfigError, RunInProgressError
-from dotsync.identity import quote_literal
+from dotsync.errors import ConfigError
 from dotsync.state.arrow import query_to_arrow
+from dotsync.state.duckfiles import attach_or_busy
 from dotsync.state.schema import members
 
 _MEMBER_COLUMNS = "key, contact_id, email_hash, digest"
@@ -158,14 +158,7 @@ class DuckMembers:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self._file(export)
         alias = "dotsync_members"
-        try:
-            duck.execute(f"attach {quote_literal(str(path))} as {alias}")
-        except duckdb.IOException as exc:  # another process holds the file: a run is going on
-            raise RunInProgressError(
-                f"the member state of export {export!r} is in use by a run in another process; "
-                "try again when it ends (see `dotsync history`)",
-                detail=str(exc).splitlines()[0],
-            ) from None
+        attach_or_busy(duck, path, alias, f"the member state of export {export!r}")
         path.chmod(0o600)
         try:
             upgrade_member_file(duck, alias, path)
@@ -225,14 +218,8 @@ class DuckMembers:
             if not path.exists():
                 continue
             # Runs of one account hold its lock, so no other run writes these files now.
-            try:
-                duck.execute(f"attach {quote_literal(str(path))} as dotsync_other (read_only)")
-            except duckdb.Error as exc:
-                raise RunInProgressError(
-                    f"the member state of export {export!r} (same address book) is in use by a "
-                    "run in another process; try again when it ends (see `dotsync history`)",
-                    detail=str(exc).splitlines()[0],
-                ) from None
+            what = f"the member state of export {export!r} (same address book)"
+            attach_or_busy(duck, path, "dotsync_other", what, read_only=True)
             try:
                 duck.execute(
                     f"""insert into {tables.OTHER_HOLDINGS} select email_hash, contact_id
