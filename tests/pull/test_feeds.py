@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from dotsync.pull.feeds import (
+    ACCOUNT_SUPPRESSIONS,
+    ACCOUNT_UNSUBSCRIBES,
+    BOOK_UNSUBSCRIBES,
     OVERLAP,
     RESUME_MARGIN,
+    STATUS_FEEDS,
     CallBudget,
     after_pass,
     capped,
+    feed_key,
+    in_turn,
     plan_pass,
 )
 from dotsync.state import FeedCursor
@@ -69,3 +75,14 @@ def test_capped_keeps_a_watermark_at_most_at_the_ceiling() -> None:
 def test_the_budget_allows_calls_below_its_maximum() -> None:
     budget = CallBudget(3)
     assert [budget.allows(n) for n in range(5)] == [True, True, True, False, False]
+
+
+def test_the_feed_that_waited_longest_is_read_first() -> None:
+    book = 7
+    cursors = {
+        feed_key(ACCOUNT_SUPPRESSIONS, book): FeedCursor(NOW),  # read to its end just now
+        feed_key(BOOK_UNSUBSCRIBES, book): FeedCursor(FIRST, pass_since=FIRST, skip=1000),
+    }
+    order = in_turn(STATUS_FEEDS, cursors, book, FIRST)  # the cut pass and the unread first
+    assert order == [ACCOUNT_UNSUBSCRIBES, BOOK_UNSUBSCRIBES, ACCOUNT_SUPPRESSIONS]
+    assert in_turn(STATUS_FEEDS, {}, book, FIRST) == list(STATUS_FEEDS)

@@ -11,6 +11,7 @@ backlog larger than the budget is read over several pulls instead of never.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -68,14 +69,31 @@ BOOK_CHANGES = Feed(
     "(read only when someone could have come back)",
     by_marker=True,
 )
-# Read first, in this order: the book's changes come last, so that a contact seen subscribed
-# there is subscribed later than anything the other feeds said of it.
+# Read before the book's changes, so that a contact seen subscribed there is subscribed later
+# than anything these said of it.
 STATUS_FEEDS = (ACCOUNT_SUPPRESSIONS, ACCOUNT_UNSUBSCRIBES, BOOK_UNSUBSCRIBES)
 
 
 def feed_key(feed: Feed, book_id: int) -> FeedKey:
     """Where the feed's cursor is kept: per account, and per book for the book's feeds."""
     return feed.name, (book_id if feed.scope is Scope.BOOK else 0)
+
+
+def in_turn(
+    feeds: tuple[Feed, ...],
+    cursors: Mapping[FeedKey, FeedCursor],
+    book_id: int,
+    first_start: datetime,
+) -> list[Feed]:
+    """The feeds in the order a pull reads them: the one whose watermark is oldest first (a
+    feed never read, or in a pass cut short, before one read to its end lately), so that when the
+    budget runs out every pull, each feed gets its turn instead of the first one every time."""
+
+    def waited(feed: Feed) -> datetime:
+        cursor = cursors.get(feed_key(feed, book_id))
+        return first_start if cursor is None else cursor.watermark
+
+    return sorted(feeds, key=waited)  # stable: ties keep their order
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from dotsync.pull.feeds import (
     after_pass,
     capped,
     feed_key,
+    in_turn,
     plan_pass,
 )
 from dotsync.pull.report import FeedRead, PullCounts, PullOutcome, PullReport
@@ -215,7 +216,7 @@ class _Pull:
         moved: dict[FeedKey, FeedCursor] = {}
         reads: list[FeedRead] = []
 
-        for feed in STATUS_FEEDS:
+        for feed in in_turn(STATUS_FEEDS, cursors, self.book_id, first_start):
             key = feed_key(feed, self.book_id)
             plan = plan_pass(cursors.get(key), first_start, now)
             read, cursor = self._read(
