@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from dotsync.cli import app
 from dotsync.errors import ExitCode
-from pull.conftest import unsubscribe
+from pull.conftest import parquet_rows, unsubscribe
 
 
 def _dotsync(project: Project, *args: str) -> tuple[int, str, str]:
@@ -34,6 +34,8 @@ def test_pull_prints_what_it_wrote_and_what_it_cost(project: Project) -> None:
     code, stdout, _ = _dotsync(project, "pull", "news")
     assert code == 0
     assert "has not run yet" in stdout  # nothing of it is in DotDigital: nothing to pull
+    assert parquet_rows(project.folder / "dotdigital_status.parquet") == []  # but ready, empty
+    assert (project.folder / "dotdigital_status.parquet").exists()
     project.run()
     unsubscribe(project, "person1@example.com")
     project.emulator.suppress(project.api_user, "nobody@example.com", "HardBounced")

@@ -162,10 +162,14 @@ class _Pull:
     def _pull(self, http_client: httpx.Client | None) -> PullReport:
         first_run = self.store.pulls.first_run_at(self.export)
         if first_run is None:
+            # Nothing to read yet, but the table or file is made now, empty, so that segments
+            # can name it before the first export.
+            self.destination.write(self.export, self.book_id, [], datetime.now(UTC))
             return self._report(
                 PullOutcome.SKIPPED,
                 note=f"export {self.export!r} has not run yet: none of its contacts are in "
-                "DotDigital; its first pull after its first run starts there",
+                f"DotDigital. The {self.destination.description} is ready (empty) for segments "
+                "to name; the first pull after the first run starts there",
             )
         first_start = self.config.pull.start_date or first_run
         with open_client(
