@@ -12,6 +12,7 @@ from support.project import Project, profile
 
 from dotsync.config import load_config
 from dotsync.pull import PullOutcome, pull_export
+from dotsync.remove import remove_destination
 from pull.conftest import parquet_rows, resubscribe, statuses, unsubscribe
 
 STATUS_FILE = "dotdigital_status.parquet"
@@ -138,3 +139,17 @@ def test_a_segment_that_excludes_them_stops_sending_them(project: Project) -> No
     book = project.members()
     assert "person1@example.com" not in book and "person2@example.com" not in book
     assert book["person3@example.com"]["dataFields"]["FIRSTNAME"] == "Changed"
+
+
+def test_remove_takes_the_exports_rows_out_of_the_status_file(project: Project) -> None:
+    _exported(project, 4)
+    unsubscribe(project, "person1@example.com")
+    config = load_config(project.config_path)
+    pull_export(config, "news")
+    assert len(parquet_rows(project.folder / STATUS_FILE)) == 1
+
+    report = remove_destination(config, "news", purge_members=False)
+
+    assert report.statuses_deleted == 1
+    assert parquet_rows(project.folder / STATUS_FILE) == []  # the file stays, for segments
+    assert pull_export(config, "news").status is PullOutcome.SKIPPED  # as new: never ran

@@ -67,14 +67,21 @@ class Destination(Protocol):
         """Replace the changed keys' rows of the export, all at once."""
         ...
 
+    def forget(self, export: str) -> int:
+        """Delete the export's rows (``dotsync remove``), if the table or file exists."""
+        ...
+
     def close(self) -> None: ...
 
 
-def open_destination(config: Config) -> Destination:
-    """The destination ``[pull]`` names for this source, checked (and created) before anything is
-    read from DotDigital."""
+def open_destination(config: Config, *, create: bool = True) -> Destination:
+    """The destination ``[pull]`` names for this source, checked (and, with ``create``, made if
+    missing) before anything is read from DotDigital."""
     if config.source.url is not None:
-        return StatusTable(config.source.url, config.pull.table, config.pull.schema_name)
+        table = StatusTable(config.source.url, config.pull.table, config.pull.schema_name)
+        if create:
+            table.create()
+        return table
     return StatusFile(config.pull.path)
 
 
@@ -141,12 +148,16 @@ class StatusTable:
         self.table = status_table(name, schema)
         self.description = f"table {self.table.fullname} of {safe}"
         self._key = "pull.schema" if schema else "pull.table"
+
+    def create(self) -> None:
+        """The schema and the table, if missing; a table of that name must be ours."""
+        schema = self.table.schema
         with self._failing("create"):
             with self.engine.begin() as conn:
                 if schema is not None:
                     conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
                 self.table.create(conn, checkfirst=True)
-            self._check_columns(name, schema)
+            self._check_columns()
 
     @contextlib.contextmanager
     def _failing(self, doing: str) -> Iterator[None]:
@@ -160,8 +171,11 @@ class StatusTable:
                 f"{self._key}: cannot {doing} the {self.description}: {message}"
             ) from None
 
-    def _check_columns(self, name: str, schema: str | None) -> None:
-        found = {c["name"] for c in sa.inspect(self.engine).get_columns(name, schema=schema)}
+    def _check_columns(self) -> None:
+        inspector = sa.inspect(self.engine)
+        found = {
+            c["name"] for c in inspector.get_columns(self.table.name, schema=self.table.schema)
+        }
         missing = [c for c in COLUMNS if c not in found]
         if missing:
             raise SourceError(
@@ -188,6 +202,14 @@ class StatusTable:
                     sa.delete(t).where(t.c.export == export, t.c.key.in_([c.key for c in chunk]))
                 )
                 conn.execute(sa.insert(t), _records(export, book_id, chunk, pulled_at))
+
+    def forget(self, export: str) -> int:
+        t = self.table
+        with self._failing("clean"):
+            if not sa.inspect(self.engine).has_table(t.name, schema=t.schema):
+                return 0
+            with self.engine.begin() as conn:
+                return int(conn.execute(sa.delete(t).where(t.c.export == export)).rowcount)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -240,6 +262,20 @@ class StatusFile:
                     self._replace(self._merged(export, book_id, changes, pulled_at))
         except OSError as exc:
             raise SourceError(f"pull.path: cannot write {self.path}: {exc.strerror}") from None
+
+    def forget(self, export: str) -> int:
+        if not self.path.exists():
+            return 0
+        try:
+            with self._locked():
+                old = self._read()
+                gone = pc.equal(old.column("export"), export)
+                count = pc.sum(gone).as_py() or 0
+                if count:
+                    self._replace(old.filter(pc.invert(gone)))
+        except OSError as exc:
+            raise SourceError(f"pull.path: cannot write {self.path}: {exc.strerror}") from None
+        return int(count)
 
     def _merged(
         self, export: str, book_id: int, changes: Sequence[StatusChange], pulled_at: datetime
