@@ -109,7 +109,10 @@ def _curl(emulator: RunningEmulator, command: list[str]) -> None:
     """A curl of the README, sent to this test's emulator."""
     url = next(arg for arg in command if arg.startswith("http://127.0.0.1:8765"))
     body = json.loads(command[command.index("-d") + 1])
-    auth = tuple(command[command.index("-u") + 1].split(":", 1)) if "-u" in command else None
+    auth = None
+    if "-u" in command:
+        user, password = command[command.index("-u") + 1].split(":", 1)
+        auth = (user, password)
     reply = httpx.post(
         url.replace("http://127.0.0.1:8765", emulator.base_url), json=body, auth=auth
     )

@@ -1,7 +1,8 @@
 """The change feeds ``dotsync pull`` reads, as the emulator answers them: unsubscribes, bounces and
 suppressions made through DotDigital's API or the admin API arrive with their dates and reasons;
 a resubscription takes the contact out of the feeds and dates it in v3's ``updated``; ``{date}``
-is read as UTC (an offset converted), entries at the date included; pages in date order. Every exchange is validated against DotDigital's OpenAPI documents (``api``)."""
+is read as UTC (an offset converted), entries at the date included; pages in date order. Every
+exchange is validated against DotDigital's OpenAPI documents (``api``)."""
 
 from __future__ import annotations
 

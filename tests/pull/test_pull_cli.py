@@ -79,5 +79,6 @@ def test_pull_mistakes_exit_with_a_message_naming_what_to_fix(project: Project) 
     code, _, stderr = _dotsync(project, "pull", "news", "--json")
     error = json.loads(stderr.splitlines()[-1])
     assert (code, error["exit_code"]) == (ExitCode.SOURCE, ExitCode.SOURCE)
-    assert "pull.path:" in error["message"] and "not a file `dotsync pull` wrote" in error["message"]
+    assert error["message"].startswith("pull.path:")
+    assert "not a file `dotsync pull` wrote" in error["message"]
     assert "x@example.com" not in stderr
