@@ -47,7 +47,7 @@ def test_pull_prints_what_it_wrote_and_what_it_cost(project: Project) -> None:
     assert re.search(r"written: Unsubscribed\W+1\b", said)
     assert re.search(r"written: Suppressed\W+0\b", said)
     assert re.search(r"unknown to this export \(not written\)\W+1\b", said)
-    assert "account_suppressions" in said and "book_changes" in said
+    assert "account_suppressions" in said and "account_changes" in said
     assert "dotdigital_status.parquet" in said
     assert "@" not in stdout  # never an e-mail address
 

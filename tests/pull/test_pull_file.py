@@ -140,6 +140,20 @@ def test_a_segment_that_excludes_them_stops_sending_them(project: Project) -> No
     assert "person1@example.com" not in book and "person2@example.com" not in book
     assert book["person3@example.com"]["dataFields"]["FIRSTNAME"] == "Changed"
 
+    # Out of the segments, the book and the export's members: when she resubscribes, the pull
+    # still names her, and she is sent again.
+    resubscribe(project, "person1@example.com")
+    report = pull_export(load_config(project.config_path), "news")
+    assert statuses(parquet_rows(project.folder / STATUS_FILE))["C00001"] == (
+        "Subscribed",
+        "Resubscribed",
+        "account",
+    )
+    assert report.counts.unknown_contacts == 0
+    again = project.run()
+    assert (again.counts.entered, again.counts.sent) == (1, 1)
+    assert "person1@example.com" in project.members()
+
 
 def test_remove_takes_the_exports_rows_out_of_the_status_file(project: Project) -> None:
     _exported(project, 4)

@@ -29,7 +29,7 @@ from dotsync.state.schema import pull_cursors
 from pull.conftest import parquet_rows, sql_source, statuses, unsubscribe
 
 DOTSYNC = Path(sys.executable).with_name("dotsync")  # the console script of this venv
-BOOK_CHANGES = "GET /contacts/v3"  # the last read of a pull, when someone could have come back
+ACCOUNT_CHANGES = "GET /contacts/v3"  # the last read of a pull, when someone could have come back
 
 
 def _cursors(project: Project) -> list[tuple[Any, ...]]:
@@ -47,7 +47,7 @@ def _file_locked(project: Project) -> Iterator[Callable[[], bool]]:
     with lock.open("a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
-            yield lambda: project.emulator.calls().get(BOOK_CHANGES, 0) > 0
+            yield lambda: project.emulator.calls().get(ACCOUNT_CHANGES, 0) > 0
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 

@@ -10,6 +10,7 @@ from dotsync.pull.statuses import (
     RESUBSCRIBED,
     PullStatus,
     Scope,
+    Risk,
     StatusChange,
     at_risk,
     is_subscribed,
@@ -105,8 +106,16 @@ def test_a_resubscription_undoes_the_row_in_its_scope_and_is_not_written_alone()
     assert resolve([report("A", SUB, 20)], table).changes == []  # still back: no new row
 
 
-def test_keys_at_risk_are_those_not_subscribed_with_their_earliest_date() -> None:
+def test_keys_at_risk_are_those_not_subscribed_since_their_earliest_report() -> None:
     table = {"A": report("A", UNSUB, 0), "B": report("B", SUB, 0)}
-    risk = at_risk(table, [report("A", SUPP, 5), report("C", UNSUB, 7), report("C", UNSUB, 3)])
-    assert risk == {"A": T0, "C": T0 + timedelta(minutes=3)}
+    risk = at_risk(
+        table,
+        [
+            report("A", SUPP, 5),
+            report("C", UNSUB, 7, scope=Scope.BOOK),
+            report("C", UNSUB, 3),
+        ],
+    )
+    # what it left is what its newest report says: C left the book only, last
+    assert risk == {"A": Risk(T0, Scope.ACCOUNT), "C": Risk(T0 + timedelta(minutes=3), Scope.BOOK)}
     assert at_risk({}, [report("B", SUB, 1)]) == {}

@@ -26,16 +26,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str) -> Iterat
 def test_cursors_are_kept_per_export_account_feed_and_book(store: StateStore) -> None:
     cut = FeedCursor(T0, pass_since=T0 - timedelta(days=1), pass_started=T0, skip=1900)
     marked = FeedCursor(T0, pass_since=T0, pass_started=T0, marker="abc")
-    store.pulls.save_cursors("news", "42", {("account_suppressions", 0): cut})
-    store.pulls.save_cursors("news", "42", {("book_changes", 7): marked})
-    store.pulls.save_cursors("other", "42", {("account_suppressions", 0): FeedCursor(T0)})
+    store.pulls.save_pull("news", "42", {("account_suppressions", 0): cut})
+    store.pulls.save_pull("news", "42", {("account_changes", 0): marked})
+    store.pulls.save_pull("other", "42", {("account_suppressions", 0): FeedCursor(T0)})
 
     assert store.pulls.cursors("news", "42") == {
         ("account_suppressions", 0): cut,
-        ("book_changes", 7): marked,
+        ("account_changes", 0): marked,
     }
     done = FeedCursor(T0 + timedelta(hours=1))
-    store.pulls.save_cursors("news", "42", {("account_suppressions", 0): done})
+    store.pulls.save_pull("news", "42", {("account_suppressions", 0): done})
     assert store.pulls.cursors("news", "42")[("account_suppressions", 0)] == done
     assert store.pulls.cursors("news", "43") == {}  # another account starts afresh
 
@@ -59,7 +59,7 @@ def test_the_last_finished_pull_of_each_export(store: StateStore) -> None:
     assert [p.pull_id for p in store.pulls.list_pulls("news")][1:] == [failed, first]
 
 
-def test_refused_keys_the_latest_refusal_wins_and_remove_forgets_everything(
+def test_refused_and_pulled_keys_the_latest_wins_and_remove_forgets_everything(
     store: StateStore,
 ) -> None:
     store.pulls.remember_refused("news", 7, 1, [("C1", "h1"), ("C2", "h2")])
@@ -71,14 +71,28 @@ def test_refused_keys_the_latest_refusal_wins_and_remove_forgets_everything(
         ("C1", "h1-new"),
         ("C2", "h2"),
     ]
-    store.pulls.save_cursors("news", "42", {("book_unsubscribes", 7): FeedCursor(T0)})
+    store.pulls.save_pull(
+        "news",
+        "42",
+        {("book_unsubscribes", 7): FeedCursor(T0)},
+        book_id=7,
+        keys=[("C4", 44, "h4"), ("C5", None, "h5")],
+    )
+    store.pulls.save_pull("news", "42", {}, book_id=7, keys=[("C4", 45, "h4b")])  # latest wins
+    store.pulls.register_pulled(duck, "news", 7)
+    assert duck.execute("select * from pull_known order by key").fetchall() == [
+        ("C4", 45, "h4b"),
+        ("C5", None, "h5"),
+    ]
     pull_id, _ = store.pulls.start("news", 7)
     store.pulls.finish(pull_id, "succeeded", account="42", report="{}")
 
     store.remove_export("news")
 
     store.pulls.register_refused(duck, "news", 7)
+    store.pulls.register_pulled(duck, "news", 7)
     assert duck.execute("select count(*) from pull_refused").fetchone() == (0,)
+    assert duck.execute("select count(*) from pull_known").fetchone() == (0,)
     assert store.pulls.cursors("news", "42") == {}
     assert store.pulls.last_pulls() == {}
     duck.close()

@@ -51,7 +51,7 @@ def pull(
     segments to exclude them. E-mails nobody; reads only.
 
     Reads three change feeds (the account's suppressions and unsubscribes, the book's
-    unsubscribes), and the book's changes when someone could have resubscribed, within
+    unsubscribes), and the account's changes when someone could have resubscribed, within
     pull.max_calls calls; what is left is read by the next pull. Exit codes: 0 done, 2
     configuration, 3 connection, 5 DotDigital or network failure (nothing is lost: the next pull
     reads it again), 6 a run of the export or account holds its lock, 8 the destination table or
@@ -101,12 +101,12 @@ def print_report(report: PullReport) -> None:
         f"{report.address_book_id}: ",
         (report.status.value, _COLORS.get(report.status.value, "red")),
     )
+    out.print(title, highlight=False)
     if report.status is PullOutcome.SKIPPED:
-        out.print(title, highlight=False)
         out.print(report.note or "", highlight=False)
         return
     c = report.counts
-    table = Table("", "contacts", title=title)
+    table = Table("", "contacts")
     for status in PullStatus:
         table.add_row(f"written: {status.value}", f"{c.written.get(str(status), 0):,}")
     table.add_row("already in the table", f"{c.unchanged:,}")

@@ -62,18 +62,38 @@ class ContactReads(ClientCore):
     ) -> Iterator[ContactsPage]:
         """``book_members`` page by page, each with the marker of the next one (None on the
         last), from ``marker`` (a read that goes on where an earlier one stopped)."""
+        yield from self.contact_pages(
+            list_id=book_id, modified_since=modified_since, page_size=page_size, marker=marker
+        )
+
+    def contact_pages(
+        self,
+        *,
+        list_id: int | None = None,
+        modified_since: datetime | None = None,
+        page_size: int = MAX_V3_PAGE,
+        marker: str | None = None,
+        with_lists: bool = False,
+    ) -> Iterator[ContactsPage]:
+        """``GET /contacts/v3``: the contacts of the list ``list_id``, or of the whole account,
+        in ascending contact id, ``page_size`` (1..5000) a call, from ``marker``; with
+        ``modified_since`` only those modified since then; ``with_lists``: each contact with the
+        ids of the books holding it (``include=lists``)."""
         if not 1 <= page_size <= MAX_V3_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_V3_PAGE}, not {page_size}")
         # Identifiers and the contact's status only: no data fields and no channelProperties
         # (its finer e-mail status, e.g. hardBounced, doubles the reply and the parsing).
-        params: dict[str, str | int] = {"~listId": book_id, "limit": page_size}
+        params: dict[str, str | int] = {"limit": page_size}
+        if list_id is not None:
+            params["~listId"] = list_id
         if modified_since is not None:
             params["~modified"] = f"gte::{v3_date(modified_since)}"
+        if with_lists:
+            params["include"] = "lists"
+        subject = "the account's contacts" if list_id is None else f"the members of book {list_id}"
         while True:
             page_params = dict(params) if marker is None else {**params, "marker": marker}
-            call = Call(
-                "GET", "/contacts/v3", params=page_params, subject=f"the members of book {book_id}"
-            )
+            call = Call("GET", "/contacts/v3", params=page_params, subject=subject)
             response = self._send(call)
             try:  # straight from the bytes: no intermediate dicts for 5,000 contacts
                 page = ContactsPage.model_validate_json(response.content)
@@ -89,7 +109,7 @@ class ContactReads(ClientCore):
                 return
             if page.next_marker == marker:
                 raise DotDigitalError(
-                    f"DotDigital sent the same page marker twice while reading book {book_id}",
+                    f"DotDigital sent the same page marker twice while reading {subject}",
                     detail="GET /contacts/v3: repeated marker",
                 )
             marker = page.next_marker

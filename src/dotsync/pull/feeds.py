@@ -2,7 +2,7 @@
 counts in, dates and counts out.
 
 A feed is read in passes. A pass starts at the feed's watermark less ``OVERLAP`` and pages through
-the feed (the v2 feeds by ``select``/``skip``, 1,000 entries a call; the book's changes by v3
+the feed (the v2 feeds by ``select``/``skip``, 1,000 entries a call; the account's changes by v3
 marker, 5,000 a call); when it reaches the end, the feed's watermark becomes the moment the pass
 started, in DotDigital's clock. A pass the call budget cuts short keeps its date and goes on at
 the next pull from where it stopped (an offset less ``RESUME_MARGIN``, or the marker), so a
@@ -58,18 +58,20 @@ BOOK_UNSUBSCRIBES = Feed(
     Scope.BOOK,
     "unsubscribes from the export's address book",
 )
-# v3 rather than v2's ``.../contacts/modified-since/{date}``: each contact comes with the date
-# DotDigital last changed it (``updated``), which dates a resubscription in DotDigital's clock,
-# comparable with the feeds' dates; v2 gives none. And 5,000 contacts a call instead of 1,000.
-BOOK_CHANGES = Feed(
-    "book_changes",
+# The account's changed contacts, with their status and their lists now (v3, by marker, 5,000 a
+# call): each comes with the date DotDigital last changed it (``updated``), which dates a
+# resubscription in DotDigital's clock, comparable with the feeds' dates (v2's modified-since
+# gives no date). The whole account, not the export's book: a contact the segments left out
+# after it unsubscribed has left the book too, and comes back in the account first.
+ACCOUNT_CHANGES = Feed(
+    "account_changes",
     "GET /contacts/v3",
-    Scope.BOOK,
-    "the book's changed contacts, with their status now: resubscriptions, which no feed reports "
-    "(read only when someone could have come back)",
+    Scope.ACCOUNT,
+    "the account's changed contacts, with their status and lists now: resubscriptions, which no "
+    "feed reports (read only when someone could have come back)",
     by_marker=True,
 )
-# Read before the book's changes, so that a contact seen subscribed there is subscribed later
+# Read before the account's changes, so that a contact seen subscribed there is subscribed later
 # than anything these said of it.
 STATUS_FEEDS = (ACCOUNT_SUPPRESSIONS, ACCOUNT_UNSUBSCRIBES, BOOK_UNSUBSCRIBES)
 
@@ -113,7 +115,7 @@ def plan_pass(
 ) -> PassPlan:
     """The pass a pull reads: the one in progress, or a new one from the watermark (the first
     pull's: ``first_start``) less the overlap. ``not_before``: nothing before it matters (the
-    book's changes: a resubscription older than every unsubscribe it could undo)."""
+    account's changes: a resubscription older than every unsubscribe it could undo)."""
     if cursor is not None and cursor.pass_since is not None:
         return PassPlan(
             cursor.pass_since,
@@ -148,9 +150,9 @@ def after_pass(
 
 
 def capped(cursor: FeedCursor, ceiling: datetime) -> FeedCursor:
-    """The cursor with its watermark no later than ``ceiling``. The book's changes never get
+    """The cursor with its watermark no later than ``ceiling``. The account's changes never get
     ahead of the status feeds: an unsubscribe those have not read yet may have been followed by
-    a resubscription that only the book's changes can tell."""
+    a resubscription that only the account's changes can tell."""
     if cursor.watermark <= ceiling:
         return cursor
     return FeedCursor(ceiling, cursor.pass_since, cursor.pass_started, cursor.skip, cursor.marker)

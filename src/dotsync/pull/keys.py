@@ -1,15 +1,17 @@
 """Feed entries to profile keys, in DuckDB: no network and no disk of its own.
 
 The export's members (``state_members``: key, contact id, e-mail hash) name a contact by its id,
-or by its e-mail's hash; members DotDigital refused as suppressed (``pull_refused``: key, e-mail
-hash) have no contact id, and are named by the hash only, unless the key is a member again (with
-another e-mail, its old refusals are not its own). Contacts neither names are counted, never
+or by its e-mail's hash. Two more sources name keys that are not members (any more): members
+DotDigital refused as suppressed (``pull_refused``: key, e-mail hash; no contact id), and keys
+earlier pulls wrote rows for (``pull_known``: a member the segments then left out leaves the
+export's members). Those count only while the key is not a member: a member again, with another
+e-mail, the old contact's reports are not its own. Contacts none names are counted, never
 written. E-mail addresses are hashed as they arrive (``identity.email_hash_sql``) and never kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 import duckdb
@@ -27,16 +29,16 @@ from dotsync.pull.statuses import (
     is_subscribed,
     status_of,
 )
-from dotsync.state.pulls import REFUSED_TABLE
+from dotsync.state.pulls import PULLED_TABLE, REFUSED_TABLE
 
 ENTRIES = "pull_entries"  # (feed, contact_id, email_hash, status, reason, scope, changed_at)
-OBSERVED = "pull_observed"  # (contact_id, email_hash, subscribed, changed_at): the book's changes
+OBSERVED = "pull_observed"  # (contact_id, email_hash, subscribed, in_book, changed_at)
 KEYS = "pull_keys"  # (key, contact_id, email_hash): who the export knows
 
 
 def create_inputs(duck: duckdb.DuckDBPyConnection) -> None:
-    """The tables the reads fill (empty), and the view of known keys. Needs ``state_members``
-    and ``pull_refused``."""
+    """The tables the reads fill (empty), and the view of known keys. Needs ``state_members``,
+    ``pull_refused`` and ``pull_known``."""
     duck.execute(
         f"""create or replace temp table {ENTRIES}(feed varchar, contact_id bigint,
         email_hash varchar, status varchar, reason varchar, scope varchar,
@@ -44,14 +46,16 @@ def create_inputs(duck: duckdb.DuckDBPyConnection) -> None:
     )
     duck.execute(
         f"""create or replace temp table {OBSERVED}(contact_id bigint, email_hash varchar,
-        subscribed boolean, changed_at timestamptz)"""
+        subscribed boolean, in_book boolean, changed_at timestamptz)"""
     )
     duck.execute(
         f"""create or replace temp view {KEYS} as
         select key, contact_id, email_hash from {tables.STATE_MEMBERS}
         union all
-        select r.key, null::bigint, r.email_hash from {REFUSED_TABLE} r
-        where not exists (select 1 from {tables.STATE_MEMBERS} s where s.key = r.key)"""
+        select o.key, o.contact_id, o.email_hash from (
+          select key, null::bigint as contact_id, email_hash from {REFUSED_TABLE}
+          union all select key, contact_id, email_hash from {PULLED_TABLE}) o
+        where not exists (select 1 from {tables.STATE_MEMBERS} s where s.key = o.key)"""
     )
 
 
@@ -80,15 +84,20 @@ def add_entries(
 
 
 def add_observed(
-    duck: duckdb.DuckDBPyConnection, page: Sequence[ContactSummary], seen_at: datetime
+    duck: duckdb.DuckDBPyConnection,
+    page: Sequence[ContactSummary],
+    book_id: int,
+    seen_at: datetime,
 ) -> None:
-    """A page of the book's changes: each contact's status now, dated when DotDigital last
-    changed the contact (a resubscription included; ``seen_at`` when it does not say)."""
+    """A page of the account's changes: each contact's status now, whether the export's book
+    holds it, dated when DotDigital last changed the contact (a resubscription included;
+    ``seen_at`` when it does not say)."""
     rows = pa.table(  # noqa: F841 - read by name in the SQL below
         {
             "contact_id": pa.array([c.contact_id for c in page], pa.int64()),
             "email": pa.array([c.email for c in page], pa.string()),
             "subscribed": pa.array([is_subscribed(c.status) for c in page], pa.bool_()),
+            "in_book": pa.array([book_id in c.lists for c in page], pa.bool_()),
             "changed_at": pa.array(
                 [c.modified or seen_at for c in page], pa.timestamp("us", tz="UTC")
             ),
@@ -97,7 +106,7 @@ def add_observed(
     duck.execute(
         f"""insert into {OBSERVED} select contact_id,
         case when email is null then null else {email_hash_sql("email")} end,
-        subscribed, changed_at from rows"""
+        subscribed, in_book, changed_at from rows"""
     )
 
 
@@ -132,21 +141,56 @@ def unknown_contacts(duck: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def resubscribed(duck: duckdb.DuckDBPyConnection, keys: Collection[str]) -> list[StatusChange]:
-    """Reports of ``keys`` whose contact the book's changes show subscribed (when seen twice,
-    the later sighting counts; the scope is the row's it undoes: see ``statuses.resolve``)."""
-    if not keys:
+def resubscribed(
+    duck: duckdb.DuckDBPyConnection, wanted: Mapping[str, Scope]
+) -> list[StatusChange]:
+    """Reports of the keys ``wanted`` whose contact the account's changes show subscribed again:
+    in the account for a key that left the account, and in the export's book too for one that
+    left the book only (its latest sighting counts, when seen twice)."""
+    if not wanted:
         return []
-    duck.register("_pull_risk", pa.table({"key": pa.array(sorted(keys), pa.string())}))
+    duck.register(
+        "_pull_risk",
+        pa.table(
+            {
+                "key": pa.array(list(wanted), pa.string()),
+                "book_only": pa.array([s is Scope.BOOK for s in wanted.values()], pa.bool_()),
+            }
+        ),
+    )
     try:
         rows = duck.execute(
-            f"""select key, max(changed_at) from ({_keyed(OBSERVED)})
-            where key in (select key from _pull_risk) group by key
-            having arg_max(subscribed, changed_at) order by key"""
+            f"""select o.key, max(o.changed_at) from ({_keyed(OBSERVED)}) o
+            join _pull_risk r using (key)
+            group by o.key, r.book_only
+            having arg_max(o.subscribed and (o.in_book or not r.book_only), o.changed_at)
+            order by o.key"""
         ).fetchall()
     finally:
         duck.unregister("_pull_risk")
     return [
-        StatusChange(str(key), PullStatus.SUBSCRIBED, RESUBSCRIBED, Scope.ACCOUNT, changed_at)
+        StatusChange(str(key), PullStatus.SUBSCRIBED, RESUBSCRIBED, wanted[str(key)], changed_at)
         for key, changed_at in rows
+    ]
+
+
+def contacts_of(
+    duck: duckdb.DuckDBPyConnection, keys: Collection[str]
+) -> list[tuple[str, int | None, str | None]]:
+    """(key, contact id, e-mail hash) of the contact each key's reports were about, for
+    ``pull_known`` (a row's key stays named once its member has left the export)."""
+    if not keys:
+        return []
+    duck.register("_pull_written", pa.table({"key": pa.array(sorted(keys), pa.string())}))
+    try:
+        rows = duck.execute(
+            f"""select key, max(contact_id), max(email_hash) from (
+              select key, contact_id, email_hash from ({_keyed(ENTRIES)})
+              union all select key, contact_id, email_hash from ({_keyed(OBSERVED)}))
+            where key in (select key from _pull_written) group by key order by key"""
+        ).fetchall()
+    finally:
+        duck.unregister("_pull_written")
+    return [
+        (str(k), None if c is None else int(c), None if h is None else str(h)) for k, c, h in rows
     ]

@@ -7,8 +7,9 @@ are computed. The I/O around the pure core (``feeds``, ``statuses``, ``keys``), 
 3. find the account, then read the three status feeds (the account's suppressions and
    unsubscribes, the book's unsubscribes), each from its cursor, page by page, while the call
    budget allows; name each entry's profile key;
-4. when a row (or an entry just read) says someone is not subscribed, read the book's changes
-   since then: a contact found there subscribed came back, which no feed reports;
+4. when a row (or an entry just read) says someone is not subscribed, read the account's changed
+   contacts since then: one found subscribed again (and back in the book, if it had left the book
+   only) came back, which no feed reports;
 5. resolve the reports against the rows and write the changes in one step;
 6. only then save the feeds' cursors: a pull killed before this point reads the same entries
    again next time (the destination's de-duplication makes that harmless), never skips one.
@@ -36,9 +37,9 @@ from dotsync.errors import BookChangedError, DotsyncError, InterruptedRunError
 from dotsync.pull import keys
 from dotsync.pull.destination import Destination, open_destination
 from dotsync.pull.feeds import (
+    ACCOUNT_CHANGES,
     ACCOUNT_SUPPRESSIONS,
     ACCOUNT_UNSUBSCRIBES,
-    BOOK_CHANGES,
     BOOK_UNSUBSCRIBES,
     PAGE,
     STATUS_FEEDS,
@@ -214,6 +215,7 @@ class _Pull:
         assert self.account is not None
         self.store.members.register(duck, self.export, self.book_id)
         self.store.pulls.register_refused(duck, self.export, self.book_id)
+        self.store.pulls.register_pulled(duck, self.export, self.book_id)
         keys.create_inputs(duck)
         cursors = self.store.pulls.cursors(self.export, self.account)
         now = client.server_now()
@@ -233,31 +235,31 @@ class _Pull:
         risk = at_risk(current, reports)
         statuses_complete = all(read.complete for read in reads)
 
-        changes_key = feed_key(BOOK_CHANGES, self.book_id)
+        changes_key = feed_key(ACCOUNT_CHANGES, self.book_id)
         changes_cursor = cursors.get(changes_key)
         if risk:
             # Only once every status is known can the read start at the earliest of them.
-            earliest = min(risk.values()) if statuses_complete else None
+            earliest = min(r.since for r in risk.values()) if statuses_complete else None
             plan = plan_pass(changes_cursor, first_start, now, not_before=earliest)
             read, cursor = self._read(
                 client,
-                BOOK_CHANGES,
+                ACCOUNT_CHANGES,
                 plan,
                 changes_cursor,
                 first_start,
-                lambda page, seen: keys.add_observed(duck, page, seen),
+                self._observed_sink(duck),
             )
             reads.append(read)
-            reports += keys.resubscribed(duck, risk.keys())
+            reports += keys.resubscribed(duck, {key: r.scope for key, r in risk.items()})
         else:
             # Nobody could have come back: nothing to read, and nothing missed up to now once
             # the status feeds are read to their end.
             cursor = FeedCursor(now) if statuses_complete else None
             reads.append(
                 FeedRead(
-                    name=BOOK_CHANGES.name,
-                    endpoint=BOOK_CHANGES.endpoint,
-                    purpose=BOOK_CHANGES.purpose,
+                    name=ACCOUNT_CHANGES.name,
+                    endpoint=ACCOUNT_CHANGES.endpoint,
+                    purpose=ACCOUNT_CHANGES.purpose,
                     read=False,
                     complete=statuses_complete,
                 )
@@ -276,10 +278,13 @@ class _Pull:
         self.destination.write(
             self.export, self.book_id, resolution.changes, pulled_at=datetime.now(UTC)
         )
-        self.store.pulls.save_cursors(self.export, self.account, moved)
+        written = keys.contacts_of(duck, {c.key for c in resolution.changes})
+        self.store.pulls.save_pull(
+            self.export, self.account, moved, book_id=self.book_id, keys=written
+        )
         counts = PullCounts(
-            entries=sum(r.items for r in reads if r.name != BOOK_CHANGES.name),
-            contacts_checked=sum(r.items for r in reads if r.name == BOOK_CHANGES.name),
+            entries=sum(r.items for r in reads if r.name != ACCOUNT_CHANGES.name),
+            contacts_checked=sum(r.items for r in reads if r.name == ACCOUNT_CHANGES.name),
             written=resolution.written(),
             unchanged=resolution.unchanged,
             unknown_contacts=keys.unknown_contacts(duck),
@@ -344,12 +349,18 @@ class _Pull:
 
         return sink
 
+    def _observed_sink(self, duck: duckdb.DuckDBPyConnection) -> Sink:
+        def sink(page: Sequence[Any], seen_at: datetime) -> None:
+            keys.add_observed(duck, page, self.book_id, seen_at)
+
+        return sink
+
     def _pages(self, client: DotDigitalClient, feed: Feed, plan: PassPlan) -> Iterator[_Page]:
         """The feed's pages from the plan's place, each with the place after it."""
         if feed.by_marker:
-            assert feed is BOOK_CHANGES
-            for page in client.book_member_pages(
-                self.book_id, modified_since=plan.since, marker=plan.marker
+            assert feed is ACCOUNT_CHANGES
+            for page in client.contact_pages(
+                modified_since=plan.since, marker=plan.marker, with_lists=True
             ):
                 yield _Page(page.items, page.next_marker is None, 0, page.next_marker)
             return

@@ -27,7 +27,7 @@ class FeedRead(BaseModel):
     name: str
     endpoint: str
     purpose: str
-    read: bool = True  # False: not needed this time (the book's changes, nobody to check)
+    read: bool = True  # False: not needed this time (the account's changes: nobody to check)
     since: datetime | None = None  # the {date} sent
     skip: int = 0  # where the read started (a pass going on from an earlier pull)
     items: int = 0
@@ -43,7 +43,7 @@ class PullCounts(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     entries: int = 0  # entries the status feeds returned (an overlap read again included)
-    contacts_checked: int = 0  # contacts of the book's changes read for resubscriptions
+    contacts_checked: int = 0  # contacts of the account's changes read for resubscriptions
     written: dict[str, int] = Field(default_factory=_by_status)  # rows written, by status
     unchanged: int = 0  # keys whose status the table already held
     unknown_contacts: int = 0  # contacts no key of the export names: counted, never written

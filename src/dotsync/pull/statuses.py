@@ -34,7 +34,7 @@ class Scope(StrEnum):
 
 
 # The reason of a row that says a contact is subscribed again (no feed reports it: a read of the
-# book's changes finds the contact there and subscribed).
+# account's changes finds the contact subscribed, and in the book when it had left the book only).
 RESUBSCRIBED = "Resubscribed"
 
 # Reports of one key at the same moment: the most restrictive wins, the account's before the book's.
@@ -98,20 +98,28 @@ def latest(reports: Iterable[StatusChange]) -> dict[str, StatusChange]:
     return newest
 
 
+@dataclass(frozen=True)
+class Risk:
+    """A key a resubscription would concern: what it left (``scope``, from its newest report
+    saying so) and since when (the earliest such report: a resubscription before it would be
+    older than every report it could undo)."""
+
+    since: datetime
+    scope: Scope
+
+
 def at_risk(
     current: Mapping[str, StatusChange], reports: Iterable[StatusChange]
-) -> dict[str, datetime]:
-    """Keys a resubscription would concern (the table or this pull's reports say they are not
-    subscribed), with the earliest date such a report gives: a resubscription before that date
-    would be older than every report it could undo."""
+) -> dict[str, Risk]:
+    """Keys the table or this pull's reports say are not subscribed."""
+    refused = [r for r in (*current.values(), *reports) if r.status is not PullStatus.SUBSCRIBED]
+    newest = latest(refused)
     earliest: dict[str, datetime] = {}
-    for report in (*current.values(), *reports):
-        if report.status is PullStatus.SUBSCRIBED:
-            continue
+    for report in refused:
         known = earliest.get(report.key)
         if known is None or report.changed_at < known:
             earliest[report.key] = report.changed_at
-    return earliest
+    return {key: Risk(since, newest[key].scope) for key, since in earliest.items()}
 
 
 def resolve(reports: Iterable[StatusChange], current: Mapping[str, StatusChange]) -> Resolution:

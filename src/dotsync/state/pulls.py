@@ -19,9 +19,10 @@ from sqlalchemy import Connection, Engine, RowMapping, delete, func, insert, sel
 
 from dotsync.state.arrow import query_to_arrow
 from dotsync.state.migrate import SQLITE_BEGIN
-from dotsync.state.schema import pull_cursors, pulls, refused_members, runs
+from dotsync.state.schema import pull_cursors, pull_keys, pulls, refused_members, runs
 
 REFUSED_TABLE = "pull_refused"  # (key, email_hash) in the pull's DuckDB connection
+PULLED_TABLE = "pull_known"  # (key, contact_id, email_hash): keys earlier pulls wrote rows for
 _CHUNK = 5000
 
 
@@ -107,18 +108,49 @@ class PullStore:
                 for r in rows
             }
 
-    def save_cursors(
-        self, export: str, account: str, cursors: Mapping[FeedKey, FeedCursor]
+    def save_pull(
+        self,
+        export: str,
+        account: str,
+        cursors: Mapping[FeedKey, FeedCursor],
+        *,
+        book_id: int = 0,
+        keys: Sequence[tuple[str, int | None, str | None]] = (),
     ) -> None:
-        """Every feed's new position, in one transaction."""
+        """Every feed's new position, and the (key, contact id, e-mail hash) of each row the pull
+        wrote, in one transaction."""
         now = _now()
         with self._tx() as conn:
-            for (feed, book_id), cursor in cursors.items():
+            for start in range(0, len(keys), _CHUNK):
+                chunk = keys[start : start + _CHUNK]
+                conn.execute(
+                    delete(pull_keys).where(
+                        pull_keys.c.export == export,
+                        pull_keys.c.address_book_id == book_id,
+                        pull_keys.c.key.in_([key for key, _c, _h in chunk]),
+                    )
+                )
+                conn.execute(
+                    insert(pull_keys),
+                    [
+                        {
+                            "export": export,
+                            "address_book_id": book_id,
+                            "key": key,
+                            "contact_id": contact_id,
+                            "email_hash": email_hash,
+                        }
+                        for key, (contact_id, email_hash) in {
+                            k: (c, h) for k, c, h in chunk
+                        }.items()
+                    ],
+                )
+            for (feed, feed_book), cursor in cursors.items():
                 key = {
                     "export": export,
                     "account_id": account,
                     "feed": feed,
-                    "address_book_id": book_id,
+                    "address_book_id": feed_book,
                 }
                 values = {
                     "watermark": cursor.watermark,
@@ -235,11 +267,24 @@ class PullStore:
         )
         duck.execute(f"create or replace temp table {REFUSED_TABLE} as select * from refused")
 
+    def register_pulled(self, duck: duckdb.DuckDBPyConnection, export: str, book_id: int) -> None:
+        """``pull_known(key, contact_id, email_hash)`` in ``duck``: keys earlier pulls wrote."""
+        known = query_to_arrow(  # noqa: F841 - read by name in the SQL below
+            self.engine,
+            select(pull_keys.c.key, pull_keys.c.contact_id, pull_keys.c.email_hash).where(
+                pull_keys.c.export == export, pull_keys.c.address_book_id == book_id
+            ),
+            pa.schema(
+                [("key", pa.string()), ("contact_id", pa.int64()), ("email_hash", pa.string())]
+            ),
+        )
+        duck.execute(f"create or replace temp table {PULLED_TABLE} as select * from known")
+
     # --- removal of an export -----------------------------------------------------------------
 
     def forget(self, conn: Connection, export: str) -> None:
         """Inside the caller's transaction (``StateStore.remove_export``)."""
-        for table in (pulls, pull_cursors, refused_members):
+        for table in (pulls, pull_cursors, refused_members, pull_keys):
             conn.execute(delete(table).where(table.c.export == export))
 
 

@@ -218,3 +218,16 @@ refused_members = Table(
     Column("run_id", Integer, nullable=False),
     Column("refused_at", DateTime(timezone=True), nullable=False),
 )
+
+# Keys `dotsync pull` wrote a row for, with the contact that row is about: a member the segments
+# then leave out (often because of that row) leaves the export's members, and its later reports
+# (a resubscription above all) are still named by its key.
+pull_keys = Table(
+    "pull_keys",
+    metadata,
+    Column("export", String(200), primary_key=True),
+    Column("address_book_id", BigInteger, primary_key=True),
+    Column("key", String(500), primary_key=True),
+    Column("contact_id", BigInteger),
+    Column("email_hash", String(64)),
+)

@@ -1,5 +1,6 @@
-"""``dotsync pull``: the pulls and their reports, where each change feed stands, and the keys of
-members DotDigital refused as suppressed (so that a pull can name them)."""
+"""``dotsync pull``: the pulls and their reports, where each change feed stands, the keys of
+members DotDigital refused as suppressed and the keys pulls wrote rows for (so that a pull can
+name them)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,15 @@ def upgrade() -> None:
         sa.Column("email_hash", sa.String(64), nullable=False),
         sa.Column("run_id", sa.Integer, nullable=False),
         sa.Column("refused_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+    op.create_table(
+        "pull_keys",
+        sa.Column("export", sa.String(200), primary_key=True),
+        sa.Column("address_book_id", sa.BigInteger, primary_key=True),
+        sa.Column("key", sa.String(500), primary_key=True),
+        sa.Column("contact_id", sa.BigInteger),
+        sa.Column("email_hash", sa.String(64)),
     )
 
 
