@@ -9,8 +9,8 @@ import pytest
 from dotsync.pull.statuses import (
     RESUBSCRIBED,
     PullStatus,
-    Scope,
     Risk,
+    Scope,
     StatusChange,
     at_risk,
     is_subscribed,
