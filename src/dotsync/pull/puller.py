@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +53,7 @@ from dotsync.pull.feeds import (
     plan_pass,
 )
 from dotsync.pull.report import FeedRead, PullCounts, PullOutcome, PullReport
-from dotsync.pull.statuses import StatusChange, at_risk, resolve
+from dotsync.pull.statuses import Risk, StatusChange, at_risk, resolve
 from dotsync.state import BookRef, FeedCursor, StateStore
 from dotsync.state.locks import account_lock, run_locks
 from dotsync.state.pulls import FeedKey
@@ -219,57 +219,18 @@ class _Pull:
         keys.create_inputs(duck)
         cursors = self.store.pulls.cursors(self.export, self.account)
         now = client.server_now()
-        moved: dict[FeedKey, FeedCursor] = {}
-        reads: list[FeedRead] = []
 
-        for feed in in_turn(STATUS_FEEDS, cursors, self.book_id, first_start):
-            key = feed_key(feed, self.book_id)
-            plan = plan_pass(cursors.get(key), first_start, now)
-            read, cursor = self._read(
-                client, feed, plan, cursors.get(key), first_start, self._entries_sink(duck, feed)
-            )
-            reads.append(read)
-            if cursor is not None:
-                moved[key] = cursor
+        reads, moved = self._read_statuses(client, duck, cursors, first_start, now)
         reports = keys.keyed_reports(duck)
         risk = at_risk(current, reports)
-        statuses_complete = all(read.complete for read in reads)
-
-        changes_key = feed_key(ACCOUNT_CHANGES, self.book_id)
-        changes_cursor = cursors.get(changes_key)
-        if risk:
-            # Only once every status is known can the read start at the earliest of them.
-            earliest = min(r.since for r in risk.values()) if statuses_complete else None
-            plan = plan_pass(changes_cursor, first_start, now, not_before=earliest)
-            read, cursor = self._read(
-                client,
-                ACCOUNT_CHANGES,
-                plan,
-                changes_cursor,
-                first_start,
-                self._observed_sink(duck),
-            )
-            reads.append(read)
-            reports += keys.resubscribed(duck, {key: r.scope for key, r in risk.items()})
-        else:
-            # Nobody could have come back: nothing to read, and nothing missed up to now once
-            # the status feeds are read to their end.
-            cursor = FeedCursor(now) if statuses_complete else None
-            reads.append(
-                FeedRead(
-                    name=ACCOUNT_CHANGES.name,
-                    endpoint=ACCOUNT_CHANGES.endpoint,
-                    purpose=ACCOUNT_CHANGES.purpose,
-                    read=False,
-                    complete=statuses_complete,
-                )
-            )
-        if cursor is not None:
-            ceiling = min(
-                (moved.get(key) or cursors.get(key) or FeedCursor(first_start)).watermark
-                for key in (feed_key(f, self.book_id) for f in STATUS_FEEDS)
-            )
-            moved[changes_key] = capped(cursor, ceiling)
+        complete = all(r.complete for r in reads)
+        read, changes = self._read_changes(
+            client, duck, cursors, moved, risk, first_start, now, statuses_complete=complete
+        )
+        reads.append(read)
+        if changes is not None:
+            moved[feed_key(ACCOUNT_CHANGES, self.book_id)] = changes
+        reports += keys.resubscribed(duck, {key: r.scope for key, r in risk.items()})
 
         resolution = resolve(reports, current)
         self._check_stop()
@@ -284,7 +245,7 @@ class _Pull:
         )
         counts = PullCounts(
             entries=sum(r.items for r in reads if r.name != ACCOUNT_CHANGES.name),
-            contacts_checked=sum(r.items for r in reads if r.name == ACCOUNT_CHANGES.name),
+            contacts_checked=read.items,
             written=resolution.written(),
             unchanged=resolution.unchanged,
             unknown_contacts=keys.unknown_contacts(duck),
@@ -296,6 +257,70 @@ class _Pull:
                 "every feed was read to its end: the next pull goes on from there"
             )
         return self._report(PullOutcome.SUCCEEDED, feeds=reads, counts=counts, note=note)
+
+    def _read_statuses(
+        self,
+        client: DotDigitalClient,
+        duck: duckdb.DuckDBPyConnection,
+        cursors: Mapping[FeedKey, FeedCursor],
+        first_start: datetime,
+        now: datetime,
+    ) -> tuple[list[FeedRead], dict[FeedKey, FeedCursor]]:
+        """The three status feeds, the one that waited longest first, into ``pull_entries``;
+        their reads and the cursors that moved."""
+        reads: list[FeedRead] = []
+        moved: dict[FeedKey, FeedCursor] = {}
+        for feed in in_turn(STATUS_FEEDS, cursors, self.book_id, first_start):
+            key = feed_key(feed, self.book_id)
+            plan = plan_pass(cursors.get(key), first_start, now)
+            read, cursor = self._read(
+                client, feed, plan, cursors.get(key), first_start, self._entries_sink(duck, feed)
+            )
+            reads.append(read)
+            if cursor is not None:
+                moved[key] = cursor
+        return reads, moved
+
+    def _read_changes(
+        self,
+        client: DotDigitalClient,
+        duck: duckdb.DuckDBPyConnection,
+        cursors: Mapping[FeedKey, FeedCursor],
+        moved: Mapping[FeedKey, FeedCursor],
+        risk: Mapping[str, Risk],
+        first_start: datetime,
+        now: datetime,
+        *,
+        statuses_complete: bool,
+    ) -> tuple[FeedRead, FeedCursor | None]:
+        """The account's changes into ``pull_observed``, when someone could have come back; the
+        read and the feed's new cursor (None: unchanged), never ahead of the status feeds."""
+        cursor = cursors.get(feed_key(ACCOUNT_CHANGES, self.book_id))
+        if risk:
+            # Only once every status is known can the read start at the earliest of them.
+            earliest = min(r.since for r in risk.values()) if statuses_complete else None
+            plan = plan_pass(cursor, first_start, now, not_before=earliest)
+            read, after = self._read(
+                client, ACCOUNT_CHANGES, plan, cursor, first_start, self._observed_sink(duck)
+            )
+        else:
+            # Nobody could have come back: nothing to read, and nothing missed up to now once
+            # the status feeds are read to their end.
+            after = FeedCursor(now) if statuses_complete else None
+            read = FeedRead(
+                name=ACCOUNT_CHANGES.name,
+                endpoint=ACCOUNT_CHANGES.endpoint,
+                purpose=ACCOUNT_CHANGES.purpose,
+                read=False,
+                complete=statuses_complete,
+            )
+        if after is None:
+            return read, None
+        ceiling = min(
+            (moved.get(k) or cursors.get(k) or FeedCursor(first_start)).watermark
+            for k in (feed_key(f, self.book_id) for f in STATUS_FEEDS)
+        )
+        return read, capped(after, ceiling)
 
     def _read(
         self,
