@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from dotsync.cli import app
 from dotsync.errors import ExitCode
+from dotsync.pull.destination import ARROW_SCHEMA
 from pull.conftest import parquet_rows, unsubscribe
 
 
@@ -82,3 +84,12 @@ def test_pull_mistakes_exit_with_a_message_naming_what_to_fix(project: Project) 
     assert error["message"].startswith("pull.path:")
     assert "not a file `dotsync pull` wrote" in error["message"]
     assert "x@example.com" not in stderr
+
+    edited = {"key": ["C1"], "export": ["news"], "address_book_id": [project.book_id]}
+    edited |= {"status": ["Gone"], "reason": ["?"], "scope": ["account"]}
+    edited |= {"changed_at": [datetime.now(UTC)], "pulled_at": [datetime.now(UTC)]}
+    pq.write_table(pa.table(edited, ARROW_SCHEMA), project.folder / "theirs.parquet")
+    code, _, stderr = _dotsync(project, "pull", "news")
+    said = " ".join(stderr.split())
+    assert code == ExitCode.SOURCE
+    assert "pull.path: the row of key 'C1' does not say what `dotsync pull` writes" in said

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -86,11 +86,27 @@ def open_destination(config: Config, *, create: bool = True) -> Destination:
 
 
 def _as_change(
-    key: object, status: object, reason: object, scope: object, changed_at: object
+    setting: str, key: object, status: object, reason: object, scope: object, changed_at: object
 ) -> StatusChange:
-    assert isinstance(changed_at, datetime)
-    when = changed_at if changed_at.tzinfo else changed_at.replace(tzinfo=UTC)
-    return StatusChange(str(key), PullStatus(str(status)), str(reason), Scope(str(scope)), when)
+    """A row read back. One edited by hand into what a pull never writes is named, with the
+    setting of the table or file that holds it."""
+    problem = "" if isinstance(changed_at, datetime) else "changed_at is not a date and time"
+    if not problem:
+        try:
+            return StatusChange(
+                str(key), PullStatus(str(status)), str(reason), Scope(str(scope)), _utc(changed_at)
+            )
+        except ValueError as exc:  # a status or scope no pull writes
+            problem = str(exc)
+    raise SourceError(
+        f"{setting}: the row of key {key!r} does not say what `dotsync pull` writes ({problem}): "
+        "fix or delete it"
+    )
+
+
+def _utc(moment: Any) -> datetime:
+    assert isinstance(moment, datetime)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _records(
@@ -189,7 +205,7 @@ class StatusTable:
             t.c.export == export
         )
         with self._failing("read"), self.engine.connect() as conn:
-            return {str(row[0]): _as_change(*row) for row in conn.execute(query)}
+            return {str(row[0]): _as_change("pull.table", *row) for row in conn.execute(query)}
 
     def write(
         self, export: str, book_id: int, changes: Sequence[StatusChange], pulled_at: datetime
@@ -248,7 +264,7 @@ class StatusFile:
         columns = [rows.column(c).to_pylist() for c in ("key", "status", "reason", "scope")]
         changed = rows.column("changed_at").to_pylist()
         return {
-            str(k): _as_change(k, s, r, sc, at)
+            str(k): _as_change("pull.path", k, s, r, sc, at)
             for k, s, r, sc, at in zip(*columns, changed, strict=True)
         }
 
