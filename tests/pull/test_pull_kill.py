@@ -148,6 +148,9 @@ def test_a_pull_killed_between_reading_and_writing_loses_nothing(
     assert _cursors(project) == before  # nothing read by the killed pull counts as read
     assert set(written()) == {"C00001"}
     report = pull_export(config, "news")
+    with StateStore(config.state.url) as store:
+        statuses_of_pulls = [p.status for p in store.pulls.list_pulls("news")]
+    assert statuses_of_pulls == ["succeeded", "interrupted", "succeeded"]  # the killed one
     assert written() == {
         "C00001": ("Unsubscribed", "Unsubscribed", "account"),
         "C00002": ("Suppressed", "HardBounced", "account"),

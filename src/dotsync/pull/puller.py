@@ -121,8 +121,10 @@ class _Pull:
             report = self._pull(http_client)
         except BaseException as exc:
             error = str(exc) if isinstance(exc, DotsyncError) else type(exc).__name__
+            stopped = isinstance(exc, InterruptedRunError | KeyboardInterrupt)
+            status = PullOutcome.INTERRUPTED if stopped else PullOutcome.FAILED
             self.store.pulls.finish(
-                self.pull_id, PullOutcome.FAILED, account=self.account, report=None, error=error
+                self.pull_id, status, account=self.account, report=None, error=error
             )
             raise
         finally:

@@ -17,6 +17,7 @@ class PullOutcome(StrEnum):
     SUCCEEDED = "succeeded"
     SKIPPED = "skipped"  # nothing to pull yet (the export never ran): nothing read or written
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped (a signal, or killed): nothing written, read again next
 
 
 class FeedRead(BaseModel):

@@ -171,8 +171,15 @@ class PullStore:
     # --- pulls ---------------------------------------------------------------------------------
 
     def start(self, export: str, book_id: int) -> tuple[int, datetime]:
+        """A new pull of the export (whose lock the caller holds: a pull of it still "running"
+        was killed, and is recorded as interrupted)."""
         started = _now()
         with self._tx() as conn:
+            conn.execute(
+                update(pulls)
+                .where(pulls.c.export == export, pulls.c.status == "running")
+                .values(status="interrupted", finished_at=started, error="killed")
+            )
             result = conn.execute(
                 insert(pulls).values(
                     export=export, address_book_id=book_id, status="running", started_at=started
