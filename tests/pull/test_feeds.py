@@ -86,3 +86,12 @@ def test_the_feed_that_waited_longest_is_read_first() -> None:
     order = in_turn(STATUS_FEEDS, cursors, book, FIRST)  # the cut pass and the unread first
     assert order == [ACCOUNT_UNSUBSCRIBES, BOOK_UNSUBSCRIBES, ACCOUNT_SUPPRESSIONS]
     assert in_turn(STATUS_FEEDS, {}, book, FIRST) == list(STATUS_FEEDS)
+
+
+def test_a_feed_read_to_its_end_waits_whatever_the_clocks_say() -> None:
+    """Watermarks are DotDigital's times; a first run's start is this machine's, which may be
+    ahead of DotDigital's: a feed never read still goes before one read to its end."""
+    book = 7
+    ahead = NOW + timedelta(minutes=5)  # this machine's clock, ahead of DotDigital's
+    cursors = {feed_key(ACCOUNT_SUPPRESSIONS, book): FeedCursor(NOW)}
+    assert in_turn(STATUS_FEEDS, cursors, book, ahead)[-1] is ACCOUNT_SUPPRESSIONS

@@ -91,9 +91,14 @@ def in_turn(
     feed never read, or in a pass cut short, before one read to its end lately), so that when the
     budget runs out every pull, each feed gets its turn instead of the first one every time."""
 
-    def waited(feed: Feed) -> datetime:
+    def waited(feed: Feed) -> tuple[bool, datetime]:
+        # Feeds never read or in a pass cut short first, then those read to their end: the
+        # watermark of a feed never read is the first run's start, in this machine's clock,
+        # which need not agree with DotDigital's (the other watermarks).
         cursor = cursors.get(feed_key(feed, book_id))
-        return first_start if cursor is None else cursor.watermark
+        if cursor is None:
+            return False, first_start
+        return cursor.pass_since is None, cursor.watermark
 
     return sorted(feeds, key=waited)  # stable: ties keep their order
 
