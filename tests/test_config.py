@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,10 @@ def replace(old: str, new: str) -> str:
     assert old in VALID
     return VALID.replace(old, new)
 
+
+DATABASE = replace('path = "data/profiles.parquet"', 'url = "postgresql://h/db"').replace(
+    '[source.tables]\nchurn_scores = "data/churn.parquet"\n', ""
+)
 
 CASES = {
     "missing-email": (
@@ -195,6 +200,36 @@ CASES = {
         replace('schedule = "0 6 * * *"', 'schedule = "0 6 * * *"\nmax_profiles = 0'),
         "exports.newsletter.max_profiles: Input should be greater than or equal to 1",
     ),
+    "pull-path-with-a-database": (
+        DATABASE + '[pull]\npath = "status.parquet"\n',
+        r"pull.path: the source is a database .*remove `path`",
+    ),
+    "pull-schema-with-a-file": (
+        VALID + '[pull]\nschema = "cdp"\n',
+        r"pull.schema: the source is a file .*writes a Parquet file, `path`; remove `schema`",
+    ),
+    "pull-table-not-a-name": (
+        DATABASE + '[pull]\ntable = "status; drop table x"\n',
+        r"pull.table: 'status; drop table x' is not a plain SQL name",
+    ),
+    "pull-path-not-parquet": (
+        VALID + '[pull]\npath = "status.csv"\n',
+        r"pull.path: 'status.csv' must be a .parquet file",
+    ),
+    "pull-misspelt-key": (
+        VALID + "[pull]\nmax_call = 10\n",
+        r"pull.max_call: unknown key: did you mean 'max_calls'",
+    ),
+    "pull-budget-too-small": (
+        VALID + "[pull]\nmax_calls = 1\n",
+        r"pull.max_calls: Input should be greater than or equal to 2",
+    ),
+    "pull-schedule": (
+        replace(
+            "privacy_acknowledged = true", 'privacy_acknowledged = true\npull_schedule = "soon"'
+        ),
+        r"connections.dotdigital_eu.pull_schedule: 'soon' is not a cron expression",
+    ),
     "membership-both": (
         replace(
             '{ path = "data/memberships.csv", segment = "vip" }', '{ path = "m.csv", table = "t" }'
@@ -250,6 +285,21 @@ def test_privacy_not_acknowledged_blocks_the_export(tmp_path: Path) -> None:
     require_privacy_ack(
         "dotdigital_eu", load_config(write(tmp_path, VALID)).connections["dotdigital_eu"]
     )
+
+
+def test_pull_defaults_and_dates(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    assert config.pull.path == tmp_path / "dotdigital_status.parquet"  # beside the file
+    assert (config.pull.table, config.pull.schema_name, config.pull.start_date) == (
+        "dotdigital_status",
+        None,
+        None,
+    )
+    assert config.pull.max_calls == 100
+    dated = load_config(write(tmp_path, VALID + "[pull]\nstart_date = 2024-03-01\n"))
+    assert dated.pull.start_date == datetime(2024, 3, 1, tzinfo=UTC)  # a date: midnight UTC
+    timed = load_config(write(tmp_path, VALID + '[pull]\nstart_date = "2024-03-01T06:00:00"\n'))
+    assert timed.pull.start_date == datetime(2024, 3, 1, 6, tzinfo=UTC)
 
 
 def test_state_defaults_live_beside_the_config_file(tmp_path: Path) -> None:

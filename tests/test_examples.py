@@ -1,5 +1,5 @@
-"""The quickstart example (examples/quickstart) works as written, and as its README says, against
-the emulator."""
+"""The examples (examples/quickstart, examples/pull) work as written, and as their READMEs say,
+against the emulator."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from typer.testing import CliRunner
 
+from dotsync.cli import app
 from dotsync.config import load_config
 from dotsync.emulator import RunningEmulator
 from dotsync.runner import run_export
@@ -90,3 +94,60 @@ def test_quickstart_readme_commands_do_what_it_says(
     (run,) = said["export"]
     assert (run["status"], run["counts"]["sent"]) == ("partial", 4)
     assert run["counts"]["rejected_by_reason"] == {"invalid_email": 1, "duplicate_email": 1}
+
+
+PULL_EXAMPLE = Path(__file__).parents[1] / "examples" / "pull"
+
+
+def _commands(block: str) -> list[list[str]]:
+    """The block's commands, a line continued by a backslash joined to the next."""
+    joined = block.replace("\\\n", " ")
+    return [shlex.split(line.split(" #")[0]) for line in joined.splitlines() if line.strip()]
+
+
+def _curl(emulator: RunningEmulator, command: list[str]) -> None:
+    """A curl of the README, sent to this test's emulator."""
+    url = next(arg for arg in command if arg.startswith("http://127.0.0.1:8765"))
+    body = json.loads(command[command.index("-d") + 1])
+    auth = None
+    if "-u" in command:
+        user, password = command[command.index("-u") + 1].split(":", 1)
+        auth = (user, password)
+    reply = httpx.post(
+        url.replace("http://127.0.0.1:8765", emulator.base_url), json=body, auth=auth
+    )
+    reply.raise_for_status()
+
+
+def test_pull_example_readme_leaves_out_who_unsubscribed_or_bounced(
+    emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/pull's README, followed: its curls against this test's emulator, its dotsync
+    commands in process (with --json), each saying what the README says."""
+    readme = (PULL_EXAMPLE / "README.md").read_text(encoding="utf-8")
+    blocks = [_commands(b) for b in re.findall(r"```bash\n(.*?)```", readme, re.S) if "curl" in b]
+    folder = tmp_path / "pull"
+    shutil.copytree(PULL_EXAMPLE, folder)
+    config = folder / "dotsync.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("http://127.0.0.1:8765", emulator.base_url),
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("DOTDIGITAL_PASSWORD", emulator.credentials[1])
+    said: list[tuple[str, Any]] = []
+    for command in [c for block in blocks for c in block]:
+        if command[0] == "curl":
+            _curl(emulator, command)
+        elif command[0] == "dotsync":
+            done = CliRunner().invoke(app, [*command[1:], "--json"], catch_exceptions=False)
+            assert done.exit_code == 0, done.stderr
+            said.append((command[1], json.loads(done.stdout)))
+    assert [s for s, _ in said] == ["pull", "export", "pull", "export"]
+    (first_pull,), (first_run,), (pull,), (run,) = (out for _, out in said)
+    assert first_pull["status"] == "skipped"
+    assert first_run["counts"]["sent"] == 5
+    assert pull["counts"]["written"] == {"Subscribed": 0, "Unsubscribed": 1, "Suppressed": 1}
+    assert (run["counts"]["left"], run["counts"]["removed"]) == (2, 2)
+    members = {m["email"] for m in emulator.book_members(emulator.credentials[0], 3)}
+    assert members == {"chloe@example.com", "eve@example.de", "femi@example.com"}

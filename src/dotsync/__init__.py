@@ -24,8 +24,9 @@ from dotsync.errors import (
 from dotsync.result import RunCounts, RunResult, RunStatus
 
 if TYPE_CHECKING:
-    from dotsync.api import plan_export, run_export, verify_export
+    from dotsync.api import plan_export, pull_export, run_export, verify_export
     from dotsync.config import Config, load_config
+    from dotsync.pull import PullReport
     from dotsync.runner import DryRun
     from dotsync.verify import VerifyReport
 
@@ -39,6 +40,8 @@ _LAZY = {
     "DryRun": "dotsync.runner",
     "verify_export": "dotsync.api",
     "VerifyReport": "dotsync.verify",
+    "pull_export": "dotsync.api",
+    "PullReport": "dotsync.pull",
 }
 
 
@@ -61,6 +64,7 @@ __all__ = [
     "ExitCode",
     "InterruptedRunError",
     "LimitExceededError",
+    "PullReport",
     "RunCounts",
     "RunInProgressError",
     "RunResult",
@@ -70,6 +74,7 @@ __all__ = [
     "VerifyReport",
     "load_config",
     "plan_export",
+    "pull_export",
     "run_export",
     "verify_export",
 ]

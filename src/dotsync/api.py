@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotsync.config import Config, load_config
 from dotsync.connect import explain_refusal
@@ -28,6 +29,9 @@ from dotsync.runner import DryRun
 from dotsync.runner import plan_export as _plan_export
 from dotsync.runner import run_export as _run_export
 from dotsync.verify import VerifyReport
+
+if TYPE_CHECKING:
+    from dotsync.pull import PullReport
 
 ConfigSource = Config | str | Path
 """A loaded :class:`Config`, or the path of a ``dotsync.toml`` (``str`` or ``Path``)."""
@@ -85,6 +89,20 @@ def verify_export(
     loaded = _config(config)
     with _explained(loaded, name):
         return _verify_export(loaded, name, repair=repair, stop=stop, progress=progress)
+
+
+def pull_export(
+    config: ConfigSource, name: str, *, stop: threading.Event | None = None
+) -> PullReport:
+    """Bring back, since the last pull, the export's contacts that unsubscribed, bounced or were
+    suppressed in DotDigital (and those who came back), into the table or Parquet file of
+    ``[pull]`` (``report.counts.written``: rows by status). Raises like :func:`run_export`;
+    nothing read is lost when it does (the next pull reads it again)."""
+    from dotsync.pull import pull_export as _pull_export
+
+    loaded = _config(config)
+    with _explained(loaded, name):
+        return _pull_export(loaded, name, stop=stop)
 
 
 def _explained(config: Config, name: str) -> AbstractContextManager[None]:

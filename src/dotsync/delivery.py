@@ -280,6 +280,15 @@ class Deliverer:
             select b.key, f.reason, null, f.detail
             from {batch_sql} b join _failed f using (email_hash)"""
         )
+        # Their keys, for `dotsync pull`: DotDigital gives no contact id for them, so a later
+        # feed entry of such a contact is matched to its key by the e-mail's hash.
+        refused = self.duck.execute(
+            f"""select b.key, f.email_hash from {batch_sql} b join _failed f using (email_hash)
+            where f.reason in ('suppressed', 'unsubscribed_from_book')"""
+        ).fetchall()
+        self.store.pulls.remember_refused(
+            self.export, self.book_id, self.run_id, [(str(k), str(h)) for k, h in refused]
+        )
         if self.book is not None:
             # Remembered, so that they are not sent again until a read of the book shows them
             # subscribed again (or --full).

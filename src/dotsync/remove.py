@@ -11,6 +11,7 @@ from dotsync.config import Config
 from dotsync.connect import open_client
 from dotsync.delivery import REMOVAL_CHUNK
 from dotsync.ownership import purgeable
+from dotsync.pull.destination import open_destination
 from dotsync.state import BookRef, StateStore
 from dotsync.state.locks import account_lock, run_locks
 
@@ -25,6 +26,7 @@ class RemovalReport:
     files_deleted: int
     kept_held_by_other_export: int = 0  # members another export of the book still holds
     kept_found_in_book: int = 0  # members that were in the book before dotsync
+    statuses_deleted: int = 0  # rows of `dotsync pull` in the [pull] table or file
 
 
 def remove_destination(config: Config, name: str, *, purge_members: bool) -> RemovalReport:
@@ -55,6 +57,7 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
             if book is not None:
                 store.ledger.release(book, name)
             files = store.remove_export(name)
+            statuses = _forget_statuses(config, name)
             if book is not None and not store.exports_of(book):
                 # No export writes the book any more: its ledger goes too (a new export of it
                 # reads it again first).
@@ -73,4 +76,13 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
     log.info(
         "export %s removed: %d members forgotten, %d removed from the book", name, members, removed
     )
-    return RemovalReport(name, members, removed, deleted, held, found)
+    return RemovalReport(name, members, removed, deleted, held, found, statuses)
+
+
+def _forget_statuses(config: Config, name: str) -> int:
+    """The rows `dotsync pull` wrote for the export, in the [pull] table or file (if any)."""
+    destination = open_destination(config, create=False)
+    try:
+        return destination.forget(name)
+    finally:
+        destination.close()

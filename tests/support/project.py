@@ -39,6 +39,11 @@ class Project:
     api_user: str
     export: dict[str, Any] = field(default_factory=dict)
     state_url: str | None = None
+    connection: dict[str, Any] = field(default_factory=dict)  # more keys of [connections.dd]
+    extra_toml: str = ""  # tables appended to dotsync.toml ([pull], [source.tables], segments)
+    source: dict[str, Any] = field(
+        default_factory=lambda: {"path": "profiles.csv", "key": "customer_id"}
+    )
 
     @property
     def config_path(self) -> Path:
@@ -62,8 +67,7 @@ class Project:
             "[state]",
             f"url = {self.state_url!r}" if self.state_url else "",
             "[source]",
-            'path = "profiles.csv"',
-            'key = "customer_id"',
+            *[f"{k} = {_toml(v)}" for k, v in self.source.items()],
             "[segments.valuable]",
             'where = "lifetime_value > 100"',
             "[segments.gold]",
@@ -75,6 +79,7 @@ class Project:
             f"address_book_id = {self.book_id}",
             "privacy_acknowledged = true",
             f'api_url = "{self.emulator.base_url}"',
+            *[f"{k} = {_toml(v)}" for k, v in self.connection.items()],
             "[exports.news]",
             *[f"{k} = {_toml(v)}" for k, v in settings.items() if k != "mapping"],
             "[exports.news.mapping]",
@@ -90,6 +95,7 @@ class Project:
                     },
                 ).items()
             ],
+            self.extra_toml,
         ]
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return load_config(self.config_path)

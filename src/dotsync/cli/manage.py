@@ -67,7 +67,8 @@ def remove(
         out.print(
             f"export {name!r} removed: {report.members_forgotten:,} members forgotten, "
             f"{report.members_removed_from_book:,} removed from the address book, "
-            f"{report.files_deleted} files deleted"
+            f"{report.files_deleted} files deleted, {report.statuses_deleted:,} rows of "
+            "`dotsync pull` deleted"
         )
         if report.kept_held_by_other_export or report.kept_found_in_book:
             out.print(

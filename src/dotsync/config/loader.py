@@ -19,6 +19,7 @@ from dotsync.config.models import (
     ConnectionConfig,
     ExportConfig,
     KeyedValueError,
+    PullConfig,
     SegmentConfig,
     ServeConfig,
     SourceConfig,
@@ -61,6 +62,8 @@ class Config(BaseModel):
     exports: dict[str, ExportConfig] = Field(default_factory=dict)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    # Validated from {} like `state`: its default path resolves against the file.
+    pull: PullConfig = Field(default_factory=dict, validate_default=True)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Config:
@@ -81,7 +84,27 @@ class Config(BaseModel):
                         f"known segments: {_known(self.segments)} "
                         f"(define it under [segments.{segment}])",
                     )
+        self._pull_matches_source()
         return self
+
+    def _pull_matches_source(self) -> None:
+        """``[pull]``: a table for a database source, a Parquet file for a file source; a key
+        of the other kind would silently do nothing, so it is named."""
+        given = self.pull.model_fields_set
+        if self.source.url is not None and "path" in given:
+            raise _CrossCheckError(
+                "pull.path",
+                "the source is a database (`[source] url`): `dotsync pull` writes to the table "
+                "`table` (in `schema`) of that database; remove `path`",
+            )
+        if self.source.url is None:
+            for key, name in (("table", "table"), ("schema_name", "schema")):
+                if key in given:
+                    raise _CrossCheckError(
+                        f"pull.{name}",
+                        "the source is a file (`[source] path`): `dotsync pull` writes a Parquet "
+                        f"file, `path`; remove `{name}`",
+                    )
 
     def find_export(self, name: str) -> ExportConfig:
         try:

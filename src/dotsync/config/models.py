@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -131,6 +132,15 @@ class SegmentConfig(_Model):
         return self
 
 
+def _cron_expression(value: str | None) -> str | None:
+    if value is not None and not croniter.is_valid(value):
+        raise ValueError(
+            f"{value!r} is not a cron expression (five fields: minute hour day month "
+            'weekday, e.g. "0 6 * * *" for 06:00 every day)'
+        )
+    return value
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -150,6 +160,8 @@ class ConnectionConfig(_Model):
     privacy_acknowledged: bool = False
     region: str | None = Field(default=None, pattern=r"^r\d+$")
     api_url: str = "https://r1-api.dotdigital.com"
+    # When `dotsync serve` runs `dotsync pull` for every export of this connection (cron, UTC).
+    pull_schedule: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -170,6 +182,11 @@ class ConnectionConfig(_Model):
     def _one_password_source(self) -> ConnectionConfig:
         _exactly_one(self, PASSWORD_SOURCES, "a connection")
         return self
+
+    @field_validator("pull_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _cron_expression(value)
 
     @field_validator("api_url")
     @classmethod
@@ -272,12 +289,7 @@ class ExportConfig(_Model):
     @field_validator("schedule", "verify_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(
-                f"{value!r} is not a cron expression (five fields: minute hour day month "
-                'weekday, e.g. "0 6 * * *" for 06:00 every day)'
-            )
-        return value
+        return _cron_expression(value)
 
     @field_validator("timezone")
     @classmethod
@@ -299,3 +311,52 @@ class ServeConfig(_Model):
 class AlertsConfig(_Model):
     webhook_url_env: str | None = None
     slow_run_factor: float = Field(default=3.0, gt=0)
+
+
+SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+class PullConfig(_Model):
+    """``[pull]``: where ``dotsync pull`` writes what it brings back from DotDigital
+    (unsubscribes, bounces, suppressions, resubscriptions), and how far it reads."""
+
+    # A database source (`[source] url`): a table of that database, in `schema` if given.
+    table: str = "dotdigital_status"
+    schema_name: str | None = Field(default=None, alias="schema")
+    # A file source (`[source] path`): a Parquet file, replaced atomically by each pull.
+    path: RelPath = Field(default=Path("dotdigital_status.parquet"), validate_default=True)
+    # Where the first pull starts reading (default: the export's first run).
+    start_date: datetime | None = None
+    max_calls: int = Field(default=100, ge=2)  # DotDigital calls at most per export and pull
+
+    @field_validator("table", "schema_name")
+    @classmethod
+    def _sql_name(cls, value: str | None) -> str | None:
+        if value is not None and not SQL_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a plain SQL name: letters, digits and '_', starting with a "
+                "letter or '_' (at most 63 characters)"
+            )
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _parquet(cls, value: Path) -> Path:
+        if value.suffix.lower() != ".parquet":
+            raise ValueError(f"{value.name!r} must be a .parquet file")
+        return value
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _date_or_time(cls, value: Any) -> Any:
+        # TOML gives a bare date (2024-01-01) as a date: midnight UTC.
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return value
+
+    @field_validator("start_date")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # a time without an offset is UTC
+        return value

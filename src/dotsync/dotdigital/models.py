@@ -227,8 +227,9 @@ class ContactSummary(_Model):
     ``include=channelProperties``), else the contact's own (``status``: subscribed,
     unsubscribed, pendingOptIn, suppressed, ...); ``contact_status`` is always the latter.
     ``modified`` is v3's ``updated`` (its ``created`` speaks of the account, not of the book, and
-    is left out). Read from the item's own shape by aliases, so that a page is validated by
-    pydantic in one pass over the reply's bytes (a million members a read).
+    is left out); ``lists`` the books holding it, when the read asks for them. Read from the
+    item's own shape by aliases, so that a page is validated by pydantic in one pass over the
+    reply's bytes (a million members a read).
     """
 
     contact_id: int = Field(validation_alias=AliasChoices("contactId", "contact_id"))
@@ -247,10 +248,20 @@ class ContactSummary(_Model):
     modified: datetime | None = Field(
         default=None, validation_alias=AliasChoices("updated", "modified")
     )
+    # The ids of the lists (address books) holding the contact, when asked (``include=lists``).
+    lists: tuple[int, ...] = ()
 
     @classmethod
     def from_v3(cls, item: Any) -> ContactSummary:
         return cls.model_validate(item)
+
+    @field_validator("lists", mode="before")
+    @classmethod
+    def _list_ids(cls, value: Any) -> Any:
+        # v3 sends [{"id": 123, "name": "...", "status": "subscribed"}, ...], or nothing.
+        if value is None:
+            return ()
+        return tuple(item["id"] if isinstance(item, dict) else item for item in value)
 
     @field_validator("modified", mode="after")
     @classmethod

@@ -47,19 +47,53 @@ class ContactReads(ClientCore):
         during the read is read once, whatever is added or removed meanwhile. A book that does
         not exist is a bad filter to DotDigital (``RejectedDataError``, 400
         ``contacts:invalidFilter``): ``address_book(book_id)`` tells it apart (NotFoundError)."""
+        for page in self.book_member_pages(
+            book_id, modified_since=modified_since, page_size=page_size
+        ):
+            yield page.items
+
+    def book_member_pages(
+        self,
+        book_id: int,
+        *,
+        modified_since: datetime | None = None,
+        page_size: int = MAX_V3_PAGE,
+        marker: str | None = None,
+    ) -> Iterator[ContactsPage]:
+        """``book_members`` page by page, each with the marker of the next one (None on the
+        last), from ``marker`` (a read that goes on where an earlier one stopped)."""
+        yield from self.contact_pages(
+            list_id=book_id, modified_since=modified_since, page_size=page_size, marker=marker
+        )
+
+    def contact_pages(
+        self,
+        *,
+        list_id: int | None = None,
+        modified_since: datetime | None = None,
+        page_size: int = MAX_V3_PAGE,
+        marker: str | None = None,
+        with_lists: bool = False,
+    ) -> Iterator[ContactsPage]:
+        """``GET /contacts/v3``: the contacts of the list ``list_id``, or of the whole account,
+        in ascending contact id, ``page_size`` (1..5000) a call, from ``marker``; with
+        ``modified_since`` only those modified since then; ``with_lists``: each contact with the
+        ids of the books holding it (``include=lists``)."""
         if not 1 <= page_size <= MAX_V3_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_V3_PAGE}, not {page_size}")
         # Identifiers and the contact's status only: no data fields and no channelProperties
         # (its finer e-mail status, e.g. hardBounced, doubles the reply and the parsing).
-        params: dict[str, str | int] = {"~listId": book_id, "limit": page_size}
+        params: dict[str, str | int] = {"limit": page_size}
+        if list_id is not None:
+            params["~listId"] = list_id
         if modified_since is not None:
             params["~modified"] = f"gte::{v3_date(modified_since)}"
-        marker: str | None = None
+        if with_lists:
+            params["include"] = "lists"
+        subject = "the account's contacts" if list_id is None else f"the members of book {list_id}"
         while True:
             page_params = dict(params) if marker is None else {**params, "marker": marker}
-            call = Call(
-                "GET", "/contacts/v3", params=page_params, subject=f"the members of book {book_id}"
-            )
+            call = Call("GET", "/contacts/v3", params=page_params, subject=subject)
             response = self._send(call)
             try:  # straight from the bytes: no intermediate dicts for 5,000 contacts
                 page = ContactsPage.model_validate_json(response.content)
@@ -69,31 +103,34 @@ class ContactReads(ClientCore):
                     status=response.status_code,
                     detail=f"{call.endpoint}: {type(exc).__name__}",
                 ) from exc
-            items, next_marker = page.items, page.next_marker
-            if items:
-                yield items
-            if next_marker is None or not items:
+            if page.items:
+                yield page
+            if page.next_marker is None or not page.items:
                 return
-            if next_marker == marker:
+            if page.next_marker == marker:
                 raise DotDigitalError(
-                    f"DotDigital sent the same page marker twice while reading book {book_id}",
+                    f"DotDigital sent the same page marker twice while reading {subject}",
                     detail="GET /contacts/v3: repeated marker",
                 )
-            marker = next_marker
+            marker = page.next_marker
 
     def book_modified_since(
-        self, book_id: int, since: datetime, *, with_full_data: bool = False
+        self, book_id: int, since: datetime, *, with_full_data: bool = False, skip: int = 0
     ) -> Iterator[list[Contact]]:
-        """``GET /v2/address-books/{id}/contacts/modified-since/{date}``, 1,000 a call."""
+        """``GET /v2/address-books/{id}/contacts/modified-since/{date}``, 1,000 a call (from the
+        ``skip``-th entry: a read that goes on where an earlier one stopped)."""
         yield from self._skip_pages(
             "/v2/address-books/{id}/contacts/modified-since/{id}",
             (book_id, v3_date(since)),
             f"the contacts of book {book_id} modified since a date",
             Contact.model_validate,
             {"withFullData": "true"} if with_full_data else {},
+            start=skip,
         )
 
-    def book_unsubscribed_since(self, book_id: int, since: datetime) -> Iterator[list[Suppression]]:
+    def book_unsubscribed_since(
+        self, book_id: int, since: datetime, *, skip: int = 0
+    ) -> Iterator[list[Suppression]]:
         """``GET /v2/address-books/{id}/contacts/unsubscribed-since/{date}``: who unsubscribed
         from this book since then, 1,000 a call."""
         yield from self._skip_pages(
@@ -101,9 +138,10 @@ class ContactReads(ClientCore):
             (book_id, v3_date(since)),
             f"the unsubscribes from book {book_id}",
             Suppression.from_v2,
+            start=skip,
         )
 
-    def suppressed_since(self, since: datetime) -> Iterator[list[Suppression]]:
+    def suppressed_since(self, since: datetime, *, skip: int = 0) -> Iterator[list[Suppression]]:
         """``GET /v2/contacts/suppressed-since/{date}``: every suppression of the account
         (unsubscribes, bounces, complaints, blocks) since then, 1,000 a call."""
         yield from self._skip_pages(
@@ -111,9 +149,10 @@ class ContactReads(ClientCore):
             (v3_date(since),),
             "the suppressed contacts",
             Suppression.from_v2,
+            start=skip,
         )
 
-    def unsubscribed_since(self, since: datetime) -> Iterator[list[Suppression]]:
+    def unsubscribed_since(self, since: datetime, *, skip: int = 0) -> Iterator[list[Suppression]]:
         """``GET /v2/contacts/unsubscribed-since/{date}``: contacts that unsubscribed from the
         account since then, 1,000 a call."""
         yield from self._skip_pages(
@@ -121,6 +160,7 @@ class ContactReads(ClientCore):
             (v3_date(since),),
             "the unsubscribed contacts",
             Suppression.from_v2,
+            start=skip,
         )
 
     def _skip_pages(
@@ -130,10 +170,12 @@ class ContactReads(ClientCore):
         subject: str,
         parse: Callable[[Any], T],
         extra: dict[str, str] | None = None,
+        *,
+        start: int = 0,
     ) -> Iterator[list[T]]:
-        """``select``/``skip`` pages until one comes back short. Items that move during the
-        read can be missed or seen twice: DotDigital's offsets are not stable."""
-        skip = 0
+        """``select``/``skip`` pages from ``start`` until one comes back short. Items that move
+        during the read can be missed or seen twice: DotDigital's offsets are not stable."""
+        skip = max(0, start)
         while True:
             params: dict[str, str | int] = {**(extra or {}), "select": V2_PAGE, "skip": skip}
             call = Call("GET", template, args, params=params, subject=subject)

@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotsync.config import Config, load_config
-from dotsync.errors import ConfigError, ExitCode
+from dotsync.errors import ConfigError, DotsyncError, ExitCode, InterruptedRunError
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.scheduler import ScheduledExport, Scheduler
 from dotsync.serve.alerts import AlertManager, AlertPolicy
@@ -21,6 +23,9 @@ from dotsync.serve.schedule_store import ScheduleStore
 from dotsync.serve.service import RunFunction, Service
 from dotsync.signals import stop_on_signals
 
+if TYPE_CHECKING:
+    from dotsync.pull import PullReport
+
 log = logging.getLogger(__name__)
 
 SCHEDULE_FILE = "serve-schedule.json"
@@ -29,16 +34,22 @@ DEFAULT_WEBHOOK_ENV = "DOTSYNC_WEBHOOK_URL"
 # A verify is scheduled like an export, under this prefix: it shares the export's account lane,
 # so it never runs while an export of the same account does.
 VERIFY_JOB = "verify:"
+# A connection's pull_schedule: one job pulls for each export of the connection, in its lane.
+PULL_JOB = "pull:"
+
+
+def _account_key(config: Config, connection_name: str) -> tuple[str, str]:
+    # Normalised like the runner's account lock: the same account written two ways is one.
+    connection = config.connections[connection_name]
+    return str(connection.api_url).rstrip("/").lower(), connection.api_user.lower()
 
 
 def scheduled_exports(config: Config) -> list[ScheduledExport]:
-    """The exports that have a ``schedule`` and the verifies (``verify_schedule``), with the
-    account each one writes to."""
+    """The exports that have a ``schedule``, the verifies (``verify_schedule``) and the pulls
+    (a connection's ``pull_schedule``, read in UTC), with the account each one uses."""
     scheduled: list[ScheduledExport] = []
     for name, export in sorted(config.exports.items()):
-        connection = config.connections[export.connection]
-        # Normalised like the runner's account lock: the same account written two ways is one.
-        account = (str(connection.api_url).rstrip("/").lower(), connection.api_user.lower())
+        account = _account_key(config, export.connection)
         if export.schedule is not None:
             scheduled.append(ScheduledExport(name, export.schedule, export.timezone, account))
         if export.verify_schedule is not None:
@@ -46,7 +57,20 @@ def scheduled_exports(config: Config) -> list[ScheduledExport]:
                 VERIFY_JOB + name, export.verify_schedule, export.timezone, account
             )
             scheduled.append(job)
+    for name, connection in sorted(config.connections.items()):
+        if connection.pull_schedule is not None and pulled_exports(config, name):
+            account = _account_key(config, name)
+            scheduled.append(
+                ScheduledExport(PULL_JOB + name, connection.pull_schedule, "UTC", account)
+            )
     return scheduled
+
+
+def pulled_exports(config: Config, connection: str) -> list[str]:
+    """The exports a pull job of ``connection`` pulls for."""
+    return sorted(
+        name for name, export in config.exports.items() if export.connection == connection
+    )
 
 
 def alert_policies(config: Config) -> dict[str, AlertPolicy]:
@@ -77,6 +101,8 @@ def runner_function(
     ) -> RunResult:
         if name.startswith(VERIFY_JOB):
             return _verify_once(config, name.removeprefix(VERIFY_JOB), stop, metrics)
+        if name.startswith(PULL_JOB):
+            return _pull_once(config, name.removeprefix(PULL_JOB), stop, metrics)
         return export_once(config, name, stop=stop, on_imports_in_flight=on_imports_in_flight)
 
     return run
@@ -108,12 +134,63 @@ def _verify_once(
     )
 
 
+def _pull_once(
+    config: Config, connection: str, stop: threading.Event, metrics: MetricsRegistry | None
+) -> RunResult:
+    """A pull of every export of ``connection``, reported to the service as a run of
+    ``pull:CONNECTION``. Each export is pulled even if another fails; the first error is then
+    raised (the service records the job as failed, with it)."""
+    from dotsync.pull import pull_export
+
+    started = datetime.now(UTC)
+    calls: dict[str, int] = {}
+    failure: DotsyncError | None = None
+    for export in pulled_exports(config, connection):
+        try:
+            report = pull_export(config, export, stop=stop)
+        except InterruptedRunError:
+            raise
+        except DotsyncError as exc:
+            log.warning("pull of export %s failed: %s", export, exc.message)
+            failure = failure or exc
+            continue
+        if metrics is not None:
+            record_pull(metrics, report)
+        for endpoint, n in report.api_calls_by_endpoint.items():
+            calls[endpoint] = calls.get(endpoint, 0) + n
+    if failure is not None:
+        raise failure
+    return RunResult(
+        run_id=0,
+        export=PULL_JOB + connection,
+        status=RunStatus.SUCCEEDED,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        counts=RunCounts(api_calls=sum(calls.values()), api_calls_by_endpoint=calls),
+    )
+
+
+def record_pull(metrics: MetricsRegistry, report: PullReport) -> None:
+    """A pull's counts in the /metrics gauges."""
+    if report.finished_at is None or report.status not in ("succeeded", "skipped"):
+        return
+    metrics.record_pull(
+        report.export,
+        written=report.counts.written,
+        unknown_contacts=report.counts.unknown_contacts,
+        api_calls=report.api_calls,
+        complete=report.complete,
+        finished_at=report.finished_at.timestamp(),
+    )
+
+
 def build_service(config: Config, run: RunFunction | None = None) -> Service:
     exports = scheduled_exports(config)
     if not exports:
         raise ConfigError(
             'no export has a `schedule`: add e.g. schedule = "0 6 * * *" under [exports.NAME] '
-            '(or verify_schedule = "0 5 * * 1" to verify its book)'
+            '(or verify_schedule = "0 5 * * 1" to verify its book, or pull_schedule = '
+            '"0 * * * *" under [connections.NAME] to bring its unsubscribes back)'
         )
     work_dir = Path(config.state.work_dir)
     store = ScheduleStore(work_dir / SCHEDULE_FILE)
@@ -123,6 +200,11 @@ def build_service(config: Config, run: RunFunction | None = None) -> Service:
         webhook_url_env=config.alerts.webhook_url_env or DEFAULT_WEBHOOK_ENV,
     )
     metrics = MetricsRegistry(e.name for e in exports)
+    if any(e.name.startswith(PULL_JOB) for e in exports):
+        from dotsync.pull import last_pulls
+
+        for report in last_pulls(config).values():  # what the pulls before this start found
+            record_pull(metrics, report)
     return Service(
         Scheduler(exports, store.load()),
         run or runner_function(config, metrics=metrics),

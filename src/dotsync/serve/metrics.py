@@ -90,6 +90,39 @@ class MetricsRegistry:
             ["export"],
             registry=r,
         )
+        # Set by each pull (dotsync pull, or serve's pull_schedule): the last pull of each export.
+        self.pull_rows = Gauge(
+            "dotsync_pull_rows_written",
+            "Rows the export's last pull wrote to its status table or file, by status "
+            "(Unsubscribed, Suppressed, Subscribed).",
+            ["export", "status"],
+            registry=r,
+        )
+        self.pull_unknown = Gauge(
+            "dotsync_pull_unknown_contacts",
+            "Contacts the export's last pull read that no profile key of the export names.",
+            ["export"],
+            registry=r,
+        )
+        self.pull_calls = Gauge(
+            "dotsync_pull_api_calls",
+            "DotDigital calls the export's last pull made (pull.max_calls at most).",
+            ["export"],
+            registry=r,
+        )
+        self.pull_complete = Gauge(
+            "dotsync_pull_complete",
+            "1 when the export's last pull read every feed to its end, 0 when the call budget "
+            "left some for the next pull.",
+            ["export"],
+            registry=r,
+        )
+        self.pull_last = Gauge(
+            "dotsync_pull_last_timestamp_seconds",
+            "Unix time at which the export's last pull ended.",
+            ["export"],
+            registry=r,
+        )
         self._in_flight_by_export: dict[str, int] = {}
         self._lock = threading.Lock()
         for name in exports:
@@ -136,6 +169,24 @@ class MetricsRegistry:
         for kind, count in drift.items():
             self.verify_drift.labels(export, kind).set(count)
         self.verify_last.labels(export).set(finished_at)
+
+    def record_pull(
+        self,
+        export: str,
+        *,
+        written: Mapping[str, int],
+        unknown_contacts: int,
+        api_calls: int,
+        complete: bool,
+        finished_at: float,
+    ) -> None:
+        """The counts of a pull of ``export`` (``written``: status -> rows)."""
+        for status, rows in written.items():
+            self.pull_rows.labels(export, status).set(rows)
+        self.pull_unknown.labels(export).set(unknown_contacts)
+        self.pull_calls.labels(export).set(api_calls)
+        self.pull_complete.labels(export).set(1 if complete else 0)
+        self.pull_last.labels(export).set(finished_at)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

@@ -51,7 +51,9 @@ class DuckDBSource:
         self._is_database = self._path.suffix.lower() in DATABASE_SUFFIXES
         for label, path in [("source.path", self._path), *self._table_files()]:
             if not path.is_file():
-                raise SourceError(f"{label}: the file {path} does not exist")
+                # A table file `dotsync pull` writes appears with the first pull.
+                hint = "" if label == "source.path" else " (if `dotsync pull` writes it, pull once)"
+                raise SourceError(f"{label}: the file {path} does not exist{hint}")
         self._own = duckdb.connect()
         self._described: dict[Path, list[tuple[str, str]]] = {}
         self._table = self._profile_table_name()

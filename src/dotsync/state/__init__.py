@@ -2,6 +2,7 @@
 
 from dotsync.state.ledger import BookRef, Ledger, Origin, Presence
 from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
+from dotsync.state.pulls import FeedCursor, PullRecord, PullStore
 from dotsync.state.store import (
     BatchStatus,
     PendingImport,
@@ -15,12 +16,15 @@ __all__ = [
     "BatchStatus",
     "BookRef",
     "DuckMembers",
+    "FeedCursor",
     "Ledger",
     "MemberStore",
     "Origin",
     "PendingImport",
     "PendingRemoval",
     "Presence",
+    "PullRecord",
+    "PullStore",
     "RemovalStatus",
     "SqlMembers",
     "StateStore",

@@ -169,3 +169,65 @@ verifies = Table(
     Column("report", Text),
     Column("error", Text),
 )
+
+# ``dotsync pull``: one row per pull of an export, with its report (counts by status, unknown
+# contacts, the feeds read and their cost; profile keys never, e-mails never).
+pulls = Table(
+    "pulls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("export", String(200), nullable=False, index=True),
+    Column("account_id", String(100)),
+    Column("address_book_id", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),  # running | succeeded | failed | skipped
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("report", Text),
+    Column("error", Text),
+)
+
+# Where each change feed of an export's pull stands (per account, and per book for the book's
+# feeds; ``address_book_id`` 0 for the account's): the next pass reads from ``watermark`` (less an
+# overlap); a pass cut short by the call budget goes on from ``skip`` (or ``marker``) at
+# ``pass_since``. Written
+# only after the rows a pass read are in the destination: a crash reads them again.
+pull_cursors = Table(
+    "pull_cursors",
+    metadata,
+    Column("export", String(200), primary_key=True),
+    Column("account_id", String(100), primary_key=True),
+    Column("feed", String(40), primary_key=True),
+    Column("address_book_id", BigInteger, primary_key=True),
+    Column("watermark", DateTime(timezone=True), nullable=False),
+    Column("pass_since", DateTime(timezone=True)),
+    Column("pass_started_at", DateTime(timezone=True)),
+    Column("skip", Integer, nullable=False),  # feeds paged by offset
+    Column("marker", String(500)),  # feeds paged by marker (v3)
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Members DotDigital refused as suppressed when an export sent them: no contact id is known for
+# them, so their profile key is kept with the e-mail's hash, for `dotsync pull` to name them.
+refused_members = Table(
+    "refused_members",
+    metadata,
+    Column("export", String(200), primary_key=True),
+    Column("address_book_id", BigInteger, primary_key=True),
+    Column("key", String(500), primary_key=True),
+    Column("email_hash", String(64), nullable=False),
+    Column("run_id", Integer, nullable=False),
+    Column("refused_at", DateTime(timezone=True), nullable=False),
+)
+
+# Keys `dotsync pull` wrote a row for, with the contact that row is about: a member the segments
+# then leave out (often because of that row) leaves the export's members, and its later reports
+# (a resubscription above all) are still named by its key.
+pull_keys = Table(
+    "pull_keys",
+    metadata,
+    Column("export", String(200), primary_key=True),
+    Column("address_book_id", BigInteger, primary_key=True),
+    Column("key", String(500), primary_key=True),
+    Column("contact_id", BigInteger),
+    Column("email_hash", String(64)),
+)

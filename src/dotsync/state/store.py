@@ -35,6 +35,7 @@ from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.state.ledger import BookRef, DuckLedger, Ledger, SqlLedger
 from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
 from dotsync.state.migrate import SQLITE_BEGIN, upgrade_schema
+from dotsync.state.pulls import PullStore
 from dotsync.state.schema import (
     book_reads,
     export_books,
@@ -177,6 +178,7 @@ class StateStore:
             raise
         self.members: MemberStore
         self.ledger: Ledger
+        self.pulls = PullStore(self.engine)
         if url.startswith("sqlite:///"):
             db = Path(url.removeprefix("sqlite:///"))
             if db.exists():
@@ -724,6 +726,7 @@ class StateStore:
             conn.execute(delete(verifies).where(verifies.c.export == export))
             conn.execute(delete(locks).where(locks.c.export == export))
             conn.execute(delete(export_books).where(export_books.c.export == export))
+            self.pulls.forget(conn, export)
         return files + self.members.drop(export)
 
 
