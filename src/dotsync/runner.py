@@ -23,6 +23,7 @@ from dotsync.config import Config, require_privacy_ack
 from dotsync.delivery import Deliverer, DeliveryTotals
 from dotsync.dotdigital import CallStats, DotDigitalClient
 from dotsync.errors import DotsyncError, InterruptedRunError
+from dotsync.live import LIVE_FILE, LiveRecorder
 from dotsync.ownership import shared_book_conflicts
 from dotsync.plan import sample
 from dotsync.rejects import purge_old_rejects, write_rejects
@@ -170,6 +171,16 @@ class _Job:
         resumed = removed = unsubscribed = 0
         rejects_file: Path | None = None
         run_dir = ctx.run_dir(run_id)
+        # Where the run stands, for the console's run page (counts only).
+        live = LiveRecorder(run_dir / LIVE_FILE)
+        ctx.progress = live.chained(ctx.progress)
+        in_flight = self.on_imports_in_flight
+
+        def imports_in_flight(n: int) -> None:
+            live.in_flight(n)
+            in_flight(n)
+
+        self.on_imports_in_flight = imports_in_flight
         leave = LeaveStage(
             ctx, store, allow_mass_removal=self.allow_mass_removal, move_book=self.move_book
         )
