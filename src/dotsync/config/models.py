@@ -150,6 +150,9 @@ class ConnectionConfig(_Model):
     privacy_acknowledged: bool = False
     region: str | None = Field(default=None, pattern=r"^r\d+$")
     api_url: str = "https://r1-api.dotdigital.com"
+    # Contributors of the console (``dotsync serve``) who may export through this connection:
+    # admins create connections and share them; viewers only look. The CLI does not read it.
+    shared_with: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
