@@ -65,10 +65,13 @@ def run_export(
     on_imports_in_flight: Callable[[int], None] | None = None,
     allow_mass_removal: bool = False,
     move_book: bool = False,
+    started_by: str | None = None,
 ) -> RunResult:
-    """Run the export ``name`` once. Raises a :class:`~dotsync.errors.DotsyncError` subclass on
-    failure (the run is recorded as failed and the next run resumes); a ``stop`` request ends the
-    run at its next checkpoint with status ``interrupted``. A run that would remove more members
+    """Run the export ``name`` once (``started_by``, recorded on the run, says who asked:
+    "scheduler" or a console user's name). Raises a :class:`~dotsync.errors.DotsyncError`
+    subclass on failure (the run is recorded as failed and the next run resumes); a ``stop``
+    request ends the run at its next checkpoint with status ``interrupted``. A run that would
+    remove more members
     than the export's ``max_removal_fraction`` allows raises
     :class:`~dotsync.errors.MassRemovalError` before removing or sending anything, unless
     ``allow_mass_removal`` (for this one run). When the export's address book changed since its
@@ -85,6 +88,7 @@ def run_export(
         on_imports_in_flight=on_imports_in_flight,
         allow_mass_removal=allow_mass_removal,
         move_book=move_book,
+        started_by=started_by,
     )
     return job.run()
 
@@ -112,7 +116,9 @@ class _Job:
         on_imports_in_flight: Callable[[int], None] | None = None,
         allow_mass_removal: bool = False,
         move_book: bool = False,
+        started_by: str | None = None,
     ) -> None:
+        self.started_by = started_by
         self.ctx = RunContext(config, name, full=full, http_client=http_client)
         if stop is not None:
             self.ctx.stop = stop
@@ -164,7 +170,7 @@ class _Job:
 
     def _run_locked(self, store: StateStore) -> RunResult:
         ctx = self.ctx
-        run_id = store.start_run(ctx.name, full=ctx.full)
+        run_id = store.start_run(ctx.name, full=ctx.full, started_by=self.started_by)
         store.set_lock_run(ctx.lock_names, run_id)
         counts = RunCounts()
         totals = DeliveryTotals()

@@ -273,7 +273,7 @@ def test_once_runs_what_is_due_and_exits(
     assert "@example.com" not in done.stderr  # e-mail addresses are not logged
 
 
-def test_serve_without_a_scheduled_export_says_what_to_add(tmp_path: Path) -> None:
+def test_serve_without_console_nor_schedule_says_what_to_add(tmp_path: Path) -> None:
     config = tmp_path / "dotsync.toml"
     config.write_text("""
 [source]
@@ -291,7 +291,7 @@ segments = ["all"]
 [exports.newsletter.mapping]
 email = "email"
 """)
-    done = run_cli(config)
+    done = run_cli(config, "--no-console")
     assert done.returncode == 2
     assert "no export has a `schedule`" in done.stderr
 
