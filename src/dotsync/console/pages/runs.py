@@ -66,7 +66,9 @@ def run_view(request: Request, export: str) -> RunView:
     with state.store() as store:
         if run_id is None and run_request is not None:
             run_id = run_request.run_id or _started_since(store.list_runs(export, 5), run_request)
-        if run_id is None and run_request is None:
+        # A run already going (or the request ended without one): the page follows the latest.
+        already = run_request is not None and run_request.finished
+        if run_id is None and (run_request is None or already):
             latest = store.list_runs(export, limit=1)
             run_id = latest[0].run_id if latest else None
         run = store.get_run(run_id) if run_id is not None else None
