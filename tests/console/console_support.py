@@ -13,10 +13,12 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -117,7 +119,7 @@ class ConsoleServer:
     log_path: Path
     scheme: str = "http"
     _log: IO[bytes] | None = field(default=None, repr=False)
-    verify: str | bool = True  # the CA file of a test certificate, under TLS
+    verify: ssl.SSLContext | bool = True  # trusts a test certificate, under TLS
 
     @property
     def url(self) -> str:
@@ -173,7 +175,7 @@ def start_serve(
     port: int | None = None,
     wait: bool = True,
     scheme: str = "http",
-    verify: str | bool = True,
+    verify: ssl.SSLContext | bool = True,
 ) -> ConsoleServer:
     """Starts ``dotsync serve --port PORT ARGS`` in ``folder`` (waits for /healthz unless
     ``wait`` is false)."""
@@ -204,13 +206,20 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def http_session(server: ConsoleServer, person: Person | None = None) -> tuple[httpx.Client, str]:
+@contextmanager
+def http_session(
+    server: ConsoleServer, person: Person | None = None
+) -> Iterator[tuple[httpx.Client, str]]:
     """An HTTP client signed in as ``person`` (or anonymous) and its CSRF token: requests a page
     would not offer, sent as the server would receive them from a browser."""
-    client = httpx.Client(base_url=server.url, timeout=10, verify=server.verify)
+    with httpx.Client(base_url=server.url, timeout=10, verify=server.verify) as client:
+        yield client, _signed_in(client, person)
+
+
+def _signed_in(client: httpx.Client, person: Person | None) -> str:
     token = csrf_of(client.get("/login").text)
     if person is None:
-        return client, token
+        return token
     done = client.post(
         "/login",
         data={
@@ -221,8 +230,7 @@ def http_session(server: ConsoleServer, person: Person | None = None) -> tuple[h
         },
     )
     assert done.status_code == 303, done.text[-500:]
-    token = csrf_of(client.get("/login?next=/audit", follow_redirects=True).text)
-    return client, token
+    return csrf_of(client.get("/login?next=/audit", follow_redirects=True).text)
 
 
 def sign_in(page: Page, server: ConsoleServer, person: Person) -> None:

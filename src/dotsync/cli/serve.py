@@ -80,8 +80,8 @@ def serve_command(
     ] = "INFO",
 ) -> None:
     """Run each export that has a `schedule` when it is due, and those asked for in the web
-    console; serve the console, /healthz and /metrics on [serve] host and port (127.0.0.1:9465).
-    SIGTERM or Ctrl-C stops at the current run's next checkpoint.
+    console; serve the console, /healthz and /metrics on [serve] host and port. SIGTERM or Ctrl-C
+    stops at the current run's next checkpoint.
 
     The console starts in an empty folder too (it writes dotsync.toml). With no admin yet, the log
     shows a one-time setup link. Beyond loopback it needs --tls-cert/--tls-key or --behind-proxy.

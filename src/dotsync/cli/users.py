@@ -60,7 +60,10 @@ def _checked(error: UserInputError) -> ConfigError:
     return ConfigError(str(error))
 
 
-def _password(password_env: str | None) -> str:
+def _password(password_env: str | None, *, as_json: bool) -> str:
+    if password_env is None and as_json:
+        # A prompt is not a JSON line, and a machine cannot answer it.
+        raise ConfigError("with --json, give the password with --password-env VAR")
     if password_env is not None:
         value = os.environ.get(password_env)
         if not value:
@@ -71,21 +74,29 @@ def _password(password_env: str | None) -> str:
     return check_password(first, confirmation=second)
 
 
+def _done(as_json: bool, said: str, **fields: str) -> None:
+    if as_json:
+        print_json(fields)
+    else:
+        out.print(said)
+
+
 @users_app.command("add")
 def add(
     name: NameArgument,
     role: RoleOption = "viewer",
     password_env: PasswordEnvOption = None,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Add a user who signs in to the console with a password."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         try:
             check_name(name)
             chosen = parse_role(role)
-            password = _password(password_env)
+            password = _password(password_env, as_json=as_json)
         except UserInputError as exc:
             raise _checked(exc) from None
         state = _state(config)
@@ -96,7 +107,7 @@ def add(
             state.audit_log.record(ACTOR, "user.add", name, "ok", {"role": chosen.value})
         finally:
             state.close()
-        out.print(f"user {name} added ({chosen.value})")
+        _done(as_json, f"user {name} added ({chosen.value})", user=name, role=chosen.value)
 
 
 @users_app.command("list")
@@ -144,11 +155,12 @@ def set_role(
     name: NameArgument,
     role: Annotated[str, typer.Argument(metavar="ROLE", help="admin, contributor or viewer.")],
     config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Change a user's role; their sessions end."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         try:
             chosen = parse_role(role)
         except UserInputError as exc:
@@ -161,25 +173,31 @@ def set_role(
             state.audit_log.record(ACTOR, "user.role", name, "ok", detail)
         finally:
             state.close()
-        out.print(f"{name} is now {chosen.value}; their sessions ended")
+        _done(
+            as_json,
+            f"{name} is now {chosen.value}; their sessions ended",
+            user=name,
+            role=chosen.value,
+        )
 
 
 @users_app.command("remove")
 def remove(
     name: NameArgument,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Remove a user; their sessions end. The last admin cannot be removed."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         state = _state(config)
         try:
             state.accounts.remove(name)
             state.audit_log.record(ACTOR, "user.remove", name)
         finally:
             state.close()
-        out.print(f"user {name} removed")
+        _done(as_json, f"user {name} removed", user=name, removed="true")
 
 
 @users_app.command("passwd")
@@ -187,13 +205,14 @@ def passwd(
     name: NameArgument,
     password_env: PasswordEnvOption = None,
     config: ConfigOption = DEFAULT_CONFIG_PATH,
+    as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Set a user's password; their sessions end."""
-    setup_logging(verbose)
-    with handled(verbose):
+    mode = setup_logging(verbose, as_json=as_json)
+    with handled(verbose, json_logs=mode.json_logs):
         try:
-            password = _password(password_env)
+            password = _password(password_env, as_json=as_json)
         except UserInputError as exc:
             raise _checked(exc) from None
         state = _state(config)
@@ -202,4 +221,4 @@ def passwd(
             state.audit_log.record(ACTOR, "user.password", name)
         finally:
             state.close()
-        out.print(f"password of {name} changed; their sessions ended")
+        _done(as_json, f"password of {name} changed; their sessions ended", user=name)

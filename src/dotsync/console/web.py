@@ -142,7 +142,7 @@ def gettext(request: HTTPConnection, message: str, **variables: Any) -> str:
 
 
 def flash(request: HTTPConnection, message: str) -> None:
-    request.session.setdefault(_FLASH_KEY, []).append(message)
+    request.session[_FLASH_KEY] = [*request.session.get(_FLASH_KEY, []), message]
 
 
 def _pop_flashes(request: HTTPConnection) -> list[str]:
