@@ -38,7 +38,12 @@ def french_messages() -> set[str]:
     translated: set[str] = set()
     for po in (i18n.LOCALE_DIR / "fr" / "LC_MESSAGES").glob("*.po"):
         with po.open("rb") as fh:
-            translated |= {str(m.id) for m in read_po(fh) if m.id and m.string}
+            # A plural's id is (singular, plural): the extractor above names it by its singular.
+            translated |= {
+                str(m.id if isinstance(m.id, str) else m.id[0])
+                for m in read_po(fh)
+                if m.id and m.string
+            }
     return translated
 
 
