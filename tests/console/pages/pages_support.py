@@ -72,6 +72,7 @@ def connect(
     emulator: RunningEmulator,
     book_id: int,
     *,
+    name: str = "dd",
     password: str | None = None,
     agree: bool = True,
     share_with: str | None = None,
@@ -79,14 +80,16 @@ def connect(
     user, real_password = emulator.credentials
     visit(page, server, "/connections")
     form = page.locator("form[aria-labelledby=connection-form]")
-    form.get_by_label("Name", exact=True).fill("dd")
+    form.get_by_label("Name", exact=True).fill(name)
     form.get_by_label("Display name").fill("Emulated account")
     form.get_by_label("API user").fill(user)
     form.get_by_label("Password").fill(password or real_password)
     form.get_by_label("API address").fill(emulator.base_url)
-    form.get_by_role("button", name="List the account's address books").click()
-    picker = form.get_by_label("Address books of the account")
-    picker.select_option(str(book_id))
+    if password is None:  # the right password lists the account's books: pick from the list
+        form.get_by_role("button", name="List the account's address books").click()
+        form.get_by_label("Address books of the account").select_option(str(book_id))
+    else:
+        form.get_by_label("Address book ID").fill(str(book_id))
     if agree:
         form.get_by_label("I agree").check()
     if share_with:

@@ -190,17 +190,17 @@ async def remove(request: Request) -> Response:
     )
     if saved is None:  # the state is gone, the file changed meanwhile: say so, keep the rest
         flash(request, " ".join(form.general))
-    flash(
+    forgotten = f"{report.members_forgotten:,}"
+    removed = f"{report.members_removed_from_book:,}"
+    message = gettext(
         request,
-        gettext(
-            request,
-            "Export %(name)s removed: %(forgotten)s members forgotten, %(removed)s removed from "
-            "the address book.",
-            name=name,
-            forgotten=f"{report.members_forgotten:,}",
-            removed=f"{report.members_removed_from_book:,}",
-        ),
+        "Export %(name)s removed: %(forgotten)s members forgotten, %(removed)s removed from the "
+        "address book.",
+        name=name,
+        forgotten=forgotten,
+        removed=removed,
     )
+    flash(request, message)
     return RedirectResponse("/destinations", status_code=303)
 
 

@@ -47,10 +47,12 @@ from dotsync.redaction import redact_emails
 from dotsync.runner import DryRun
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_REGIONS = ("Europe/", "America/", "Asia/", "Australia/", "Africa/")
 FIELD_TYPES = ("String", "Numeric", "Date", "Boolean")
 EXTRA_DATA_FIELD_ROWS = 2
 DEFAULTS = ExportConfig.model_fields
-TIMEZONES = sorted(available_timezones())
+# Offered as one types (any IANA name is accepted, and checked as the CLI checks it).
+TIMEZONES = ["UTC", *sorted(z for z in available_timezones() if z.startswith(_REGIONS))]
 
 
 def _data_field_rows(export: ExportConfig | None) -> list[dict[str, str]]:
