@@ -3,13 +3,21 @@ to an emulated account, two exports) served by ``dotsync serve``, shared by a mo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from console.console_support import CONTRIBUTOR, ConsoleServer, add_users, start_serve
+from console.console_support import (
+    CONTRIBUTOR,
+    ConsoleServer,
+    Person,
+    add_users,
+    sign_in,
+    start_serve,
+)
 from console.pages.pages_support import new_book, write_profiles
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from dotsync.emulator import EmulatorSettings, RunningEmulator, run_emulator
 
@@ -105,3 +113,21 @@ def project(
     made = make_project(tmp_path_factory.mktemp("pages"), module_emulator)
     yield made
     made.server.kill()
+
+
+@pytest.fixture(scope="module")
+def signed_in(browser: Browser, project: Project) -> Iterator[Callable[[Person], Page]]:
+    """A page of each person, signed in once for the module (signing in costs a second)."""
+    contexts: dict[str, tuple[BrowserContext, Page]] = {}
+
+    def page_of(person: Person) -> Page:
+        if person.name not in contexts:
+            context = browser.new_context()
+            page = context.new_page()
+            sign_in(page, project.server, person)
+            contexts[person.name] = (context, page)
+        return contexts[person.name][1]
+
+    yield page_of
+    for context, _page in contexts.values():
+        context.close()

@@ -75,7 +75,9 @@ def load_config_or_none(request: HTTPConnection) -> tuple[Config | None, str | N
 def require_config(request: HTTPConnection) -> Config:
     config, error = load_config_or_none(request)
     if config is None:
-        message = error or gettext(request, "This project has no dotsync.toml yet: start with its source.")
+        message = error or gettext(
+            request, "This project has no dotsync.toml yet: start with its source."
+        )
         raise HTTPException(409, detail=message)
     return config
 

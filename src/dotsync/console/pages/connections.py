@@ -200,9 +200,7 @@ def _candidate(request: Request, edit: Any, name: str, form: FormState) -> Confi
         return None
 
 
-def _read_form(
-    request: Request, form_data: FormData
-) -> tuple[FormState, str, SecretStr | None]:
+def _read_form(request: Request, form_data: FormData) -> tuple[FormState, str, SecretStr | None]:
     values = _form_values(form_data)
     form = FormState(values={**values, "revision": text(form_data, "revision")})
     name = values["existing"] or values["name"]

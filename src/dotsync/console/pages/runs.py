@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from dotsync.cli.progress import STAGES
 from dotsync.console.pages._support import (
     may_use_connection,
     require_config,
@@ -112,6 +113,7 @@ def _context(request: Request, export: str, view: RunView) -> dict[str, Any]:
         "may_act": may_use_connection(user, config, connection),
         "rejected": _rejected_rows(view.run),
         "live_url": f"/exports/{export}/run/live" + (f"?{query}" if query else ""),
+        "stage_labels": STAGES,  # the CLI's words for each stage
         "poll": POLL,
     }
 

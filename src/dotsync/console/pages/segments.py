@@ -176,9 +176,7 @@ def _count(
         _definition_errors(form, kind)
         return None
     segment: SegmentConfig = config.segments[name]
-    [count] = count_segments(
-        config.source, {name: segment}, console_state(request).project_dir
-    )
+    [count] = count_segments(config.source, {name: segment}, console_state(request).project_dir)
     return count
 
 

@@ -71,7 +71,12 @@ async def save_source(request: Request) -> Response:
     if form_data.get("action") == "test":
         return _page(request, form, _test(request, values, form))
     saved = save_edit(
-        request, revision, _edit(values), prefix="source", action="source.edit", target="source",
+        request,
+        revision,
+        _edit(values),
+        prefix="source",
+        action="source.edit",
+        target="source",
         form=form,
     )
     if saved is None:
