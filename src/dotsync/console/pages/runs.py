@@ -114,6 +114,10 @@ def _context(request: Request, export: str, view: RunView) -> dict[str, Any]:
         "rejected": _rejected_rows(view.run),
         "live_url": f"/exports/{export}/run/live" + (f"?{query}" if query else ""),
         "stage_labels": STAGES,  # the CLI's words for each stage
+        # Who asked to cancel the run going on in this serve process, if anyone did.
+        "cancelled_by": getattr(
+            console_state(request).live_runs().get(export), "cancelled_by", None
+        ),
         "poll": POLL,
     }
 
