@@ -2,8 +2,9 @@
 
 - ``browser`` (session): Debian's chromium through Playwright; skips when it or axe-core is
   missing, fails instead under ``DOTSYNC_REQUIRE_BROWSER=1``.
-- ``console_server`` (module): ``dotsync serve`` in an empty folder with one user of each role
-  (``ADMIN``, ``CONTRIBUTOR``, ``VIEWER``), shared by a module's tests that change nothing shared.
+- ``console_server`` (session): ``dotsync serve`` in an empty folder with one user of each role
+  (``ADMIN``, ``CONTRIBUTOR``, ``VIEWER``), shared by the tests; a test that changes one of them
+  puts it back (a server starts in seconds: the budget of CI is tight).
 - ``serve_factory``: start more servers in folders of the test's own (``dotsync.toml`` or not);
   all are stopped at teardown.
 - ``new_page``: a fresh browser context (no cookies) and its page; ``page_as(person, server)``: a
@@ -46,7 +47,7 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     folder = tmp_path_factory.mktemp("console")
     add_users(folder / "dotsync.toml")
