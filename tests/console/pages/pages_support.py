@@ -46,6 +46,7 @@ def set_source(page: Page, server: ConsoleServer, path: str = "profiles.csv") ->
     page.get_by_role("button", name="Test the source").click()
     expect(page.locator(".check-passed")).to_contain_text("columns")
     check_axe(page)
+    page.locator("#f-key").evaluate("e => e.scrollIntoView()")
     screenshot(page, "source")
     page.get_by_role("button", name="Save the source").click()
     expect(page.locator(".flash")).to_contain_text("The source is saved.")

@@ -47,6 +47,7 @@ def test_from_an_empty_folder_to_a_removed_destination(
     for check in ("credentials", "region", "address book", "data fields"):
         expect(page.locator(".checks")).to_contain_text(f"{check}: passed")
     check_axe(page)
+    page.locator("#privacy-notice").evaluate("e => e.scrollIntoView()")
     screenshot(page, "connection")
     secret = tmp_path / ".secrets" / "dd.password"
     assert secret.stat().st_mode & 0o777 == 0o600
@@ -71,12 +72,13 @@ def test_from_an_empty_folder_to_a_removed_destination(
     expect(page.locator("#plan-enter")).to_have_text("28")
     expect(page.locator("#plan-reject")).to_have_text("2")
     check_axe(page)
+    page.locator("#preview-title").evaluate("e => e.scrollIntoView()")
     screenshot(page, "export-form")
     page.get_by_role("button", name="Save the export").click()
     expect(page.locator(".flash")).to_contain_text("Export news is saved.")
     assert load_config(tmp_path / "dotsync.toml").exports["news"].mapping.first_name == "first_name"
 
-    visit(page, server, "/destinations", shot="destinations")
+    visit(page, server, "/destinations")
     page.get_by_role("button", name="Run now news").click()
     assert wait_for_result(page) == "partial"
     check_axe(page)
@@ -89,7 +91,7 @@ def test_from_an_empty_folder_to_a_removed_destination(
     page.get_by_label("Last name").select_option("last_name")
     page.get_by_role("button", name="Save the export").click()
     expect(page.locator(".flash")).to_contain_text("Export news is saved.")
-    visit(page, server, "/destinations")
+    visit(page, server, "/destinations", shot="destinations")
     page.get_by_role("button", name="Run now news").click()
     assert wait_for_result(page) == "partial"
     members = emulator.book_members(emulator.credentials[0], book_id)
