@@ -175,3 +175,22 @@ def test_forms_work_with_the_keyboard_alone(
     page.keyboard.press("Enter")
     expect(page.locator("#segment-count")).to_contain_text("Segment keyboard_only holds")
     assert "keyboard_only" not in project.config_path.read_text(encoding="utf-8")
+
+
+def test_duplicate_copies_an_export_under_a_new_name(
+    project: Project, signed_in: Callable[[Person], Page]
+) -> None:
+    original = project.config_path.read_text(encoding="utf-8")
+    page = signed_in(CONTRIBUTOR)
+    try:
+        visit(page, project.server, "/destinations")
+        page.get_by_role("link", name="Duplicate news").click()
+        expect(page.get_by_label("Name", exact=True)).to_have_value("news_copy")
+        expect(page.get_by_label("First name")).to_have_value("first_name")
+        page.get_by_role("button", name="Save the export").click()
+        expect(page.locator(".flash")).to_contain_text("Export news_copy is saved.")
+        config = load_config(project.config_path)
+        assert config.exports["news_copy"] == config.exports["news"]
+        expect(page.get_by_role("button", name="Run now news_copy")).to_be_visible()
+    finally:
+        project.config_path.write_text(original, encoding="utf-8")
