@@ -50,6 +50,7 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _REGIONS = ("Europe/", "America/", "Asia/", "Australia/", "Africa/")
 FIELD_TYPES = ("String", "Numeric", "Date", "Boolean")
 EXTRA_DATA_FIELD_ROWS = 2
+RESERVED = frozenset({"new", "schedule"})  # pages of their own under /exports/
 DEFAULTS = ExportConfig.model_fields
 # Offered as one types (any IANA name is accepted, and checked as the CLI checks it).
 TIMEZONES = ["UTC", *sorted(z for z in available_timezones() if z.startswith(_REGIONS))]
@@ -287,7 +288,7 @@ async def save_export(request: Request) -> Response:
     form = FormState(values={**values, "revision": text(form_data, "revision")})
     if values["connection"] and not may_use_connection(user, config, values["connection"]):
         require_role(request, Role.ADMIN)  # refused: a connection not shared with this user
-    if not _NAME.fullmatch(name):
+    if not _NAME.fullmatch(name) or name in RESERVED:
         form.errors["name"] = gettext(
             request, "1 to 64 letters, digits, '_' or '-' (it names the export in dotsync.toml)"
         )

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from dotsync.console.chart import ChartText, history_points, history_svg
 from dotsync.console.pages._support import may_use_connection, require_config
 from dotsync.console.web import Role, console_state, gettext, render, require_role
+from dotsync.redaction import redact_emails
 from dotsync.state.store import VerifyRecord
 from dotsync.verifier import load_report
 
@@ -44,7 +45,7 @@ def verify_rows(records: list[VerifyRecord]) -> list[VerifyRow]:
                 f"{record.started_at:%Y-%m-%d %H:%M}",
                 record.status,
                 drift,
-                record.error,
+                redact_emails(record.error) if record.error else None,
             )
         )
     return rows

@@ -112,6 +112,7 @@ def _context(request: Request, export: str, view: RunView) -> dict[str, Any]:
         "view": view,
         "may_act": may_use_connection(user, config, connection),
         "rejected": _rejected_rows(view.run),
+        "error": redact_emails(view.run.error) if view.run and view.run.error else None,
         "live_url": f"/exports/{export}/run/live" + (f"?{query}" if query else ""),
         "stage_labels": STAGES,  # the CLI's words for each stage
         # Who asked to cancel the run going on in this serve process, if anyone did.
