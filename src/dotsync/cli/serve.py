@@ -47,7 +47,11 @@ def serve_command(
     port: Annotated[
         int | None,
         typer.Option(
-            "--port", help="Listen on this port instead of [serve] port.", min=0, max=65535
+            "--port",
+            help="Listen on this port instead of [serve] port.",
+            min=0,
+            max=65535,
+            metavar="PORT",
         ),
     ] = None,
     tls_cert: Annotated[
