@@ -27,6 +27,7 @@ from dotsync.console.context import ConsoleState, ProjectPaths
 REFUSED: list[tuple[Person, str, dict[str, str]]] = [
     (VIEWER, "/exports/news/run-now", {}),
     (VIEWER, "/exports/news/cancel", {}),
+    (VIEWER, "/exports/news/detach", {}),
     (VIEWER, "/exports", {"existing": "news", "connection": "dd", "segments": "valuable"}),
     (VIEWER, "/segments", {"name": "all", "kind": "where", "definition": "true"}),
     (VIEWER, "/source", {"path": "other.csv", "key": "id"}),
@@ -194,3 +195,23 @@ def test_duplicate_copies_an_export_under_a_new_name(
         expect(page.get_by_role("button", name="Run now news_copy")).to_be_visible()
     finally:
         project.config_path.write_text(original, encoding="utf-8")
+
+
+def test_detach_forgets_the_book_and_keeps_the_settings(
+    project: Project, signed_in: Callable[[Person], Page]
+) -> None:
+    before = project.config_path.read_text(encoding="utf-8")
+    page = signed_in(ADMIN)
+    visit(page, project.server, "/destinations")
+    page.get_by_role("link", name="Detach connection other").click()
+    check_axe(page)
+    expect(page.locator("#detach-what")).to_contain_text("address book")
+    page.get_by_role("button", name="Detach export other").click()
+    expect(page.locator(".flash")).to_contain_text("Export other is detached from its connection")
+    expect(page.get_by_label("Connection", exact=True)).to_be_visible()  # to choose it again
+    assert project.config_path.read_text(encoding="utf-8") == before
+    state = ConsoleState(ProjectPaths.of(project.config_path))
+    try:
+        assert [e.action for e in state.audit_entries("other")][:1] == ["export.detach"]
+    finally:
+        state.close()

@@ -1,7 +1,7 @@
 """Export destinations: one row per export (connection, address book, status, last refreshed,
 next run, members in the book) with its actions; Run now and Cancel (requests that ``dotsync
-serve`` carries out); Remove, with the choice to take the members out of the book and a
-confirmation naming the book and how many members it holds."""
+serve`` carries out); Detach connection; Remove, with the choice to take the members out of the
+book and a confirmation naming the book and how many members it holds."""
 
 from __future__ import annotations
 
@@ -145,6 +145,50 @@ async def cancel(request: Request) -> Response:
     return RedirectResponse(back if back.startswith("/") else "/", status_code=303)
 
 
+async def confirm_detach(request: Request) -> Response:
+    config = require_config(request)
+    name = request.path_params["name"]
+    require_export_user(request, config, name)
+    connection = config.connections[config.exports[name].connection]
+    with console_state(request).store() as store:
+        members = store.members.count(name)
+    context = {
+        "name": name,
+        "book": connection.address_book_id,
+        "connection": connection.display_name or config.exports[name].connection,
+        "members": members,
+    }
+    return render(request, "pages/detach.html", context)
+
+
+async def detach(request: Request) -> Response:
+    """The export lets go of its connection's book: dotsync forgets what it stored for it (as
+    ``dotsync remove`` without ``--purge-members``: its members stay in the book, untouched),
+    and keeps its settings, to attach it to another connection."""
+    config = require_config(request)
+    name = request.path_params["name"]
+    require_export_user(request, config, name)
+    export = config.exports[name]
+    try:
+        with explain_refusal(export.connection, config.connections[export.connection]):
+            report = remove_destination(config, name, purge_members=False)
+    except DotsyncError as exc:
+        audit(request, "export.detach", name, "failed", {"error": exc.message})
+        raise HTTPException(409, detail=redact_emails(exc.message)) from None
+    audit(request, "export.detach", name, detail={"connection": export.connection})
+    flash(
+        request,
+        gettext(
+            request,
+            "Export %(name)s is detached from its connection: %(forgotten)s members left in the "
+            "book as they are. Choose its connection again, or another one.",
+            name=name,
+            forgotten=str(report.members_forgotten),
+        ),
+    )
+    return RedirectResponse(f"/exports/{name}#f-connection", status_code=303)
+
+
 async def confirm_remove(request: Request) -> Response:
     config = require_config(request)
     name = request.path_params["name"]
@@ -208,6 +252,8 @@ ROUTES = [
     Route("/destinations", destinations_page, methods=["GET"]),
     Route("/exports/{name}/run-now", run_now, methods=["POST"]),
     Route("/exports/{name}/cancel", cancel, methods=["POST"]),
+    Route("/exports/{name}/detach", confirm_detach, methods=["GET"]),
+    Route("/exports/{name}/detach", detach, methods=["POST"]),
     Route("/exports/{name}/remove", confirm_remove, methods=["GET"]),
     Route("/exports/{name}/remove", remove, methods=["POST"]),
 ]
