@@ -134,6 +134,7 @@ def test_connect_refuses_a_wrong_password_and_an_unticked_privacy_box(
     )
     expect(page.locator(".check-not_run")).to_have_count(3)
     check_axe(page)
+    page.locator("#privacy-notice").evaluate("e => e.scrollIntoView()")
     screenshot(page, "connect-refused")
     assert "dd2" not in load_config(project.config_path).connections
     assert not (project.folder / ".secrets" / "dd2.password").exists()
