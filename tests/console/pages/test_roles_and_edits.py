@@ -152,6 +152,7 @@ def test_the_pages_in_french(project: Project, signed_in: Callable[[Person], Pag
         ("/source", "Source"),
         ("/connections", "Connexions"),
         ("/exports/news/history", "Historique de news"),
+        ("/exports/news/run", "Exécution de news"),
     ]:
         visit(page, project.server, path)
         expect(page.locator("h1")).to_have_text(title)
@@ -216,3 +217,17 @@ def test_detach_forgets_the_book_and_keeps_the_settings(
         assert [e.action for e in state.audit_entries("other")][:1] == ["export.detach"]
     finally:
         state.close()
+
+
+def test_the_forms_render_in_french(project: Project) -> None:
+    with http_session(project.server, CONTRIBUTOR) as (client, _token):
+        client.cookies.set("dotsync_lang", "fr")
+        for path, heading in [
+            ("/exports/news", "Export news"),
+            ("/exports/new?copy=news", "Nouvel export"),
+            ("/exports/news/remove", "Supprimer l'export news"),
+            ("/exports/news/detach", "Détacher l'export news"),
+        ]:
+            page = client.get(path)
+            assert page.status_code == 200, (path, page.text[-500:])
+            assert f"<h1>{heading}</h1>" in page.text, path
