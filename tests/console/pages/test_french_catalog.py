@@ -22,8 +22,9 @@ def test_every_translation_keeps_its_placeholders() -> None:
         if not message.id:
             continue
         count += 1
-        ids = message.id if isinstance(message.id, tuple) else (message.id,)
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        ids = [str(i) for i in (message.id if isinstance(message.id, tuple) else [message.id])]
+        found = message.string if isinstance(message.string, tuple) else [message.string]
+        strings = [str(text or "") for text in found]
         assert all(strings), f"untranslated: {ids[0]!r}"
         expected = set(PLACEHOLDER.findall(ids[-1]))
         for text in strings:
