@@ -29,6 +29,7 @@ from dotsync.console.pages._support import (
 )
 from dotsync.console.project import (
     SECRETS_DIR,
+    Edit,
     InvalidEditError,
     table_at,
     update_table,
@@ -160,7 +161,7 @@ def _form_values(form_data: FormData) -> dict[str, Any]:
     return values
 
 
-def _edit(name: str, values: dict[str, Any], *, new_password: bool) -> Any:
+def _edit(name: str, values: dict[str, Any], *, new_password: bool) -> Edit:
     def edit(document: tomlkit.TOMLDocument) -> None:
         table = table_at(document, "connections", name)
         book: Any = values["address_book_id"]
@@ -189,7 +190,7 @@ def _edit(name: str, values: dict[str, Any], *, new_password: bool) -> Any:
     return edit
 
 
-def _candidate(request: Request, edit: Any, name: str, form: FormState) -> Config | None:
+def _candidate(request: Request, edit: Edit, name: str, form: FormState) -> Config | None:
     """The configuration the form would save, validated as the CLI would load it."""
     document = project_file(request).read().document()
     edit(document)

@@ -5,9 +5,9 @@ book and a confirmation naming the book and how many members it holds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -63,7 +63,7 @@ def destination_rows(
     config: Config,
     store: StateStore,
     *,
-    may_act: Any,
+    may_act: Callable[[str], bool],
     pending: set[str],
     now: datetime,
 ) -> list[DestinationRow]:

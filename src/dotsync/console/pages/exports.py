@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from tomlkit.items import InlineTable, Table
 
 from dotsync.api import plan_export
 from dotsync.config import STANDARD_FIELDS, Config, DataFieldMapping, ExportConfig
@@ -33,6 +34,7 @@ from dotsync.console.pages._support import (
     whole_number,
 )
 from dotsync.console.project import (
+    Edit,
     InvalidEditError,
     copy_entry,
     table_at,
@@ -212,7 +214,7 @@ def _form_values(form_data: FormData) -> dict[str, Any]:
     return values
 
 
-def _data_fields_table(rows: list[dict[str, str]]) -> Any:
+def _data_fields_table(rows: list[dict[str, str]]) -> InlineTable:
     table = tomlkit.inline_table()
     for row in rows:
         if row["type"]:
@@ -222,14 +224,14 @@ def _data_fields_table(rows: list[dict[str, str]]) -> Any:
     return table
 
 
-def _set(table: Any, key: str, value: Any, default: Any) -> None:
+def _set(table: Table, key: str, value: object, default: object) -> None:
     """Write ``value``; a default value is written only where the file already has the key."""
     if value == default and key not in table:
         return
     update_table(table, {key: value})
 
 
-def _edit(name: str, v: dict[str, Any], numbers: dict[str, int | None]) -> Any:
+def _edit(name: str, v: dict[str, Any], numbers: dict[str, int | None]) -> Edit:
     def edit(document: tomlkit.TOMLDocument) -> None:
         if v.get("copy_of") and not v.get("existing"):
             copy_entry(document, "exports", v["copy_of"], name)  # keeps what the form omits
@@ -316,7 +318,7 @@ async def save_export(request: Request) -> Response:
     return RedirectResponse("/destinations", status_code=303)
 
 
-def _preview(request: Request, user: User, form: FormState, edit: Any, name: str) -> Response:
+def _preview(request: Request, user: User, form: FormState, edit: Edit, name: str) -> Response:
     """What a run of the export as typed would do, read from the source, the state and the
     account; nothing is saved or sent."""
     document = project_file(request).read().document()

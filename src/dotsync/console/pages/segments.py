@@ -22,6 +22,7 @@ from dotsync.console.pages._support import (
     text,
 )
 from dotsync.console.project import (
+    Edit,
     InvalidEditError,
     remove_entry,
     table_at,
@@ -104,7 +105,7 @@ async def segments_page(request: Request) -> Response:
     return _page(request, user, FormState(values=values))
 
 
-def _edit(name: str, kind: str, definition: str) -> Any:
+def _edit(name: str, kind: str, definition: str) -> Edit:
     def edit(document: tomlkit.TOMLDocument) -> None:
         values: dict[str, str | None] = {
             "where": definition if kind == "where" else None,

@@ -20,7 +20,13 @@ from dotsync.console.pages._support import (
     save_edit,
     text,
 )
-from dotsync.console.project import InvalidEditError, table_at, update_table, validate_text
+from dotsync.console.project import (
+    Edit,
+    InvalidEditError,
+    table_at,
+    update_table,
+    validate_text,
+)
 from dotsync.console.source_checks import SourceCheck, check_source
 from dotsync.console.web import Role, console_state, flash, gettext, render, require_role
 
@@ -55,7 +61,7 @@ async def source_page(request: Request) -> Response:
     return _page(request, FormState(values=_values_from_file(request)), None)
 
 
-def _edit(values: dict[str, str | None]) -> Any:
+def _edit(values: dict[str, str | None]) -> Edit:
     def edit(document: tomlkit.TOMLDocument) -> None:
         update_table(table_at(document, "source"), values)
 
