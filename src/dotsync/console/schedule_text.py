@@ -8,7 +8,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cron_descriptor import ExpressionDescriptor, Options
-from cron_descriptor.Exception import FormatError, MissingFieldError, WrongArgumentError
+from cron_descriptor.Exception import (
+    FormatException,
+    MissingFieldException,
+    WrongArgumentException,
+)
 
 from dotsync.scheduler import ScheduledExport, next_slot
 
@@ -64,7 +68,7 @@ def describe_cron(cron: str, locale: str = "en") -> str:
     expression = _MACROS.get(cron.strip().lower(), cron)
     try:
         text = ExpressionDescriptor(expression, options).get_description()
-    except (FormatError, MissingFieldError, WrongArgumentError, ValueError, IndexError):
+    except (FormatException, MissingFieldException, WrongArgumentException, ValueError, IndexError):
         return cron
     if locale == "fr":
         for english, french in _FRENCH_NAMES.items():
