@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from dotsync.config import ConnectionConfig
 from dotsync.dotdigital import AccountInfo, AddressBook, CallStats, DotDigitalClient
@@ -44,6 +46,18 @@ def describe_connection(key: str, display_name: str | None) -> str:
     return f"connection {key!r}{shown}"
 
 
+class Check(StrEnum):
+    """The checks of *Connect*, in the order they run."""
+
+    CREDENTIALS = "credentials"
+    REGION = "region"
+    ADDRESS_BOOK = "address_book"
+    DATA_FIELDS = "data_fields"
+
+
+CHECKS = tuple(Check)
+
+
 @dataclass(frozen=True)
 class ConnectionReport:
     display_name: str
@@ -69,19 +83,25 @@ def check_connection(
     field_types: dict[str, str] | None = None,
     create_missing: bool = False,
     dry_run: bool = False,
+    on_passed: Callable[[Check], None] | None = None,
 ) -> ConnectionReport:
     """Discover the region, then check the book and the data fields. Creates missing fields only
     when the user opted in (and not in a ``dry_run``, which only lists them in
     ``created_fields``); otherwise names them and says how to fix it. ``connection`` is the
-    connection's key in dotsync.toml, which messages name with ``display_name`` beside it."""
+    connection's key in dotsync.toml, which messages name with ``display_name`` beside it.
+    ``on_passed`` hears each check passed, in the order of :data:`CHECKS` (the console shows
+    them one by one; the first one not heard is the one that failed)."""
+    passed = on_passed or (lambda _check: None)
     who = describe_connection(connection, display_name)
     info = client.discover()
+    passed(Check.CREDENTIALS)
     if expected_region and info.region and info.region != expected_region:
         raise ConnectionCheckError(
             f"{who}: the account is in region {info.region} ({info.api_endpoint}), not "
             f"{expected_region}: fix `connections.{connection}.region` in dotsync.toml "
             "(or remove it: the region is discovered)"
         )
+    passed(Check.REGION)
     list_books = (
         f"list the account's books and their IDs with `dotsync address-books {connection}` and "
         f"fix `connections.{connection}.address_book_id` in dotsync.toml"
@@ -102,6 +122,7 @@ def check_connection(
             f"an address book of your own; {list_books}",
             code="ERROR_ADDRESSBOOK_NOTWRITABLE",
         )
+    passed(Check.ADDRESS_BOOK)
     account_fields = {f.name.upper(): f.type for f in client.data_fields()}
     mismatches = type_mismatches(field_types or {}, account_fields)
     if mismatches:
@@ -114,6 +135,7 @@ def check_connection(
             + ", ".join(missing)
             + ". Create them in DotDigital, or set create_missing_data_fields = true on the export"
         )
+    passed(Check.DATA_FIELDS)
     shown_name = display_name or connection
     if dry_run:
         return _report(shown_name, info, book, account_fields, missing)
@@ -155,10 +177,12 @@ def open_client(
     stats: CallStats | None = None,
     stop: threading.Event | None = None,
     config_path: Path | None = None,
+    password: SecretStr | None = None,
 ) -> DotDigitalClient:
     """A client for the connection ``name`` (its key in dotsync.toml), its password resolved from
-    env, file or keyring; messages name the settings to check under ``connections.<name>``.
-    With ``stop``, a backoff or rate-limit wait ends as soon as a stop is requested."""
+    env, file or keyring (or ``password``, one typed in the console and not stored yet); messages
+    name the settings to check under ``connections.<name>``. With ``stop``, a backoff or
+    rate-limit wait ends as soon as a stop is requested."""
 
     def wait_or_stop(seconds: float) -> None:
         if stop is None:
@@ -168,7 +192,7 @@ def open_client(
 
     return DotDigitalClient(
         connection.api_user,
-        resolve_password(connection, name=name, config_path=config_path),
+        password or resolve_password(connection, name=name, config_path=config_path),
         str(connection.api_url),
         http_client=http_client,
         stats=stats,

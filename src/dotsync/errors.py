@@ -46,6 +46,9 @@ class ConfigError(DotsyncError):
     def __init__(self, message: str, *, key: str | None = None, detail: str | None = None) -> None:
         super().__init__(f"{key}: {message}" if key else message, detail=detail)
         self.key = key
+        # Each problem apart, as (key path, what is wrong), for a form that shows every message
+        # beside its field; the loader fills it, other raisers leave the one problem above.
+        self.problems: list[tuple[str | None, str]] = [(key, message)]
 
 
 class BookChangedError(ConfigError):

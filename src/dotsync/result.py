@@ -73,6 +73,7 @@ class RunResult(BaseModel):
     error: str | None = None
     rejects_file: Path | None = None
     resumed_imports: int = 0  # imports of an interrupted run that this run polled to their end
+    started_by: str | None = None  # "scheduler", a console user's name; none from the command line
 
     @property
     def status_note(self) -> str | None:

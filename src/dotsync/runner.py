@@ -23,6 +23,7 @@ from dotsync.config import Config, require_privacy_ack
 from dotsync.delivery import Deliverer, DeliveryTotals
 from dotsync.dotdigital import CallStats, DotDigitalClient
 from dotsync.errors import DotsyncError, InterruptedRunError
+from dotsync.live import LIVE_FILE, LiveRecorder
 from dotsync.ownership import shared_book_conflicts
 from dotsync.plan import sample
 from dotsync.rejects import purge_old_rejects, write_rejects
@@ -64,10 +65,13 @@ def run_export(
     on_imports_in_flight: Callable[[int], None] | None = None,
     allow_mass_removal: bool = False,
     move_book: bool = False,
+    started_by: str | None = None,
 ) -> RunResult:
-    """Run the export ``name`` once. Raises a :class:`~dotsync.errors.DotsyncError` subclass on
-    failure (the run is recorded as failed and the next run resumes); a ``stop`` request ends the
-    run at its next checkpoint with status ``interrupted``. A run that would remove more members
+    """Run the export ``name`` once (``started_by``, recorded on the run, says who asked:
+    "scheduler" or a console user's name). Raises a :class:`~dotsync.errors.DotsyncError`
+    subclass on failure (the run is recorded as failed and the next run resumes); a ``stop``
+    request ends the run at its next checkpoint with status ``interrupted``. A run that would
+    remove more members
     than the export's ``max_removal_fraction`` allows raises
     :class:`~dotsync.errors.MassRemovalError` before removing or sending anything, unless
     ``allow_mass_removal`` (for this one run). When the export's address book changed since its
@@ -84,6 +88,7 @@ def run_export(
         on_imports_in_flight=on_imports_in_flight,
         allow_mass_removal=allow_mass_removal,
         move_book=move_book,
+        started_by=started_by,
     )
     return job.run()
 
@@ -111,7 +116,9 @@ class _Job:
         on_imports_in_flight: Callable[[int], None] | None = None,
         allow_mass_removal: bool = False,
         move_book: bool = False,
+        started_by: str | None = None,
     ) -> None:
+        self.started_by = started_by
         self.ctx = RunContext(config, name, full=full, http_client=http_client)
         if stop is not None:
             self.ctx.stop = stop
@@ -163,13 +170,23 @@ class _Job:
 
     def _run_locked(self, store: StateStore) -> RunResult:
         ctx = self.ctx
-        run_id = store.start_run(ctx.name, full=ctx.full)
+        run_id = store.start_run(ctx.name, full=ctx.full, started_by=self.started_by)
         store.set_lock_run(ctx.lock_names, run_id)
         counts = RunCounts()
         totals = DeliveryTotals()
         resumed = removed = unsubscribed = 0
         rejects_file: Path | None = None
         run_dir = ctx.run_dir(run_id)
+        # Where the run stands, for the console's run page (counts only).
+        live = LiveRecorder(run_dir / LIVE_FILE)
+        ctx.progress = live.chained(ctx.progress)
+        in_flight = self.on_imports_in_flight
+
+        def imports_in_flight(n: int) -> None:
+            live.in_flight(n)
+            in_flight(n)
+
+        self.on_imports_in_flight = imports_in_flight
         leave = LeaveStage(
             ctx, store, allow_mass_removal=self.allow_mass_removal, move_book=self.move_book
         )

@@ -66,11 +66,22 @@ def test_the_phrases_a_newcomer_saw_cut(command: str, phrase: str) -> None:
     assert phrase in _help(command)
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("emulator", "demo")])
-def test_every_command_takes_config_json_and_verbose(command: str) -> None:
-    shown = _help(command)
+def _leaf_commands() -> list[tuple[str, ...]]:
+    """Every command that runs, a group's subcommands included (``users add``)."""
+    leaves: list[tuple[str, ...]] = []
+    for name, command in typer.main.get_command(app).commands.items():  # type: ignore[attr-defined]
+        subcommands = getattr(command, "commands", None)
+        leaves += [(name, sub) for sub in sorted(subcommands)] if subcommands else [(name,)]
+    return sorted(leaves)
+
+
+@pytest.mark.parametrize(
+    "command", [c for c in _leaf_commands() if c[0] not in ("emulator", "demo")], ids=" ".join
+)
+def test_every_command_takes_config_json_and_verbose(command: tuple[str, ...]) -> None:
+    shown = _help(*command)
     for option in ("--config", "DOTSYNC_CONFIG", "--json", "--verbose"):
-        assert option in shown, f"dotsync {command} --help has no {option}"
+        assert option in shown, f"dotsync {' '.join(command)} --help has no {option}"
 
 
 def test_top_level_help_lists_commands_whole_and_version() -> None:

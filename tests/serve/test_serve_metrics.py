@@ -1,4 +1,4 @@
-"""/metrics and /healthz over real HTTP from the operations server."""
+"""/metrics and /healthz over real HTTP from the serve app (here without the console)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support.asgi_server import serve_app
 
+from dotsync.console.app import build_app
 from dotsync.result import RunCounts, RunStatus
 from dotsync.serve.metrics import MetricsRegistry
-from dotsync.serve.ops_server import OpsServer
 from dotsync.serve.outcome import RunOutcome
 
 START = datetime(2026, 1, 10, 6, 0, tzinfo=UTC)
@@ -36,15 +37,15 @@ class Health:
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[MetricsRegistry, Health, str]]:
+def served() -> Iterator[tuple[MetricsRegistry, Health, httpx.Client]]:
     metrics = MetricsRegistry(["newsletter", "vip"])
     health = Health()
-    with OpsServer(metrics, health, "127.0.0.1", 0) as server:
-        yield metrics, health, server.base_url
+    with serve_app(build_app(metrics, health, None)) as url, httpx.Client(base_url=url) as client:
+        yield metrics, health, client
 
 
-def test_metrics_reflect_runs(served: tuple[MetricsRegistry, Health, str]) -> None:
-    metrics, _health, url = served
+def test_metrics_reflect_runs(served: tuple[MetricsRegistry, Health, httpx.Client]) -> None:
+    metrics, _health, client = served
     counts = RunCounts(
         profiles_in_segments=1000,
         sent=900,
@@ -57,7 +58,7 @@ def test_metrics_reflect_runs(served: tuple[MetricsRegistry, Health, str]) -> No
     metrics.run_started("newsletter")
     metrics.set_imports_in_flight(2, export="newsletter")
     metrics.set_imports_in_flight(1, export="vip")
-    during = samples(httpx.get(f"{url}/metrics").text)
+    during = samples(client.get("/metrics").text)
     assert during[("dotsync_imports_in_flight", ())] == 3
     assert during[("dotsync_run_in_progress", (("export", "newsletter"),))] == 1
 
@@ -66,7 +67,7 @@ def test_metrics_reflect_runs(served: tuple[MetricsRegistry, Health, str]) -> No
     metrics.record_run(
         RunOutcome("newsletter", RunStatus.FAILED, START, START + timedelta(seconds=3), error="x")
     )
-    response = httpx.get(f"{url}/metrics")
+    response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     after = samples(response.text)
@@ -90,16 +91,16 @@ def test_metrics_reflect_runs(served: tuple[MetricsRegistry, Health, str]) -> No
     assert after[("dotsync_run_in_progress", nl)] == 0
 
 
-def test_healthz(served: tuple[MetricsRegistry, Health, str]) -> None:
-    _metrics, health, url = served
-    response = httpx.get(f"{url}/healthz")
+def test_healthz(served: tuple[MetricsRegistry, Health, httpx.Client]) -> None:
+    _metrics, health, client = served
+    response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "running": ["newsletter"]}
     health.ok = False
-    response = httpx.get(f"{url}/healthz")
+    response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["status"] == "unhealthy"
 
 
-def test_other_paths_are_not_found(served: tuple[MetricsRegistry, Health, str]) -> None:
-    assert httpx.get(f"{served[2]}/admin").status_code == 404
+def test_other_paths_are_not_found(served: tuple[MetricsRegistry, Health, httpx.Client]) -> None:
+    assert served[2].get("/admin").status_code == 404

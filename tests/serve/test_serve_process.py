@@ -1,5 +1,6 @@
 """``dotsync serve`` as a real process against the emulator: a due export runs, ``/metrics`` shows
-it, SIGTERM stops it cleanly mid-run, and the next start resumes and finishes the sync."""
+it, SIGTERM (taken by uvicorn, which serves the console) stops it cleanly mid-run at a checkpoint,
+and the next start resumes and finishes the sync."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ import pytest
 from cli.cli_support import Outcome
 from prometheus_client.parser import text_string_to_metric_families
 
+from dotsync.config import load_config
 from dotsync.emulator import EmulatorSettings, RunningEmulator
+from dotsync.result import RunStatus
+from dotsync.state import StateStore
 
 API_USER, PASSWORD = "demo@apiconnector.com", "demo"
 PROFILES = 3000
@@ -203,7 +207,10 @@ def test_serve_runs_reports_stops_on_sigterm_and_resumes(
     assert sample(scrape(ops), "dotsync_run_in_progress", export="newsletter") == 1
     assert first.stop() == 0, first.log_tail()
     [interrupted] = first.summaries()
-    assert interrupted["status"] == "interrupted"
+    assert interrupted["status"] == "interrupted"  # uvicorn took the signal; the run stopped too
+    with StateStore(load_config(config).state.url) as store:
+        [recorded] = store.list_runs("newsletter")
+    assert (recorded.status, recorded.started_by) == (RunStatus.INTERRUPTED, "scheduler")
     members_after_stop = len(emulator.book_members(API_USER, book_id))
     assert members_after_stop < PROFILES // 2  # it really stopped mid-run
 
@@ -273,7 +280,7 @@ def test_once_runs_what_is_due_and_exits(
     assert "@example.com" not in done.stderr  # e-mail addresses are not logged
 
 
-def test_serve_without_a_scheduled_export_says_what_to_add(tmp_path: Path) -> None:
+def test_serve_without_console_nor_schedule_says_what_to_add(tmp_path: Path) -> None:
     config = tmp_path / "dotsync.toml"
     config.write_text("""
 [source]
@@ -291,7 +298,7 @@ segments = ["all"]
 [exports.newsletter.mapping]
 email = "email"
 """)
-    done = run_cli(config)
+    done = run_cli(config, "--no-console")
     assert done.returncode == 2
     assert "no export has a `schedule`" in done.stderr
 

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.asgi_server import serve_app
 from support.project import PASSWORD_ENV, Project, profile
 
 from dotsync.config import load_config
+from dotsync.console.app import build_app
 from dotsync.emulator import RunningEmulator
 from dotsync.errors import ConfigError
 from dotsync.pull import last_pulls
 from dotsync.serve.app import build_service
-from dotsync.serve.ops_server import OpsServer
 
 
 @pytest.fixture
@@ -69,8 +70,8 @@ def test_serve_pulls_on_the_connections_schedule_and_metrics_show_the_counts(
     assert last_pulls(config)["news"].counts.rows_written == 2  # what the console reads
 
     restarted = build_service(config)  # before any pull of its own
-    with OpsServer(restarted.metrics, restarted.health, "127.0.0.1", 0) as ops:
-        served = httpx.get(f"{ops.base_url}/metrics").text
+    with serve_app(build_app(restarted.metrics, restarted.health, None)) as url:
+        served = httpx.get(f"{url}/metrics").text
     assert _gauges(served, "dotsync_pull_rows_written")['export="news",status="Suppressed"'] == 1
     assert 'dotsync_pull_last_timestamp_seconds{export="news"}' in served
 

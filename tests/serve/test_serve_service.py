@@ -43,7 +43,13 @@ class FakeRunner:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(
-        self, name: str, *, stop: threading.Event, on_imports_in_flight: Callable[[int], None]
+        self,
+        name: str,
+        *,
+        stop: threading.Event,
+        on_imports_in_flight: Callable[[int], None],
+        started_by: str,
+        progress: Callable[[str, int, int], None],
     ) -> RunResult:
         began, started_at = time.monotonic(), datetime.now(UTC)
         self.started.set()

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.asgi_server import serve_app
 from support.project import PASSWORD_ENV, Project, profile
 
 from dotsync.config import load_config
+from dotsync.console.app import build_app
 from dotsync.emulator import RunningEmulator
 from dotsync.errors import ConfigError
 from dotsync.serve.app import build_service
-from dotsync.serve.ops_server import OpsServer
 
 
 @pytest.fixture
@@ -48,10 +49,10 @@ def test_serve_runs_verify_on_its_schedule_and_metrics_show_the_drift(project: P
         api.post(f"/v2/address-books/{project.book_id}/contacts", json={"email": "x@example.com"})
     service = build_service(load_config(project.config_path))
 
-    with OpsServer(service.metrics, service.health, "127.0.0.1", 0) as ops:
-        assert _drift(httpx.get(f"{ops.base_url}/metrics").text) == {}  # no verify yet
+    with serve_app(build_app(service.metrics, service.health, None)) as url:
+        assert _drift(httpx.get(f"{url}/metrics").text) == {}  # no verify yet
         [outcome] = service.run_due_once()
-        text = httpx.get(f"{ops.base_url}/metrics").text
+        text = httpx.get(f"{url}/metrics").text
 
     assert (outcome.export, str(outcome.status)) == ("verify:news", "succeeded")
     assert _drift(text) == {"missing": 1.0, "unknown": 1.0, "unsubscribed": 1.0, "suppressed": 0.0}

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from dotsync.cli import demo, emulator, export, inspect, manage, pull, serve, verify
+from dotsync.cli import demo, emulator, export, inspect, manage, pull, serve, users, verify
 from dotsync.cli._common import BROKEN_PIPE_EXIT, report_error, setup_logging, stop_on_broken_pipe
 
 app = typer.Typer(
@@ -46,7 +46,7 @@ def _dotsync(
     """Keep DotDigital address books in sync with customer segments."""
 
 
-for _module in (export, inspect, verify, pull, manage, demo, serve, emulator):
+for _module in (export, inspect, verify, pull, manage, demo, serve, users, emulator):
     _module.register(app)
 for _command in app.registered_commands:
     # The command list shows a summary that fits its line (a longer first sentence is cut at

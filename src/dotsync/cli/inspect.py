@@ -23,12 +23,10 @@ from dotsync.cli._common import (
 )
 from dotsync.cli.export import print_summary
 from dotsync.cli.verify import print_verifies, show_verify, verify_json
-from dotsync.config import Config, ConnectionConfig, require_privacy_ack
-from dotsync.config.loader import did_you_mean
-from dotsync.connect import check_connection, describe_connection, explain_refusal, open_client
-from dotsync.errors import ConfigError, ConnectionCheckError
-from dotsync.mapping import declared_types, required_fields, type_mismatches
-from dotsync.ownership import book_conflicts
+from dotsync.connect import describe_connection, explain_refusal, open_client
+from dotsync.connection_check import connect as check_connection_of
+from dotsync.connection_check import connection_named
+from dotsync.errors import ConfigError
 from dotsync.result import PARTIAL_LEGEND, RunStatus
 from dotsync.sources import open_source
 from dotsync.state import StateStore
@@ -46,16 +44,6 @@ def register(app: typer.Typer) -> None:
     app.command("show-run")(show_run)
 
 
-def _connection(cfg: Config, name: str) -> ConnectionConfig:
-    if name not in cfg.connections:
-        known = ", ".join(sorted(cfg.connections)) or "none"
-        raise ConfigError(
-            f"no connection named {name!r}; {did_you_mean(name, cfg.connections)}(known: {known})",
-            key="connections",
-        )
-    return cfg.connections[name]
-
-
 def connect(
     connection: Annotated[
         str, typer.Argument(metavar="CONNECTION", help="The connection ([connections.NAME]).")
@@ -71,44 +59,10 @@ def connect(
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        conn = _connection(cfg, connection)
-        require_privacy_ack(connection, conn)
-        exports = [e for e in cfg.exports.values() if e.connection == connection]
-        fields = sorted({name for e in exports for name in required_fields(e.mapping)})
-        # A field that every export mapping it may create (create_missing_data_fields) is not an
-        # error here: the export creates it. Connect only reads, so it is reported, not created.
-        creatable = {
-            name
-            for name in fields
-            if all(
-                e.create_missing_data_fields for e in exports if name in required_fields(e.mapping)
-            )
-        }
-        with (
-            explain_refusal(connection, conn),
-            open_client(conn, name=connection, config_path=cfg.path) as client,
-        ):
-            report = check_connection(
-                client,
-                connection=connection,
-                display_name=conn.display_name,
-                address_book_id=conn.address_book_id,
-                expected_region=conn.region,
-                required_fields=[f for f in fields if f not in creatable],
-                create_missing=False,
-            )
-        # Each export's declared types, checked on their own: two exports may type a field apart.
-        mismatches = [
-            f"export {e_name!r}: {message}"
-            for e_name, e in cfg.exports.items()
-            if e.connection == connection
-            for message in type_mismatches(declared_types(e.mapping), report.data_fields)
-        ]
-        if mismatches:
-            raise ConnectionCheckError("; ".join(mismatches))
-        to_create = sorted(f for f in creatable if f.upper() not in report.data_fields)
-        mine = {e_name for e_name, e in cfg.exports.items() if e.connection == connection}
-        conflicts = [text for pair, text in book_conflicts(cfg) if mine.intersection(pair)]
+        outcome = check_connection_of(cfg, connection)
+        report, fields = outcome.report, outcome.mapped_fields
+        to_create, conflicts = outcome.fields_created_on_export, outcome.shared_book_conflicts
+        conn = cfg.connections[connection]
         if as_json:
             print_json(
                 {
@@ -151,7 +105,7 @@ def address_books(
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        conn = _connection(cfg, connection)
+        conn = connection_named(cfg, connection)
         with (
             explain_refusal(connection, conn),
             open_client(conn, name=connection, config_path=cfg.path) as client,

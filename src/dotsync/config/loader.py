@@ -173,6 +173,7 @@ def _unknown_key(loc: tuple[int | str, ...]) -> str:
 def _from_validation_error(exc: ValidationError, path: Path) -> ConfigError:
     seen: set[str] = set()
     lines: list[str] = []
+    problems: list[tuple[str | None, str]] = []
     first_key: str | None = None
     for error in exc.errors(include_url=False, include_input=False):
         ctx = error.get("ctx") or {}
@@ -188,9 +189,11 @@ def _from_validation_error(exc: ValidationError, path: Path) -> ConfigError:
         if line not in seen:
             seen.add(line)
             lines.append(line)
+            problems.append((key or None, _describe(error)))
             first_key = first_key or key
     config_error = ConfigError(f"{path}: " + ("; ".join(lines) or "invalid configuration"))
     config_error.key = first_key
+    config_error.problems = problems
     return config_error
 
 

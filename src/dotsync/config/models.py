@@ -162,6 +162,9 @@ class ConnectionConfig(_Model):
     api_url: str = "https://r1-api.dotdigital.com"
     # When `dotsync serve` runs `dotsync pull` for every export of this connection (cron, UTC).
     pull_schedule: str | None = None
+    # Contributors of the console (``dotsync serve``) who may export through this connection:
+    # admins create connections and share them; viewers only look. The CLI does not read it.
+    shared_with: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

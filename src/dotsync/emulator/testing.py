@@ -114,12 +114,15 @@ class RunningEmulator:
 
 
 @contextmanager
-def run_emulator(settings: EmulatorSettings | None = None) -> Iterator[RunningEmulator]:
-    """Serve the emulator on 127.0.0.1 on a free port in a background thread; stop on exit."""
+def run_emulator(
+    settings: EmulatorSettings | None = None, *, port: int = 0
+) -> Iterator[RunningEmulator]:
+    """Serve the emulator on 127.0.0.1 on ``port`` (0: a free one) in a background thread; stop
+    on exit."""
     settings = settings or EmulatorSettings()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=5

@@ -1,8 +1,9 @@
-"""``dotsync serve``: scheduled runs, ``/healthz`` and ``/metrics``, webhook alerts.
+"""``dotsync serve``: scheduled and requested runs, webhook alerts, and the HTTP app (the console,
+``/healthz`` and ``/metrics``: :mod:`dotsync.console`) under uvicorn.
 
 The parts take plain values (``Scheduler``, ``Service`` with an injected run function,
-``MetricsRegistry``, ``AlertManager``, ``OpsServer``); :mod:`dotsync.serve.app` builds them from
-the configuration.
+``MetricsRegistry``, ``AlertManager``); :mod:`dotsync.serve.app` builds them from the
+configuration, :mod:`dotsync.serve.server` runs the HTTP side.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dotsync.serve.alerts import (
     evaluate,
 )
 from dotsync.serve.metrics import MetricsRegistry
-from dotsync.serve.ops_server import OpsServer
 from dotsync.serve.outcome import RunOutcome
 from dotsync.serve.service import RunFunction, Service
 
@@ -26,7 +26,6 @@ __all__ = [
     "AlertPolicy",
     "ExportAlertState",
     "MetricsRegistry",
-    "OpsServer",
     "Problem",
     "RunFunction",
     "RunOutcome",

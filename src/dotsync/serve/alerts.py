@@ -137,6 +137,11 @@ class AlertManager:
         self._lock = threading.Lock()
         self._states = _load_states(state_file)
 
+    def set_policies(self, policies: dict[str, AlertPolicy]) -> None:
+        """The policies of a reloaded configuration."""
+        with self._lock:
+            self._policies = policies
+
     def state(self, export: str) -> ExportAlertState:
         with self._lock:
             return self._states.get(export, ExportAlertState())

@@ -1,6 +1,6 @@
-"""``dotsync serve`` put together: the configuration adapted to the scheduler, the runner, the ops
-server, alerts and signals. Everything else in this package takes plain values and is tested
-without a configuration file."""
+"""``dotsync serve`` put together: the configuration adapted to the scheduler, the runner, the
+console and its HTTP server, alerts and signals. Everything else in this package takes plain
+values and is tested without a configuration file."""
 
 from __future__ import annotations
 
@@ -8,18 +8,25 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dotsync.config import Config, load_config
+from dotsync.config.models import ServeConfig
+from dotsync.console.app import build_app
+from dotsync.console.context import ConsoleState, ProjectPaths
+from dotsync.console.first_admin import announce_setup_link
 from dotsync.errors import ConfigError, DotsyncError, ExitCode, InterruptedRunError
 from dotsync.result import RunCounts, RunResult, RunStatus
-from dotsync.scheduler import ScheduledExport, Scheduler
+from dotsync.scheduler import AccountKey, ScheduledExport, Scheduler
 from dotsync.serve.alerts import AlertManager, AlertPolicy
+from dotsync.serve.jobs import ProgressFn
 from dotsync.serve.metrics import MetricsRegistry
-from dotsync.serve.ops_server import OpsServer
 from dotsync.serve.outcome import RunOutcome
+from dotsync.serve.requests import RequestDesk
 from dotsync.serve.schedule_store import ScheduleStore
+from dotsync.serve.server import ServeOptions, base_url, run_http
 from dotsync.serve.service import RunFunction, Service
 from dotsync.signals import stop_on_signals
 
@@ -44,12 +51,22 @@ def _account_key(config: Config, connection_name: str) -> tuple[str, str]:
     return str(connection.api_url).rstrip("/").lower(), connection.api_user.lower()
 
 
+def export_accounts(config: Config) -> dict[str, AccountKey]:
+    """Every export's DotDigital account, normalised like the runner's account lock: the same
+    account written two ways is one."""
+    accounts: dict[str, AccountKey] = {}
+    for name, export in config.exports.items():
+        accounts[name] = _account_key(config, export.connection)
+    return accounts
+
+
 def scheduled_exports(config: Config) -> list[ScheduledExport]:
     """The exports that have a ``schedule``, the verifies (``verify_schedule``) and the pulls
     (a connection's ``pull_schedule``, read in UTC), with the account each one uses."""
+    accounts = export_accounts(config)
     scheduled: list[ScheduledExport] = []
     for name, export in sorted(config.exports.items()):
-        account = _account_key(config, export.connection)
+        account = accounts[name]
         if export.schedule is not None:
             scheduled.append(ScheduledExport(name, export.schedule, export.timezone, account))
         if export.verify_schedule is not None:
@@ -97,13 +114,25 @@ def runner_function(
     export_once: Callable[..., RunResult] = run_export
 
     def run(
-        name: str, *, stop: threading.Event, on_imports_in_flight: Callable[[int], None]
+        name: str,
+        *,
+        stop: threading.Event,
+        on_imports_in_flight: Callable[[int], None],
+        started_by: str,
+        progress: ProgressFn,
     ) -> RunResult:
         if name.startswith(VERIFY_JOB):
             return _verify_once(config, name.removeprefix(VERIFY_JOB), stop, metrics)
         if name.startswith(PULL_JOB):
             return _pull_once(config, name.removeprefix(PULL_JOB), stop, metrics)
-        return export_once(config, name, stop=stop, on_imports_in_flight=on_imports_in_flight)
+        return export_once(
+            config,
+            name,
+            stop=stop,
+            on_imports_in_flight=on_imports_in_flight,
+            started_by=started_by,
+            progress=progress,
+        )
 
     return run
 
@@ -184,43 +213,101 @@ def record_pull(metrics: MetricsRegistry, report: PullReport) -> None:
     )
 
 
-def build_service(config: Config, run: RunFunction | None = None) -> Service:
-    exports = scheduled_exports(config)
-    if not exports:
+def build_service(
+    config: Config | None,
+    run: RunFunction | None = None,
+    *,
+    require_schedule: bool = True,
+    work_dir: Path | None = None,
+) -> Service:
+    """The service of ``config`` (None: no configuration yet, the console will write it).
+    Without the console (``require_schedule``), a configuration with nothing scheduled is an
+    error: the service would do nothing."""
+    exports = scheduled_exports(config) if config is not None else []
+    if not exports and require_schedule:
         raise ConfigError(
             'no export has a `schedule`: add e.g. schedule = "0 6 * * *" under [exports.NAME] '
             '(or verify_schedule = "0 5 * * 1" to verify its book, or pull_schedule = '
             '"0 * * * *" under [connections.NAME] to bring its unsubscribes back)'
         )
-    work_dir = Path(config.state.work_dir)
+    work_dir = Path(config.state.work_dir) if config is not None else work_dir
+    assert work_dir is not None, "a service without a configuration needs its work dir"
     store = ScheduleStore(work_dir / SCHEDULE_FILE)
     alerts = AlertManager(
         work_dir / ALERTS_FILE,
-        alert_policies(config),
-        webhook_url_env=config.alerts.webhook_url_env or DEFAULT_WEBHOOK_ENV,
+        alert_policies(config) if config is not None else {},
+        webhook_url_env=(config.alerts.webhook_url_env if config else None) or DEFAULT_WEBHOOK_ENV,
     )
     metrics = MetricsRegistry(e.name for e in exports)
-    if any(e.name.startswith(PULL_JOB) for e in exports):
+    if config is not None and any(e.name.startswith(PULL_JOB) for e in exports):
         from dotsync.pull import last_pulls
 
         for report in last_pulls(config).values():  # what the pulls before this start found
             record_pull(metrics, report)
     return Service(
         Scheduler(exports, store.load()),
-        run or runner_function(config, metrics=metrics),
+        run or (runner_function(config, metrics=metrics) if config else _no_configuration),
         metrics=metrics,
         alerts=alerts,
         schedule_store=store,
+        accounts=export_accounts(config) if config is not None else {},
     )
 
 
-def serve(config_path: Path) -> None:
-    """Runs the service until SIGTERM/SIGINT; stopping on request is the normal end of a service."""
+def _no_configuration(name: str, **_kwargs: object) -> RunResult:
+    raise ConfigError(f"no configuration yet: export {name!r} is not defined")
+
+
+def reload_configuration(service: Service, config_path: Path) -> None:
+    """Reads ``dotsync.toml`` again and gives the service its schedules and exports (raises the
+    file's ConfigError; the service keeps the previous configuration then)."""
     config = load_config(config_path)
-    service = build_service(config)
-    ops = OpsServer(service.metrics, service.health, config.serve.host, config.serve.port)
-    with stop_on_signals(service.request_stop), ops:
-        service.run_forever()
+    service.reconfigure(
+        scheduled_exports(config),
+        runner_function(config, metrics=service.metrics),
+        export_accounts(config),
+        alert_policies(config),
+    )
+
+
+def serve(config_path: Path, options: ServeOptions | None = None) -> None:
+    """Runs the service and its HTTP app (the console, ``/healthz``, ``/metrics``) until
+    SIGTERM/SIGINT; stopping on request is the normal end of a service. With the console, the
+    configuration may not exist yet: the console creates it."""
+    options = options or ServeOptions()
+    has_config = config_path.exists() or not options.console
+    config = load_config(config_path) if has_config else None
+    host, port = options.address(config.serve if config else ServeConfig())
+    transport = options.transport(host)
+    console: ConsoleState | None = None
+    if options.console:
+        console = ConsoleState(ProjectPaths.of(config_path))
+    service = build_service(
+        config,
+        require_schedule=not options.console,
+        work_dir=console.work_dir if console else None,
+    )
+    if console is not None:
+        service.requests = RequestDesk(console.requests, console.audit_log)
+        console.on_config_changed = partial(reload_configuration, service, config_path)
+        console.on_request = service.wake
+        console.live_runs = service.live_runs
+    app = build_app(service.metrics, service.health, console, transport)
+    url = base_url(host, port, transport)
+    log.info("%s on %s (/healthz, /metrics)", "console" if console else "operations endpoints", url)
+    if console is not None:
+        announce_setup_link(console.accounts, url)
+    loop = threading.Thread(target=service.run_forever, name="dotsync-service")
+    # uvicorn takes the signals while it runs; after it, a second signal acts at once.
+    with stop_on_signals(service.request_stop):
+        loop.start()
+        try:
+            run_http(app, host, port, options, on_exit=service.request_stop)
+        finally:
+            service.request_stop()
+            loop.join()
+            if console is not None:
+                console.close()
 
 
 def run_once(config_path: Path, *, fail_on_rejects: bool = False) -> tuple[int, list[RunOutcome]]:

@@ -1,6 +1,7 @@
 """Prometheus metrics of the service, in a registry of its own (never the process-global one).
 
-Exposition is prometheus_client's (the reference client library), served by ``ops_server``.
+Exposition is prometheus_client's (the reference client library), served at ``/metrics`` by
+``dotsync.console.ops``.
 """
 
 from __future__ import annotations
@@ -125,8 +126,16 @@ class MetricsRegistry:
         )
         self._in_flight_by_export: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._tracked: set[str] = set()
+        self.track_exports(exports)
+
+    def track_exports(self, exports: Iterable[str]) -> None:
+        """Makes each export's series present, so a dashboard shows 0 rather than "no data"
+        (at start, and for exports a reloaded configuration adds)."""
         for name in exports:
-            # Present from the start, so a dashboard shows 0 rather than "no data".
+            if name in self._tracked:
+                continue  # known already: its gauge may say a run is going on
+            self._tracked.add(name)
             self.profiles_sent.labels(name)
             self.profiles_rejected.labels(name)
             self.profiles_left.labels(name)

@@ -22,6 +22,7 @@ class RunOutcome:
     error: str | None = None
     result: RunResult | None = None
     exit_code: int = 0  # of the error that ended the run (dotsync.errors.ExitCode), 0 otherwise
+    started_by: str | None = None  # "scheduler" or a console user's name
 
     @property
     def duration_seconds(self) -> float:
@@ -62,4 +63,5 @@ class RunOutcome:
             counts=result.counts,
             error=result.error,
             result=result,
+            started_by=result.started_by,
         )

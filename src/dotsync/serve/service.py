@@ -1,17 +1,22 @@
-"""The service loop of ``dotsync serve``: start due exports, one at a time per DotDigital account.
+"""The service loop of ``dotsync serve``: start due and requested exports, one at a time per
+DotDigital account.
 
 Each run goes on in a worker thread, so exports of different accounts run side by side while the
-loop keeps the schedule. Stopping (SIGTERM, SIGINT, :meth:`Service.request_stop`) sets the stop
-event that every run receives: runs end at their next checkpoint with status ``interrupted``, the
-loop waits for them, and the service returns. An interrupted run is not recorded as run, so the
-next start runs it again and the runner resumes where it stopped.
+loop keeps the schedule. Every run has its own stop event: stopping the service (SIGTERM, SIGINT,
+:meth:`Service.request_stop`) sets them all, a cancel from the console sets one. Runs end at their
+next checkpoint with status ``interrupted``, the loop waits for them, and the service returns. A
+run interrupted by a stop of the service is not recorded as run, so the next start runs it again
+and the runner resumes where it stopped; a cancelled one is, so it waits for its next slot.
+
+"Run now" and "Cancel" come from the state (:class:`~dotsync.state.run_requests.RunRequests`),
+which the loop reads every ``request_poll_seconds`` and whenever :meth:`Service.wake` is called.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
@@ -20,9 +25,11 @@ from dotsync.errors import DotsyncError, ExitCode, InterruptedRunError, RunInPro
 from dotsync.logs import log_run_error, log_run_summary
 from dotsync.result import RunResult, RunStatus
 from dotsync.scheduler import AccountKey, ScheduledExport, Scheduler
-from dotsync.serve.alerts import AlertManager
+from dotsync.serve.alerts import AlertManager, AlertPolicy
+from dotsync.serve.jobs import SCHEDULER, Job, LiveRun, ProgressFn
 from dotsync.serve.metrics import MetricsRegistry
 from dotsync.serve.outcome import RunOutcome
+from dotsync.serve.requests import RequestDesk
 from dotsync.serve.schedule_store import ScheduleStore
 
 log = logging.getLogger(__name__)
@@ -34,7 +41,13 @@ class RunFunction(Protocol):
     """Runs one export to its end or to the checkpoint after ``stop`` is set."""
 
     def __call__(
-        self, name: str, *, stop: threading.Event, on_imports_in_flight: Callable[[int], None]
+        self,
+        name: str,
+        *,
+        stop: threading.Event,
+        on_imports_in_flight: Callable[[int], None],
+        started_by: str,
+        progress: ProgressFn,
     ) -> RunResult: ...
 
 
@@ -53,6 +66,8 @@ class Service:
         schedule_store: ScheduleStore | None = None,
         clock: Clock = utc_now,
         max_wait_seconds: float = 30.0,
+        accounts: dict[str, AccountKey] | None = None,
+        requests: RequestDesk | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.metrics = metrics or MetricsRegistry(e.name for e in scheduler.exports)
@@ -63,31 +78,67 @@ class Service:
         self._clock = clock
         # Wall clocks jump (NTP, suspend): never sleep longer than this between schedule checks.
         self._max_wait = max_wait_seconds
-        self._lock = threading.Lock()  # guards the scheduler, _running and _workers
+        self._lock = threading.Lock()  # guards the scheduler, _running, _workers and _accounts
         self._wake = threading.Event()
-        self._running: dict[str, ScheduledExport] = {}
+        self._running: dict[str, Job] = {}
         self._workers: list[threading.Thread] = []
         self._heartbeat = clock()
         self._last_outcomes: dict[str, RunOutcome] = {}
+        # Every export's account, scheduled or not (a requested run needs its lane too).
+        self._accounts = dict(accounts or {e.name: e.account_key for e in scheduler.exports})
+        self.requests = requests
 
     def request_stop(self) -> None:
         self.stop.set()
+        with self._lock:
+            for job in self._running.values():
+                job.stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look at the schedule and the requests now (a request was just recorded)."""
+        if self.requests is not None:
+            self.requests.poll_now()
+        self._wake.set()
+
+    def reconfigure(
+        self,
+        exports: list[ScheduledExport],
+        run_export: RunFunction,
+        accounts: dict[str, AccountKey],
+        policies: dict[str, AlertPolicy] | None = None,
+    ) -> None:
+        """A new configuration: its schedules replace the old (when each export last ran is
+        kept); runs going on finish with the configuration they started with."""
+        with self._lock:
+            self.scheduler = Scheduler(exports, self.scheduler.last_runs)
+            self._run_export = run_export
+            self._accounts = dict(accounts)
+        self.metrics.track_exports(e.name for e in exports)
+        if self._alerts is not None and policies is not None:
+            self._alerts.set_policies(policies)
+        log.info("configuration reloaded: %d scheduled export(s)", len(exports))
         self._wake.set()
 
     def run_forever(self) -> None:
-        """Runs exports as they fall due until stopped, then waits for the current runs."""
+        """Runs exports as they fall due or are asked for until stopped, then waits for the
+        current runs."""
         log.info("dotsync serve: %d scheduled export(s)", len(self.scheduler.exports))
         while not self.stop.is_set():
             self._wake.clear()
             now = self._clock()
             self._heartbeat = now
+            if self.requests is not None:
+                self.requests.poll(self)
             with self._lock:
-                for export in self.scheduler.take_due(now, self._busy_accounts()):
+                for job in self._startable(now):
                     # Marked running before its thread starts, so the next turn skips it.
-                    self._running[export.name] = export
-                    self._spawn(partial(self._run_one, export), f"run-{export.name}")
+                    self._running[job.name] = job
+                    self._spawn(partial(self._run_job, job), f"run-{job.name}")
                 wake_at = self.scheduler.next_wake(now, self._busy_accounts())
             timeout = min(max((wake_at - now).total_seconds(), 0.0), self._max_wait)
+            if self.requests is not None:
+                timeout = min(timeout, self.requests.poll_seconds)
             self._wake.wait(timeout)
         self._join_workers()
         log.info("dotsync serve stopped")
@@ -104,7 +155,10 @@ class Service:
             for export in exports:
                 if self.stop.is_set():
                     return
-                outcomes.append(self._run_one(export))
+                job = Job(export.name, export.account_key, SCHEDULER)
+                with self._lock:
+                    self._running[job.name] = job
+                outcomes.append(self._run_job(job))
 
         with self._lock:
             for account, exports in lanes.items():
@@ -129,8 +183,37 @@ class Service:
         ok = not stale and not self.stop.is_set()
         return ok, {"running": running, "next_due": due, "last_runs": last}
 
+    def live_runs(self) -> dict[str, LiveRun]:
+        """The runs going on in this process: who started them, when, and their stage."""
+        with self._lock:
+            return {name: job.live() for name, job in self._running.items()}
+
+    # --- used by the request desk (under no lock) ----------------------------------------------
+
+    def account_of(self, export: str) -> AccountKey | None:
+        with self._lock:
+            return self._accounts.get(export)
+
+    def running_job(self, export: str) -> Job | None:
+        with self._lock:
+            return self._running.get(export)
+
+    # --- the loop's parts ------------------------------------------------------------------------
+
+    def _startable(self, now: datetime) -> Iterable[Job]:
+        """Requested runs first (a person is waiting), then due ones; at most one per idle
+        account. Called under the lock."""
+        claimed = self._busy_accounts()
+        if self.requests is not None:
+            for job in self.requests.startable(self._running, self._accounts, claimed):
+                claimed.add(job.account_key)
+                yield job
+        for export in self.scheduler.take_due(now, claimed):
+            if export.name not in self._running:
+                yield Job(export.name, export.account_key, SCHEDULER)
+
     def _busy_accounts(self) -> set[AccountKey]:
-        return {export.account_key for export in self._running.values()}
+        return {job.account_key for job in self._running.values()}
 
     def _spawn(self, target: Callable[[], object], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -147,77 +230,80 @@ class Service:
             for thread in pending:
                 thread.join()
 
-    def _run_one(self, export: ScheduledExport) -> RunOutcome:
-        with self._lock:
-            self._running[export.name] = export
-        self.metrics.run_started(export.name)
-        outcome = self._execute(export)
+    def _run_job(self, job: Job) -> RunOutcome:
+        if self.stop.is_set():
+            job.stop.set()
+        job.started_at = self._clock()
+        self.metrics.run_started(job.name)
+        outcome = self._execute(job)
         _log_outcome(outcome)
         try:
             self.metrics.record_run(outcome)
             if self._alerts is not None:
                 self._alerts.observe(outcome)
+            if self.requests is not None:
+                self.requests.finished(job, outcome)
         except Exception:
             # Reporting must never take the service down; the run itself is already over.
-            log.exception("could not record the run of export %s", export.name)
+            log.exception("could not record the run of export %s", job.name)
         with self._lock:
-            self._last_outcomes[export.name] = outcome
-            if outcome.status != RunStatus.INTERRUPTED:
-                self.scheduler.record_run(export.name, outcome.started_at)
+            self._last_outcomes[job.name] = outcome
+            # A run stopped with the service is owed again; a cancelled one waits for its slot.
+            if outcome.status != RunStatus.INTERRUPTED or job.cancelled_by is not None:
+                self.scheduler.record_run(job.name, outcome.started_at)
                 if self._store is not None:
                     self._store.save(self.scheduler.last_runs)
-            del self._running[export.name]
+            del self._running[job.name]
         self._wake.set()
         return outcome
 
-    def _execute(self, export: ScheduledExport) -> RunOutcome:
-        started_at = self._clock()
+    def _execute(self, job: Job) -> RunOutcome:
+        started_at = job.started_at or self._clock()
 
         def in_flight(n: int) -> None:
-            self.metrics.set_imports_in_flight(n, export=export.name)
+            self.metrics.set_imports_in_flight(n, export=job.name)
 
+        with self._lock:
+            run_export = self._run_export
         try:
-            result = self._run_export(export.name, stop=self.stop, on_imports_in_flight=in_flight)
+            result = run_export(
+                job.name,
+                stop=job.stop,
+                on_imports_in_flight=in_flight,
+                started_by=job.started_by,
+                progress=job.record_progress,
+            )
         except InterruptedRunError as exc:
             # The runner may raise rather than return an ``interrupted`` result: same meaning.
-            return RunOutcome(
-                export.name,
-                RunStatus.INTERRUPTED,
-                started_at,
-                self._clock(),
-                error=exc.message,
-                exit_code=exc.exit_code,
-            )
+            return self._failed(job, RunStatus.INTERRUPTED, started_at, exc)
         except RunInProgressError as exc:
-            log.warning("export %s skipped: %s", export.name, exc.message)
-            return RunOutcome(
-                export.name,
-                "busy",
-                started_at,
-                self._clock(),
-                error=exc.message,
-                exit_code=exc.exit_code,
-            )
+            log.warning("export %s skipped: %s", job.name, exc.message)
+            return self._failed(job, "busy", started_at, exc)
         except DotsyncError as exc:
-            return RunOutcome(
-                export.name,
-                RunStatus.FAILED,
-                started_at,
-                self._clock(),
-                error=exc.message,
-                exit_code=exc.exit_code,
-            )
+            return self._failed(job, RunStatus.FAILED, started_at, exc)
         except Exception as exc:
-            log.exception("run of export %s failed unexpectedly", export.name)
+            log.exception("run of export %s failed unexpectedly", job.name)
             return RunOutcome(
-                export.name,
+                job.name,
                 RunStatus.FAILED,
                 started_at,
                 self._clock(),
                 error=f"unexpected error: {type(exc).__name__}",
                 exit_code=ExitCode.UNEXPECTED,
+                started_by=job.started_by,
             )
         return RunOutcome.from_result(result, self._clock())
+
+    def _failed(self, job: Job, status: Any, started_at: datetime, exc: DotsyncError) -> RunOutcome:
+        return RunOutcome(
+            job.name,
+            status,
+            started_at,
+            self._clock(),
+            error=exc.message,
+            exit_code=exc.exit_code,
+            started_by=job.started_by,
+        )
 
 
 def _log_outcome(outcome: RunOutcome) -> None:

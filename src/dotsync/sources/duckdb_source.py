@@ -37,6 +37,10 @@ TEXT_VIEW = "dotsync_profiles_text"  # the profile file with every column as wri
 SOURCE_REJECTED = tables.SOURCE_REJECTED  # rows of the profile file DuckDB could not read
 
 
+def _sql_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(quote_literal(v) for v in values) + "]"
+
+
 def database_message(exc: BaseException) -> str:
     """The database's own message, first lines only (DuckDB appends long hints)."""
     lines = [line for line in str(exc).splitlines() if line.strip()]
@@ -126,6 +130,26 @@ class DuckDBSource:
 
     def close(self) -> None:
         self._own.close()
+
+    def fence(self, folders: Sequence[Path]) -> None:
+        """From now on, SQL run here (segment counts typed in the console) reads only inside
+        ``folders`` and the files of ``[source]``; no other file, no network, no extension; and
+        the settings cannot be changed back. Views over the source, made before, still read."""
+        files = [self._path, *(path for _label, path in self._table_files())]
+        try:
+            self._own.execute(
+                "SET allowed_directories = "
+                + _sql_list([str(folder.resolve()) + "/" for folder in folders])
+            )
+            self._own.execute("SET allowed_paths = " + _sql_list([str(f.resolve()) for f in files]))
+            self._own.execute("SET enable_external_access = false")
+            self._own.execute("SET lock_configuration = true")
+        except duckdb.Error as exc:  # an older DuckDB without these settings: refuse, never run
+            raise SourceError(f"cannot fence DuckDB: {database_message(exc)}") from exc
+
+    def interrupt(self) -> None:
+        """Stop the query running now (from another thread): it fails with an interruption."""
+        self._own.interrupt()
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -48,6 +48,8 @@ runs = Table(
     Column("resumed_imports", Integer, nullable=False, default=0),
     Column("host", String(200)),
     Column("pid", Integer),
+    # Who started it: "scheduler", a console user's name; none from the command line.
+    Column("started_by", String(64)),
 )
 
 # A batch of contacts: prepared (its member file written), then submitted (import id known), then
@@ -230,4 +232,61 @@ pull_keys = Table(
     Column("key", String(500), primary_key=True),
     Column("contact_id", BigInteger),
     Column("email_hash", String(64)),
+)
+
+# --- the web console (``dotsync serve``): its users, what they did, what they asked for ----------
+
+# A user of the console. ``session_generation`` is part of every session cookie: raising it (role
+# changed, password changed, user removed) ends the user's sessions. Names hold no e-mail address.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),  # admin | contributor | viewer
+    Column("password_hash", Text, nullable=False),  # argon2id, with its own salt and parameters
+    Column("session_generation", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(64)),  # a user's name, "setup" or "command line"
+)
+
+# Changes and runs, by whom: never an e-mail address nor a secret (details are redacted).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(50), nullable=False),  # e.g. user.add, login.failed, run.request
+    Column("target", String(200), nullable=False),
+    Column("outcome", String(50), nullable=False),
+    Column("detail", Text),  # a JSON object of strings
+)
+Index("ix_audit_log_target", audit_log.c.target)
+
+# "Run now" and "Cancel" asked in the console: whichever serve process runs exports takes them.
+run_requests = Table(
+    "run_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("export", String(200), nullable=False),
+    Column("kind", String(10), nullable=False),  # run | cancel
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("taken_by", String(200)),  # host:pid of the serve process that took it
+    Column("taken_at", DateTime(timezone=True)),
+    Column("run_id", Integer),  # the run it started or cancelled
+    Column("outcome", String(40)),  # none while pending; see dotsync.state.run_requests
+    Column("finished_at", DateTime(timezone=True)),
+)
+Index("ix_run_requests_pending", run_requests.c.taken_at, run_requests.c.kind)
+
+# The one-time link that creates the first admin: only its SHA-256 is kept, until it is used or
+# expires (a new one replaces it at each start while no admin exists).
+setup_tokens = Table(
+    "setup_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )

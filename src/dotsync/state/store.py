@@ -45,6 +45,7 @@ from dotsync.state.schema import (
     runs,
     verifies,
 )
+from dotsync.state.transactions import read_transaction, write_transaction
 
 LOCK_STALE_AFTER = timedelta(minutes=15)  # a run refreshes its heartbeat at every poll
 # How long a batch that may have been delivered is matched against the book's changes: an import
@@ -202,16 +203,12 @@ class StateStore:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        """A checkpoint that writes: on SQLite it takes the write lock at once (BEGIN IMMEDIATE)
-        so that what it read stays true until it commits."""
-        with self.engine.connect() as conn:
-            conn.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-            with conn.begin():
-                yield conn
+        with write_transaction(self.engine) as conn:
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        with read_transaction(self.engine) as conn:
             yield conn
 
     # --- locks -------------------------------------------------------------------------------
@@ -270,7 +267,8 @@ class StateStore:
 
     # --- runs --------------------------------------------------------------------------------
 
-    def start_run(self, export: str, *, full: bool) -> int:
+    def start_run(self, export: str, *, full: bool, started_by: str | None = None) -> int:
+        """Records a run as started; ``started_by`` is "scheduler" or a console user's name."""
         with self._tx() as conn:
             result = conn.execute(
                 insert(runs).values(
@@ -281,6 +279,7 @@ class StateStore:
                     host=socket.gethostname(),
                     pid=os.getpid(),
                     resumed_imports=0,
+                    started_by=started_by,
                 )
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -784,4 +783,5 @@ def _run_result(row: Any) -> RunResult:
         error=row["error"],
         rejects_file=Path(row["rejects_file"]) if row["rejects_file"] else None,
         resumed_imports=row["resumed_imports"] or 0,
+        started_by=row["started_by"],
     )
