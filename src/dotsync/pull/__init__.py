@@ -19,9 +19,13 @@ def last_pulls(config: Config) -> dict[str, PullReport]:
     """The last finished pull of each export that has one, from the state (for dashboards:
     the console, ``/metrics``). A failed pull has no counts: its report says only the error."""
     with StateStore(config.state.url) as store:
-        records = store.pulls.last_pulls()
+        return last_pull_reports(store)
+
+
+def last_pull_reports(store: StateStore) -> dict[str, PullReport]:
+    """``last_pulls`` from a state already open."""
     reports: dict[str, PullReport] = {}
-    for export, record in sorted(records.items()):
+    for export, record in sorted(store.pulls.last_pulls().items()):
         if record.report is not None:
             reports[export] = PullReport.model_validate_json(record.report)
         else:
@@ -44,6 +48,7 @@ __all__ = [
     "PullReport",
     "PullStatus",
     "Scope",
+    "last_pull_reports",
     "last_pulls",
     "pull_export",
 ]

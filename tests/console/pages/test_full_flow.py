@@ -4,6 +4,8 @@ and the destination removed, checked in the emulator's address book at each step
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,8 +99,23 @@ def test_from_an_empty_folder_to_a_removed_destination(
     members = emulator.book_members(emulator.credentials[0], book_id)
     assert {m["dataFields"]["LASTNAME"] for m in members} == {"Lee"}
 
+    # A member bounces in DotDigital; `dotsync pull` brings it back; history shows the count.
+    emulator.suppress(emulator.credentials[0], "person3@example.com", "HardBounced")
+    pulled = subprocess.run(
+        [str(Path(sys.executable).with_name("dotsync")), "pull", "news"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert pulled.returncode == 0, pulled.stderr
+
     visit(page, server, "/exports/news/history", shot="history")
     expect(page.locator("#runs tbody tr")).to_have_count(2)
+    pull_counts = page.locator("table[aria-labelledby=pull-title]")
+    expect(pull_counts.locator("th").nth(2)).to_have_text("Suppressed")
+    expect(pull_counts.locator("td").nth(2)).to_have_text("1")
     expect(page.locator("svg.history-chart")).to_be_visible()
     expect(page.locator("#runs")).to_contain_text(ADMIN.name)
 

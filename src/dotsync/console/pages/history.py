@@ -1,6 +1,6 @@
 """An export's history: a chart of the members in the book and of what each run sent and
-removed, the runs (who started each), the drift ``dotsync verify`` found, and who created and
-changed the export."""
+removed, the runs (who started each), the drift ``dotsync verify`` found, what the last
+``dotsync pull`` brought back, and who created and changed the export."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.routing import Route
 from dotsync.console.chart import ChartText, history_points, history_svg
 from dotsync.console.pages._support import may_use_connection, require_config
 from dotsync.console.web import Role, console_state, gettext, render, require_role
+from dotsync.pull import PullStatus, last_pull_reports
 from dotsync.redaction import redact_emails
 from dotsync.state.store import VerifyRecord
 from dotsync.verifier import load_report
@@ -61,6 +62,7 @@ async def history_page(request: Request) -> Response:
     with state.store() as store:
         runs = store.list_runs(name, limit=RUNS_SHOWN)
         verifies = store.list_verifies(name, limit=RUNS_SHOWN)
+        last_pull = last_pull_reports(store).get(name)
     text = ChartText(
         title=gettext(request, "Members in the book, and contacts sent and removed, by run"),
         members=gettext(request, "members in the book"),
@@ -73,6 +75,8 @@ async def history_page(request: Request) -> Response:
         "chart": history_svg(history_points(runs), text),
         "verifies": verify_rows(verifies),
         "drift_kinds": DRIFT_KINDS,
+        "last_pull": last_pull,
+        "pull_statuses": [str(status) for status in PullStatus],
         "changes": state.changes(name),
         "may_act": may_use_connection(user, config, config.exports[name].connection),
     }
