@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from markupsafe import Markup
 
@@ -32,6 +33,19 @@ def _static(path: str) -> str:
     return "/static/" + path.lstrip("/")
 
 
+def _grouped_plurals(ngettext: Any, code: str) -> Any:
+    """Jinja's ``ngettext`` with ``%(num)s`` written as the language groups digits (1,618 in
+    English, 1 618 in French) instead of 1618; the plural is still chosen by the number."""
+
+    @pass_context
+    def grouped(ctx: Any, singular: str, plural: str, num: int, **variables: Any) -> Any:
+        if isinstance(num, int):
+            variables.setdefault("num", format_decimal(num, locale=code))
+        return ngettext(ctx, singular, plural, num, **variables)  # Markup: escaped once, as before
+
+    return grouped
+
+
 class Templates:
     def __init__(self, folder: Path = TEMPLATES_DIR) -> None:
         self._environments = {code: self._environment(folder, code) for code in LANGUAGES}
@@ -50,5 +64,6 @@ class Templates:
             lstrip_blocks=True,
         )
         env.install_gettext_translations(language(code).translations, newstyle=True)  # type: ignore[attr-defined]
+        env.globals["ngettext"] = _grouped_plurals(env.globals["ngettext"], code)
         env.globals.update(csrf_input=_csrf_input, csrf_token=_csrf_token, static=_static)
         return env
