@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -145,20 +146,25 @@ async def cancel(request: Request) -> Response:
     return RedirectResponse(back if back.startswith("/") else "/", status_code=303)
 
 
-async def confirm_detach(request: Request) -> Response:
-    config = require_config(request)
-    name = request.path_params["name"]
-    require_export_user(request, config, name)
+def _book_of(request: Request, config: Config, name: str) -> dict[str, Any]:
+    """What a confirmation names: the export, its book, its connection, the members dotsync
+    holds there."""
     connection = config.connections[config.exports[name].connection]
     with console_state(request).store() as store:
         members = store.members.count(name)
-    context = {
+    return {
         "name": name,
         "book": connection.address_book_id,
         "connection": connection.display_name or config.exports[name].connection,
         "members": members,
     }
-    return render(request, "pages/detach.html", context)
+
+
+async def confirm_detach(request: Request) -> Response:
+    config = require_config(request)
+    name = request.path_params["name"]
+    require_export_user(request, config, name)
+    return render(request, "pages/detach.html", _book_of(request, config, name))
 
 
 async def detach(request: Request) -> Response:
@@ -193,14 +199,8 @@ async def confirm_remove(request: Request) -> Response:
     config = require_config(request)
     name = request.path_params["name"]
     require_export_user(request, config, name)
-    connection = config.connections[config.exports[name].connection]
-    with console_state(request).store() as store:
-        members = store.members.count(name)
     context = {
-        "name": name,
-        "book": connection.address_book_id,
-        "connection": connection.display_name or config.exports[name].connection,
-        "members": members,
+        **_book_of(request, config, name),
         "revision": project_file(request).read().revision,
         "general": [],
     }
