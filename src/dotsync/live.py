@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-LIVE_FILE = "live.json"
+from dotsync.stages.context import ProgressFn
 
-ProgressFn = Callable[[str, int, int], None]
+LIVE_FILE = "live.json"
 
 
 @dataclass(frozen=True)

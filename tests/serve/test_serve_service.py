@@ -49,7 +49,6 @@ class FakeRunner:
         stop: threading.Event,
         on_imports_in_flight: Callable[[int], None],
         started_by: str,
-        progress: Callable[[str, int, int], None],
     ) -> RunResult:
         began, started_at = time.monotonic(), datetime.now(UTC)
         self.started.set()

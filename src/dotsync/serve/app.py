@@ -21,7 +21,6 @@ from dotsync.errors import ConfigError, DotsyncError, ExitCode, InterruptedRunEr
 from dotsync.result import RunCounts, RunResult, RunStatus
 from dotsync.scheduler import AccountKey, ScheduledExport, Scheduler
 from dotsync.serve.alerts import AlertManager, AlertPolicy
-from dotsync.serve.jobs import ProgressFn
 from dotsync.serve.metrics import MetricsRegistry
 from dotsync.serve.outcome import RunOutcome
 from dotsync.serve.requests import RequestDesk
@@ -119,7 +118,6 @@ def runner_function(
         stop: threading.Event,
         on_imports_in_flight: Callable[[int], None],
         started_by: str,
-        progress: ProgressFn,
     ) -> RunResult:
         if name.startswith(VERIFY_JOB):
             return _verify_once(config, name.removeprefix(VERIFY_JOB), stop, metrics)
@@ -131,7 +129,6 @@ def runner_function(
             stop=stop,
             on_imports_in_flight=on_imports_in_flight,
             started_by=started_by,
-            progress=progress,
         )
 
     return run

@@ -26,7 +26,7 @@ from dotsync.logs import log_run_error, log_run_summary
 from dotsync.result import RunResult, RunStatus
 from dotsync.scheduler import AccountKey, ScheduledExport, Scheduler
 from dotsync.serve.alerts import AlertManager, AlertPolicy
-from dotsync.serve.jobs import SCHEDULER, Job, LiveRun, ProgressFn
+from dotsync.serve.jobs import SCHEDULER, Job, LiveRun
 from dotsync.serve.metrics import MetricsRegistry
 from dotsync.serve.outcome import RunOutcome
 from dotsync.serve.requests import RequestDesk
@@ -47,7 +47,6 @@ class RunFunction(Protocol):
         stop: threading.Event,
         on_imports_in_flight: Callable[[int], None],
         started_by: str,
-        progress: ProgressFn,
     ) -> RunResult: ...
 
 
@@ -184,7 +183,7 @@ class Service:
         return ok, {"running": running, "next_due": due, "last_runs": last}
 
     def live_runs(self) -> dict[str, LiveRun]:
-        """The runs going on in this process: who started them, when, and their stage."""
+        """The runs going on in this process: who started them, when, who asked to cancel."""
         with self._lock:
             return {name: job.live() for name, job in self._running.items()}
 
@@ -271,7 +270,6 @@ class Service:
                 stop=job.stop,
                 on_imports_in_flight=in_flight,
                 started_by=job.started_by,
-                progress=job.record_progress,
             )
         except InterruptedRunError as exc:
             # The runner may raise rather than return an ``interrupted`` result: same meaning.
