@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +89,22 @@ def encode_batches(
     first_seq: int = 0,
 ) -> list[Batch]:
     """Split ``source_table`` into import bodies under both limits and write their files."""
+    return list(iter_batches(duck, fields, options, folder, source_table=source_table,
+                             first_seq=first_seq))  # fmt: skip
+
+
+def iter_batches(
+    duck: duckdb.DuckDBPyConnection,
+    fields: Sequence[str],
+    options: EncodeOptions,
+    folder: Path,
+    *,
+    source_table: tables.RunTable = tables.TO_SEND,
+    first_seq: int = 0,
+) -> Iterator[Batch]:
+    """The batches of :func:`encode_batches`, each written when it is asked for: the delivery
+    sends batch n while batch n+1 is encoded (DotDigital processes n meanwhile). Uses ``duck``
+    between its steps for nothing but its own table, so the caller may query it in between."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     total = duck.execute(
         f"select count(*), coalesce(sum({_estimate_sql(fields)}), 0) from {source_table}"
@@ -96,7 +112,7 @@ def encode_batches(
     assert total is not None
     count, estimate = int(total[0]), int(total[1])
     if count == 0:
-        return []
+        return
     budget = options.max_body_bytes * 9 // 10  # room for what the estimate misses (escapes)
     per_batch = max(1, min(options.max_contacts, count * budget // max(estimate, 1)))
     duck.execute(
@@ -104,11 +120,10 @@ def encode_batches(
         select *, (row_number() over () - 1)::bigint as rn from {source_table}"""
     )
     ranges = [(lo, min(lo + per_batch, count)) for lo in range(0, count, per_batch)]
-    batches: list[Batch] = []
     envelope = json.dumps({"mergeOption": options.merge_option}).removesuffix("}")
+    seq = first_seq
     while ranges:
         lo, hi = ranges.pop(0)
-        seq = first_seq + len(batches)
         body_file = _write_body(
             duck,
             folder / f"batch-{seq}.json",
@@ -131,9 +146,9 @@ def encode_batches(
             f"to {quote_literal(str(tmp_members))} (format parquet)"
         )
         tmp_members.replace(members_file)  # atomic: the file exists whole or not at all
-        batches.append(Batch(seq, body_file, members_file, hi - lo, size))
+        seq += 1
+        yield Batch(seq - 1, body_file, members_file, hi - lo, size)
     duck.execute(f"drop table {tables.BATCHED}")
-    return batches
 
 
 def _write_body(
