@@ -3,8 +3,9 @@
 Each batch becomes two files in the run's scratch folder:
 - ``batch-N.json``: the ``PUT /contacts/v3/import`` body, deleted once DotDigital has it (it holds
   e-mail addresses and names);
-- ``batch-N.parquet``: key, e-mail hash and digest of each contact, kept until the import is
-  committed so a restarted run can commit an import it did not see finish.
+- ``batch-N.parquet``: key, e-mail hash, digest (and row version, when the rows carry one) of
+  each contact, kept until the import is committed so a restarted run can commit an import it
+  did not see finish.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def iter_batches(
         select *, (row_number() over () - 1)::bigint as rn from {source_table}"""
     )
     ranges = [(lo, min(lo + per_batch, count)) for lo in range(0, count, per_batch)]
+    described = duck.execute(f"describe {tables.BATCHED}").fetchall()
+    version = ", row_version" if any(r[0] == "row_version" for r in described) else ""
     envelope = json.dumps({"mergeOption": options.merge_option}).removesuffix("}")
     seq = first_seq
     while ranges:
@@ -141,7 +144,7 @@ def iter_batches(
         members_file = folder / f"batch-{seq}.parquet"
         tmp_members = members_file.with_suffix(".parquet.tmp")
         duck.execute(
-            f"copy (select key, email_hash, digest from {tables.BATCHED} "
+            f"copy (select key, email_hash, digest{version} from {tables.BATCHED} "
             f"where rn >= {lo} and rn < {hi}) "
             f"to {quote_literal(str(tmp_members))} (format parquet)"
         )

@@ -251,8 +251,12 @@ def validation_sql(
     send_empty_values: bool,
     version: str,
     duplicate_keys: bool = True,
+    row_versions: bool = True,
 ) -> list[str]:
     """The statements that build ``members_valid`` and ``members_rejected`` from ``members_raw``.
+
+    ``row_versions``: whether ``members_raw`` has the ``row_version`` column (every source
+    makes it; a table built by hand may not), carried to ``members_valid``.
 
     ``duplicate_keys``: whether ``_dotsync_dup_keys`` (:data:`DUPLICATE_KEYS_SQL`) has rows; when
     it has none (the usual case) the rows are not joined to it, which saves a join per row.
@@ -327,10 +331,12 @@ def validation_sql(
         if duplicate_keys
         else ("NULL::BIGINT AS copies", "")
     )
+    version_column = "row_version" if row_versions else "NULL::VARCHAR AS row_version"
     checked = (
-        f"SELECT key, email{kept}, problem, CASE WHEN problem IS NOT NULL THEN {pick(3)} END "
-        f"AS detail FROM (SELECT *, {problem_at} AS problem FROM (SELECT *{values} FROM "
-        f"(SELECT key, {email} AS email{texts}, {copies} FROM {tables.MEMBERS_RAW}{dup_join})))"
+        f"SELECT key, email, row_version{kept}, problem, CASE WHEN problem IS NOT NULL THEN "
+        f"{pick(3)} END AS detail FROM (SELECT *, {problem_at} AS problem FROM (SELECT *{values} "
+        f"FROM (SELECT key, {version_column}, {email} AS email{texts}, {copies} "
+        f"FROM {tables.MEMBERS_RAW}{dup_join})))"
     )
     # The digest only detects change (MD5: half the cost of SHA-256 here, and 128 bits leave no
     # practical chance of two different rows colliding); the e-mail hash stays SHA-256, as it
@@ -342,7 +348,8 @@ def validation_sql(
         "SELECT email AS dup_email, min(key) AS kept "
         "FROM _dotsync_checked WHERE problem IS NULL GROUP BY email HAVING count(*) > 1",
         f"CREATE OR REPLACE TABLE {tables.MEMBERS_VALID} AS SELECT c.key, c.email, "
-        f"sha256(c.email) AS email_hash, md5({' || '.join(digest)}) AS digest{sent} "
+        f"sha256(c.email) AS email_hash, md5({' || '.join(digest)}) AS digest{sent}, "
+        "c.row_version "
         "FROM _dotsync_checked c LEFT JOIN _dotsync_dupes d ON c.email = d.dup_email "
         "WHERE c.problem IS NULL AND (d.kept IS NULL OR d.kept = c.key)",
         f"CREATE OR REPLACE TABLE {tables.MEMBERS_REJECTED} AS "
@@ -374,6 +381,10 @@ def validate(
         send_empty_values=send_empty_values,
         version=mapping_version,
         duplicate_keys=bool(shared and shared[0]),
+        row_versions=any(
+            row[0] == "row_version"
+            for row in duck.execute(f"DESCRIBE {tables.MEMBERS_RAW}").fetchall()
+        ),
     ):
         duck.execute(statement)
     duck.execute("DROP TABLE _dotsync_dup_keys")
@@ -398,4 +409,57 @@ def validate(
         valid=int(valid[0]) if valid else 0,
         rejected=sum(by_reason.values()),
         rejected_by_reason={str(reason): int(count) for reason, count in by_reason.items()},
+    )
+
+
+def add_kept_members(duck: duckdb.DuckDBPyConnection) -> ValidationSummary:
+    """Count the members a change marker kept (``members_kept``: their rows were not read) as
+    valid with what the state confirmed of them (e-mail hash, digest, row version), and as read
+    (``members_raw``, so that they do not leave). Two members sharing an e-mail keep the rule of
+    :func:`validation_sql`, across read and kept ones alike: the smallest key stays, the others
+    are rejected as ``duplicate_email``. Needs ``state_members``; returns the new counts."""
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _dotsync_kept AS
+        SELECT s.key, s.email_hash, s.digest, s.row_version, k.segments
+        FROM {tables.STATE_MEMBERS} s JOIN {tables.MEMBERS_KEPT} k USING (key)"""
+    )
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _dotsync_shared AS
+        SELECT email_hash, min(key) AS kept FROM (
+          SELECT key, email_hash FROM {tables.MEMBERS_VALID}
+          UNION ALL SELECT key, email_hash FROM _dotsync_kept)
+        GROUP BY email_hash HAVING count(*) > 1"""
+    )
+    duck.execute(
+        f"""INSERT INTO {tables.MEMBERS_REJECTED}
+        SELECT x.key, 'duplicate_email', NULL, 'same e-mail as profile ' || d.kept
+        FROM (SELECT key, email_hash FROM {tables.MEMBERS_VALID}
+              UNION ALL SELECT key, email_hash FROM _dotsync_kept) x
+        JOIN _dotsync_shared d USING (email_hash) WHERE x.key <> d.kept"""
+    )
+    duck.execute(
+        f"""DELETE FROM {tables.MEMBERS_VALID} WHERE key IN (SELECT key FROM
+        {tables.MEMBERS_REJECTED} WHERE reason = 'duplicate_email')"""
+    )
+    duck.execute(
+        f"""INSERT INTO {tables.MEMBERS_VALID} BY NAME
+        SELECT key, email_hash, digest, row_version FROM _dotsync_kept
+        WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_REJECTED})"""
+    )
+    duck.execute(
+        f"INSERT INTO {tables.MEMBERS_RAW} BY NAME "
+        "SELECT key, segments, row_version FROM _dotsync_kept"
+    )
+    duck.execute("DROP TABLE _dotsync_kept")
+    duck.execute("DROP TABLE _dotsync_shared")
+    valid = duck.execute(f"SELECT count(*) FROM {tables.MEMBERS_VALID}").fetchone()
+    by_reason = dict(
+        duck.execute(
+            f"SELECT reason, count(*) FROM {tables.MEMBERS_REJECTED} GROUP BY reason"
+        ).fetchall()
+    )
+    return ValidationSummary(
+        valid=int(valid[0]) if valid else 0,
+        rejected=sum(by_reason.values()),
+        rejected_by_reason={str(reason): int(count) for reason, count in sorted(by_reason.items())},
     )

@@ -24,7 +24,12 @@ class RunTable:
         return self.name
 
 
-MEMBERS_RAW = RunTable("members_raw", ("key",), "sources: the segments' profiles", True)
+MEMBERS_RAW = RunTable(
+    "members_raw", ("key", "segments", "row_version"), "sources: the segments' profiles", True
+)
+MEMBERS_KEPT = RunTable(
+    "members_kept", ("key", "segments"), "sources: members whose change marker did not move"
+)
 SOURCE_REJECTED = RunTable(
     "source_rejected", ("key", "reason", "field", "detail"), "sources: rows refused while read"
 )
@@ -35,7 +40,9 @@ MEMBERS_REJECTED = RunTable(
     "members_rejected", ("key", "reason", "field", "detail"), "mapping.validate"
 )
 STATE_MEMBERS = RunTable(
-    "state_members", ("key", "contact_id", "email_hash", "digest"), "state: the export's members"
+    "state_members",
+    ("key", "contact_id", "email_hash", "digest", "row_version"),
+    "state: the export's members",
 )
 LEDGER_CONTACTS = RunTable(
     "ledger_contacts", ("email_hash", "contact_id", "origin", "status"), "state: the book's ledger"
@@ -69,6 +76,7 @@ DELIVERY_FAILURES = RunTable(
 # In the order a run makes them (``batched`` lives only while the bodies are written).
 RUN_TABLES = (
     MEMBERS_RAW,
+    MEMBERS_KEPT,
     SOURCE_REJECTED,
     MEMBERS_VALID,
     MEMBERS_REJECTED,

@@ -27,7 +27,15 @@ from dotsync.segments import (
     segment_keys_sql,
     segment_sizes_sql,
 )
-from dotsync.sources.base import require_columns, require_key, segment_sizes_of
+from dotsync.sources.base import (
+    VERSIONS_TABLE,
+    ChangeMarker,
+    require_columns,
+    require_key,
+    row_version_sql,
+    segment_sizes_of,
+    split_kept,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +81,10 @@ class DuckDBSource:
         duck: duckdb.DuckDBPyConnection,
         segments: Mapping[str, SegmentConfig],
         columns: Sequence[str],
+        marker: ChangeMarker | None = None,
     ) -> dict[str, int]:
-        require_columns(columns, self.columns(), self._table, key=self._config.key)
+        wanted = [*columns, marker.column] if marker is not None else list(columns)
+        require_columns(wanted, self.columns(), self._table, key=self._config.key)
         self._register(duck)
         keys = self._keys_sql(duck, segments)
         self._record_unreadable_rows(duck)
@@ -86,6 +96,11 @@ class DuckDBSource:
             for index, column in enumerate(columns)
         )
         key = quote_identifier(self._config.key)
+        version = "NULL"
+        if marker is not None:
+            version = row_version_sql(
+                marker, f"CAST(p.{quote_identifier(marker.column)} AS VARCHAR)"
+            )
         try:
             duck.execute(
                 f"""CREATE OR REPLACE TEMP TABLE member_keys AS
@@ -94,10 +109,22 @@ class DuckDBSource:
                 WHERE key NOT IN (SELECT key FROM {SOURCE_REJECTED} WHERE key IS NOT NULL)
                 GROUP BY key"""
             )
+            if marker is not None:
+                # Two columns of every row (key, marker): which members' rows to read in full.
+                duck.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE {VERSIONS_TABLE} AS
+                    SELECT m.key, m.segments, {version}::VARCHAR AS row_version,
+                      count(*) OVER (PARTITION BY m.key) AS copies
+                    FROM member_keys m
+                    LEFT JOIN {self._values()} p ON CAST(p.{key} AS VARCHAR) = m.key"""
+                )
+            split_kept(duck, marker)
             duck.execute(
                 f"""CREATE OR REPLACE TABLE {tables.MEMBERS_RAW} AS
-                SELECT m.key::VARCHAR AS key, m.segments::VARCHAR[] AS segments{selected}
-                FROM member_keys m
+                SELECT m.key::VARCHAR AS key, m.segments::VARCHAR[] AS segments,
+                  {version}::VARCHAR AS row_version{selected}
+                FROM (SELECT * FROM member_keys
+                      WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_KEPT})) m
                 LEFT JOIN {self._values()} p ON CAST(p.{key} AS VARCHAR) = m.key"""
             )
         except duckdb.Error as exc:
@@ -109,6 +136,7 @@ class DuckDBSource:
         # them all as duplicate_key. Sizes count keys, one row per member in member_keys.
         sizes = segment_sizes_of(duck, list(segments), table="member_keys")
         duck.execute("DROP TABLE member_keys")
+        duck.execute(f"DROP TABLE IF EXISTS {VERSIONS_TABLE}")
         duck.execute(f"ALTER TABLE {tables.MEMBERS_RAW} ALTER COLUMN key SET NOT NULL")
         return sizes
 
