@@ -415,43 +415,36 @@ def validate(
 def add_kept_members(duck: duckdb.DuckDBPyConnection) -> ValidationSummary:
     """Count the members a change marker kept (``members_kept``: their rows were not read) as
     valid with what the state confirmed of them (e-mail hash, digest, row version), and as read
-    (``members_raw``, so that they do not leave). Two members sharing an e-mail keep the rule of
-    :func:`validation_sql`, across read and kept ones alike: the smallest key stays, the others
-    are rejected as ``duplicate_email``. Needs ``state_members``; returns the new counts."""
+    (``members_raw``, so that they do not leave). A read member and a kept one sharing an e-mail
+    keep the rule of :func:`validation_sql`: the smaller key stays, the other is rejected as
+    ``duplicate_email`` (two kept members cannot share one: both were confirmed with it, and one
+    of them changed since). Needs ``state_members``; returns the new counts."""
     duck.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _dotsync_kept AS
-        SELECT s.key, s.email_hash, s.digest, s.row_version, k.segments
-        FROM {tables.STATE_MEMBERS} s JOIN {tables.MEMBERS_KEPT} k USING (key)"""
-    )
-    duck.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _dotsync_shared AS
-        SELECT email_hash, min(key) AS kept FROM (
-          SELECT key, email_hash FROM {tables.MEMBERS_VALID}
-          UNION ALL SELECT key, email_hash FROM _dotsync_kept)
-        GROUP BY email_hash HAVING count(*) > 1"""
+        f"""CREATE OR REPLACE TEMP TABLE _dotsync_pairs AS
+        SELECT v.key AS read_key, s.key AS kept_key
+        FROM {tables.MEMBERS_VALID} v JOIN {tables.STATE_MEMBERS} s USING (email_hash)
+        WHERE v.key <> s.key AND s.key IN (SELECT key FROM {tables.MEMBERS_KEPT})"""
     )
     duck.execute(
         f"""INSERT INTO {tables.MEMBERS_REJECTED}
-        SELECT x.key, 'duplicate_email', NULL, 'same e-mail as profile ' || d.kept
-        FROM (SELECT key, email_hash FROM {tables.MEMBERS_VALID}
-              UNION ALL SELECT key, email_hash FROM _dotsync_kept) x
-        JOIN _dotsync_shared d USING (email_hash) WHERE x.key <> d.kept"""
+        SELECT greatest(read_key, kept_key), 'duplicate_email', NULL,
+          'same e-mail as profile ' || least(read_key, kept_key)
+        FROM _dotsync_pairs"""
     )
     duck.execute(
-        f"""DELETE FROM {tables.MEMBERS_VALID} WHERE key IN (SELECT key FROM
-        {tables.MEMBERS_REJECTED} WHERE reason = 'duplicate_email')"""
+        f"""DELETE FROM {tables.MEMBERS_VALID} WHERE key IN
+        (SELECT read_key FROM _dotsync_pairs WHERE kept_key < read_key)"""
     )
     duck.execute(
         f"""INSERT INTO {tables.MEMBERS_VALID} BY NAME
-        SELECT key, email_hash, digest, row_version FROM _dotsync_kept
-        WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_REJECTED})"""
+        SELECT s.key, s.email_hash, s.digest, s.row_version
+        FROM {tables.STATE_MEMBERS} s JOIN {tables.MEMBERS_KEPT} k USING (key)
+        WHERE s.key NOT IN (SELECT kept_key FROM _dotsync_pairs WHERE read_key < kept_key)"""
     )
     duck.execute(
-        f"INSERT INTO {tables.MEMBERS_RAW} BY NAME "
-        "SELECT key, segments, row_version FROM _dotsync_kept"
+        f"INSERT INTO {tables.MEMBERS_RAW} BY NAME SELECT key, segments FROM {tables.MEMBERS_KEPT}"
     )
-    duck.execute("DROP TABLE _dotsync_kept")
-    duck.execute("DROP TABLE _dotsync_shared")
+    duck.execute("DROP TABLE _dotsync_pairs")
     valid = duck.execute(f"SELECT count(*) FROM {tables.MEMBERS_VALID}").fetchone()
     by_reason = dict(
         duck.execute(

@@ -123,9 +123,10 @@ class DuckDBSource:
                 f"""CREATE OR REPLACE TABLE {tables.MEMBERS_RAW} AS
                 SELECT m.key::VARCHAR AS key, m.segments::VARCHAR[] AS segments,
                   {version}::VARCHAR AS row_version{selected}
-                FROM (SELECT * FROM member_keys
-                      WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_KEPT})) m
-                LEFT JOIN {self._values()} p ON CAST(p.{key} AS VARCHAR) = m.key"""
+                FROM {self._values()} p
+                RIGHT JOIN (SELECT * FROM member_keys
+                            WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_KEPT})) m
+                  ON CAST(p.{key} AS VARCHAR) = m.key"""
             )
         except duckdb.Error as exc:
             raise SourceError(

@@ -102,19 +102,19 @@ def prepare(
     ctx.progress("validate", profiles, profiles)
     reader.register()
     if marker is not None:
+        if not dry_run:
+            # Rows read again because their marker moved, whose values DotDigital already
+            # holds: their new version is recorded, so that the next run does not read them.
+            store.members.record_versions(
+                duck,
+                f"""select v.key, v.row_version from {tables.MEMBERS_VALID} v
+                join {tables.STATE_MEMBERS} s using (key)
+                where v.digest = s.digest and v.row_version is distinct from s.row_version""",
+                ctx.name,
+                ctx.book_id,
+            )
         summary = mapping.add_kept_members(duck)
     plan: PlanCounts = make_plan(duck, full=ctx.full)
-    if marker is not None and not dry_run:
-        # Rows read again because their marker moved, whose values DotDigital already holds:
-        # their new version is recorded, so that the next run does not read them again.
-        store.members.record_versions(
-            duck,
-            f"""select v.key, v.row_version from {tables.MEMBERS_VALID} v
-            join {tables.STATE_MEMBERS} s using (key)
-            where v.digest = s.digest and v.row_version is distinct from s.row_version""",
-            ctx.name,
-            ctx.book_id,
-        )
     # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
     # does not make those members leave and enter again; looked for among the plan's leavers
     # and enterers only, when there are both. A dry run only plans with the new keys.
