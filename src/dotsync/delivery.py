@@ -257,7 +257,8 @@ class Deliverer:
             )
         confirmed = self.store.members.upsert(
             self.duck,
-            f"""select b.key, r.contact_id, b.email_hash, b.digest
+            # b.*: key, email_hash, digest and, when the rows carry one, row_version
+            f"""select b.*, r.contact_id
             from {batch_sql} b join import_result r using (email_hash)""",
             self.export,
             self.book_id,

@@ -117,13 +117,19 @@ def finish_members_raw(
     has ``n`` rows in each of its segments. Such a key is kept ``n`` times (validation rejects
     every row sharing a key as ``duplicate_key``); their values do not matter, as they are not
     sent. A key with one profile row has the same values in each of its stage rows.
+
+    With a ``marker``, the stage's last column is the marker's text: it becomes ``row_version``.
     """
     src = [f"src_{index}" for index in range(column_count)]
     values = "".join(f", any_value({name})::VARCHAR AS {name}" for name in src)
+    version = "NULL"
+    if marker is not None:
+        version = row_version_sql(marker, f"any_value(src_{column_count})")
     duck.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE member_keys AS
         SELECT key::VARCHAR AS key, list_sort(list(DISTINCT segment))::VARCHAR[] AS segments,
+            ({version})::VARCHAR AS row_version,
             count(*) // count(DISTINCT segment) AS copies{values}
         FROM {STAGE_TABLE} GROUP BY key
         """

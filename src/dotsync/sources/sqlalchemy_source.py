@@ -266,9 +266,10 @@ class SQLAlchemySource:
     def _stream(self, conn: Connection, sql: str, names: list[str]) -> Iterator[pa.Table]:
         """Yield the query's rows as Arrow tables of at most ``batch_size`` rows each."""
         try:
-            result = conn.execution_options(stream_results=True, yield_per=self.batch_size).execute(
-                _text(sql)
-            )
+            # Options of this statement only: set on the connection, they would stream every
+            # later statement of it too (a savepoint as a server-side cursor fails).
+            statement = _text(sql).execution_options(stream_results=True, yield_per=self.batch_size)
+            result = conn.execute(statement)
             for rows in result.partitions(self.batch_size):
                 yield _to_arrow(rows, names)
         except sa.exc.DBAPIError as exc:
