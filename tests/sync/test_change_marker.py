@@ -48,6 +48,10 @@ def _write_csv(path: Path, header: list[str], rows: list[dict[str, Any]]) -> Non
         writer.writerows(rows)
 
 
+def _write_members(path: Path, keys: tuple[str, ...]) -> None:
+    _write_csv(path, ["segment", "key"], [{"segment": "chosen", "key": k} for k in keys])
+
+
 def _config(project: Project, source: str, segment: str) -> None:
     project.config_path.write_text(
         f"""
@@ -89,8 +93,7 @@ def test_a_csv_refresh_reads_only_moved_markers_and_sees_membership_change(
 ) -> None:
     folder = project.folder
     _write_csv(folder / "profiles.csv", COLUMNS, _rows())
-    _write_csv(folder / "chosen.csv", ["segment", "key"], [{"segment": "chosen", "key": k}
-                                                            for k in ("C0", "C1", "C2")])  # fmt: skip
+    _write_members(folder / "chosen.csv", ("C0", "C1", "C2"))
     _config(
         project,
         '[source]\npath = "profiles.csv"\nkey = "customer_id"',
@@ -106,8 +109,7 @@ def test_a_csv_refresh_reads_only_moved_markers_and_sees_membership_change(
         COLUMNS,
         _rows((0, "Unseen", "2026-01-01 10:00:00"), (1, "Seen", "2026-02-01 09:00:00")),
     )
-    _write_csv(folder / "chosen.csv", ["segment", "key"], [{"segment": "chosen", "key": k}
-                                                            for k in ("C0", "C1", "C3")])  # fmt: skip
+    _write_members(folder / "chosen.csv", ("C0", "C1", "C3"))
     second = _run(project)
 
     c = second.counts
