@@ -200,8 +200,8 @@ def kind_scenarios(
             first["mutation"] = asdict(mutation)
             scenarios.append(first)
             steady = []
-            for _ in range(args.repeat):
-                again = data.mutate(master, generated)
+            for day in range(1, args.repeat + 1):
+                again = data.mutate(master, generated, day)
                 generated += again.arrived
                 copy.refresh(master)
                 run = measure_scenario(

@@ -41,13 +41,14 @@ class Mutation:
     arrived: int  # new profiles appended
 
 
-def mutate(path: Path, generated: int) -> Mutation:
+def mutate(path: Path, generated: int, day: int = 0) -> Mutation:
     """Change 1% of the profiles, delete 0.5% and append 1% new ones, in place (via a temporary
     file: DuckDB cannot overwrite the Parquet it reads). ``generated`` is how many profiles were
-    generated, so the new ones get fresh keys (and fresh e-mails, which carry the row number)."""
+    generated, so the new ones get fresh keys (and fresh e-mails, which carry the row number).
+    ``day`` picks which profiles change and leave: another 1% and 0.5% each day."""
     arrivals = int(generated * ARRIVED_SHARE)
     # One hash decides each profile's fate, so "left" and "changed" never overlap.
-    fate = "hash(customer_id, 'benchmark-refresh') % 10000"
+    fate = f"hash(customer_id, 'benchmark-refresh-{int(day)}') % 10000"
     left_below = int(LEFT_SHARE * 10000)
     changed_below = left_below + int(CHANGED_SHARE * 10000)
     rotated = "CASE tier WHEN 'gold' THEN 'silver' WHEN 'silver' THEN 'bronze' ELSE 'gold' END"
