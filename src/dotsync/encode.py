@@ -104,8 +104,8 @@ def iter_batches(
     first_seq: int = 0,
 ) -> Iterator[Batch]:
     """The batches of :func:`encode_batches`, each written when it is asked for: the delivery
-    sends batch n while batch n+1 is encoded (DotDigital processes n meanwhile). Uses ``duck``
-    between its steps for nothing but its own table, so the caller may query it in between."""
+    sends batch n while batch n+1 is encoded (DotDigital processes n meanwhile). The caller may
+    use ``duck`` between batches, but not change ``source_table``."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     total = duck.execute(
         f"select count(*), coalesce(sum({_estimate_sql(fields)}), 0) from {source_table}"
@@ -116,25 +116,28 @@ def iter_batches(
         return
     budget = options.max_body_bytes * 9 // 10  # room for what the estimate misses (escapes)
     per_batch = max(1, min(options.max_contacts, count * budget // max(estimate, 1)))
-    duck.execute(
-        f"""create or replace temp table {tables.BATCHED} as
-        select *, (row_number() over () - 1)::bigint as rn from {source_table}"""
-    )
-    ranges = [(lo, min(lo + per_batch, count)) for lo in range(0, count, per_batch)]
-    described = duck.execute(f"describe {tables.BATCHED}").fetchall()
+    # Batches are ranges of the table's own row ids (no copy of a million rows to number them):
+    # the id of every per_batch-th row starts one. Deleted rows (held back) leave gaps, which
+    # only make a batch smaller.
+    starts = [
+        int(row[0])
+        for row in duck.execute(
+            f"""select rowid from (select rowid, row_number() over (order by rowid) - 1 as n
+            from {source_table}) where n % {per_batch} = 0 order by rowid"""
+        ).fetchall()
+    ]
+    end_row = duck.execute(f"select max(rowid) + 1 from {source_table}").fetchone()
+    assert end_row is not None
+    ranges = list(zip(starts, [*starts[1:], int(end_row[0])], strict=True))
+    described = duck.execute(f"describe {source_table}").fetchall()
     version = ", row_version" if any(r[0] == "row_version" for r in described) else ""
     envelope = json.dumps({"mergeOption": options.merge_option}).removesuffix("}")
+    contact = contact_columns_sql(fields, options)
     seq = first_seq
     while ranges:
         lo, hi = ranges.pop(0)
-        body_file = _write_body(
-            duck,
-            folder / f"batch-{seq}.json",
-            envelope,
-            contact_columns_sql(fields, options),
-            lo,
-            hi,
-        )
+        rows = f"from {source_table} where rowid >= {lo} and rowid < {hi}"
+        body_file = _write_body(duck, folder / f"batch-{seq}.json", envelope, contact, rows)
         size = body_file.stat().st_size
         if size > options.max_body_bytes and hi - lo > 1:
             body_file.unlink()
@@ -143,29 +146,32 @@ def iter_batches(
             continue
         members_file = folder / f"batch-{seq}.parquet"
         tmp_members = members_file.with_suffix(".parquet.tmp")
-        duck.execute(
-            f"copy (select key, email_hash, digest{version} from {tables.BATCHED} "
-            f"where rn >= {lo} and rn < {hi}) "
+        written = duck.execute(
+            f"copy (select key, email_hash, digest{version} {rows}) "
             f"to {quote_literal(str(tmp_members))} (format parquet)"
-        )
+        ).fetchall()
         tmp_members.replace(members_file)  # atomic: the file exists whole or not at all
+        contacts = int(written[0][0]) if written else 0
+        if contacts == 0:  # a range of deleted rows only
+            body_file.unlink()
+            members_file.unlink()
+            continue
         seq += 1
-        yield Batch(seq - 1, body_file, members_file, hi - lo, size)
-    duck.execute(f"drop table {tables.BATCHED}")
+        yield Batch(seq - 1, body_file, members_file, contacts, size)
 
 
 def _write_body(
-    duck: duckdb.DuckDBPyConnection, body_file: Path, envelope: str, contact: str, lo: int, hi: int
+    duck: duckdb.DuckDBPyConnection, body_file: Path, envelope: str, contact: str, rows: str
 ) -> Path:
-    """``{"mergeOption": ..., "contacts": [...]}`` for rows ``lo``..``hi``: DuckDB's JSON writer
-    streams the array, we wrap it in the envelope. Private (0600) from the first byte."""
+    """``{"mergeOption": ..., "contacts": [...]}`` for ``rows`` (a FROM and WHERE clause):
+    DuckDB's JSON writer streams the array, we wrap it in the envelope. Private (0600) from the
+    first byte."""
     array = body_file.with_suffix(".array")
     tmp = body_file.with_suffix(".json.tmp")
     for path in (array, tmp):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     duck.execute(
-        f"""copy (select {contact} from {tables.BATCHED} where rn >= {lo} and rn < {hi})
-        to {quote_literal(str(array))} (format json, array true)"""
+        f"copy (select {contact} {rows}) to {quote_literal(str(array))} (format json, array true)"
     )
     with tmp.open("wb") as out, array.open("rb") as src:
         out.write(envelope.encode() + b', "contacts": ')

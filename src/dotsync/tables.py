@@ -68,12 +68,11 @@ LEAVING_OWNER = RunTable(
     "leaving_owner", ("contact_id", "email_hash", "held", "origin"), "ownership.split_leavers"
 )
 TO_REMOVE = RunTable("to_remove", ("contact_id",), "ownership.split_leavers")
-BATCHED = RunTable("batched", ("key", "email", "email_hash", "digest"), "encode (dropped)", True)
 DELIVERY_FAILURES = RunTable(
     "delivery_failures", ("key", "reason", "field", "detail"), "delivery: DotDigital's refusals"
 )
 
-# In the order a run makes them (``batched`` lives only while the bodies are written).
+# In the order a run makes them.
 RUN_TABLES = (
     MEMBERS_RAW,
     MEMBERS_KEPT,
@@ -91,6 +90,5 @@ RUN_TABLES = (
     LEAVING,
     LEAVING_OWNER,
     TO_REMOVE,
-    BATCHED,
     DELIVERY_FAILURES,
 )

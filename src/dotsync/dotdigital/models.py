@@ -225,9 +225,8 @@ def _summary_of(value: Any) -> Any:
 
 class ImportProgress(_Model):
     """``GET /contacts/v3/import/{importId}`` without its lists of contacts: the status, the
-    summary and the failures, read straight from the reply's bytes (pydantic skips the rest
-    without building it). The created and updated contacts (a row each, 100k an import) are read
-    from the same bytes in bulk by DuckDB, never as a Python object per contact."""
+    summary and the failures. The created and updated contacts (a row each, 100k an import) go
+    to Arrow columns instead (``bulk.confirmed_contacts``), never a Python object per contact."""
 
     import_id: str
     status: str
