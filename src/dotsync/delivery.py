@@ -12,6 +12,7 @@ again; prepared ones are abandoned and their members, still pending, are planned
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ class Deliverer:
             if wait > 0:
                 self._check_stop()
                 self.sleep(wait)
-            result, contacts = self.client.contacts_import_progress(head.item.import_id)
+            result, reply = self.client.contacts_import_progress(head.item.import_id)
             self.heartbeat()
             if result.status in IN_PROGRESS:
                 head.index += 1
@@ -164,7 +165,7 @@ class Deliverer:
                 continue
             polls.remove(head)
             self.on_in_flight(len(polls))
-            self._finish(head.item, result, contacts)
+            self._finish(head.item, result, reply)
 
     def _submit(self, batch: Batch) -> InFlight:
         row_id = self.store.add_import(
@@ -194,7 +195,7 @@ class Deliverer:
         )
         return InFlight(row_id, import_id, batch.members_file, batch.contacts)
 
-    def _finish(self, item: InFlight, result: ImportProgress, contacts: pa.Table) -> None:
+    def _finish(self, item: InFlight, result: ImportProgress, reply: bytes) -> None:
         status = str(result.status)
         if status != ImportStatus.FINISHED:
             self.store.import_failed(item.row_id, f"import ended {status}")
@@ -204,28 +205,43 @@ class Deliverer:
                 import_id=item.import_id,
                 status=status,
             )
-        self._commit(item, result, contacts)
+        self._commit(item, result, reply)
 
-    def _confirmed(self, contacts: pa.Table) -> tuple[int, int]:
+    def _confirmed(self, item: InFlight, reply: bytes) -> tuple[int, int]:
         """``import_result(contact_id, email_hash)``: the contacts the finished import created or
-        updated (``contacts``, Arrow columns), hashed in DuckDB. Returns (created, confirmed with
-        an e-mail)."""
-        self.duck.register("_import_reply", contacts)
+        updated, read by DuckDB from the reply's bytes (a private file beside the batch's, gone
+        at once), never as a Python object each. Returns (created, confirmed with an e-mail)."""
+        reply_file = item.members_file.with_suffix(".reply.json")
+        fd = os.open(reply_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # e-mails
+        contacts = "STRUCT(contactId BIGINT, identifiers STRUCT(email VARCHAR))[]"
         try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(reply)
+            # One read of the one object (two would double the reader's buffers).
             self.duck.execute(
-                "create or replace temp table import_result as "
-                f"select contact_id, {email_hash_sql('email')} as email_hash from _import_reply "
-                "where email is not null"
+                f"""create or replace temp table _import_reply as
+                select * from read_json({quote_literal(str(reply_file))},
+                    columns = {{created: '{contacts}', updated: '{contacts}'}},
+                    maximum_object_size = {max(len(reply) + 1, 1 << 24)})"""
             )
-            rows = self.duck.execute(
-                "select count(*) filter (where is_new), count(email) from _import_reply"
-            ).fetchall()
         finally:
-            self.duck.unregister("_import_reply")
+            reply_file.unlink(missing_ok=True)
+        self.duck.execute(
+            f"""create or replace temp table import_result as
+            select c.contactId as contact_id, {email_hash_sql("c.identifiers.email")} as email_hash
+            from (select unnest(created) as c from _import_reply
+                  union all select unnest(updated) from _import_reply)
+            where c.identifiers.email is not null"""
+        )
+        rows = self.duck.execute(
+            "select (select coalesce(sum(len(created)), 0) from _import_reply), "
+            "(select count(*) from import_result)"
+        ).fetchall()
+        self.duck.execute("drop table _import_reply")
         return int(rows[0][0]), int(rows[0][1])
 
-    def _commit(self, item: InFlight, result: ImportProgress, contacts: pa.Table) -> None:
-        created, confirmed_count = self._confirmed(contacts)
+    def _commit(self, item: InFlight, result: ImportProgress, reply: bytes) -> None:
+        created, confirmed_count = self._confirmed(item, reply)
         batch_sql = f"read_parquet({quote_literal(str(item.members_file))})"
         if self.book is not None:
             # The ledger first: a crash before the members' upsert replays both on resume, and a

@@ -13,9 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pyarrow as pa
+from typing import TypeVar
 
 from dotsync.dotdigital.bodies import json_body
 from dotsync.dotdigital.core import ClientCore
@@ -42,24 +40,6 @@ _IMPORT_FAILURES: dict[str, str] = {
 }
 
 
-def confirmed_contacts(data: Any) -> pa.Table:
-    """``created`` and ``updated`` of a v3 import's reply as (contact_id, email, is_new)."""
-    ids: list[int] = []
-    emails: list[str | None] = []
-    created = data.get("created") or ()
-    for item in (*created, *(data.get("updated") or ())):
-        ids.append(int(item["contactId"]))
-        emails.append((item.get("identifiers") or {}).get("email"))
-    is_new = pa.array([True] * len(created) + [False] * (len(ids) - len(created)), pa.bool_())
-    return pa.table(
-        {
-            "contact_id": pa.array(ids, pa.int64()),
-            "email": pa.array(emails, pa.string()),
-            "is_new": is_new,
-        }
-    )
-
-
 class BulkOperations(ClientCore):
     # -- v3 JSON import ---------------------------------------------------------------------
     def start_contacts_import(self, body: bytes | Path) -> str:
@@ -81,20 +61,18 @@ class BulkOperations(ClientCore):
         )
         return self._parse(call, ContactsImport.model_validate)
 
-    def contacts_import_progress(self, import_id: str) -> tuple[ImportProgress, pa.Table]:
-        """The import's status, summary and failures, and the contacts a finished import created
-        or updated as Arrow columns ``contact_id``, ``email``, ``is_new``: 100,000 an import,
-        handed to DuckDB without a Python object per contact (the reply is decoded by
-        ``json.loads``, measured 4x cheaper than DuckDB's JSON functions on one 7 MB object)."""
+    def contacts_import_progress(self, import_id: str) -> tuple[ImportProgress, bytes]:
+        """The import's status, summary and failures, and the reply's bytes: a finished import
+        lists the contacts it created or updated (100,000 an import), for the caller to read in
+        bulk (``delivery`` reads them with DuckDB's ``read_json``: 0.09 s of CPU for 100,000,
+        against 0.24 s and 54 MB of Python objects through ``json.loads``)."""
         call = Call(
             "GET", "/contacts/v3/import/{id}", (import_id,), subject=f"contacts import {import_id}"
         )
-
-        def parse(data: Any) -> tuple[ImportProgress, pa.Table]:
-            rest = {k: v for k, v in data.items() if k not in ("created", "updated")}
-            return ImportProgress.model_validate(rest), confirmed_contacts(data)
-
-        return self._parse(call, parse)
+        response = self._send(call)
+        # pydantic reads the status, summary and failures from the bytes and skips the lists.
+        progress = self._read(call, response, ImportProgress.model_validate_json, raw=True)
+        return progress, response.content
 
     def wait_for_contacts_import(
         self,

@@ -225,8 +225,9 @@ def _summary_of(value: Any) -> Any:
 
 class ImportProgress(_Model):
     """``GET /contacts/v3/import/{importId}`` without its lists of contacts: the status, the
-    summary and the failures. The created and updated contacts (a row each, 100k an import) go
-    to Arrow columns instead (``bulk.confirmed_contacts``), never a Python object per contact."""
+    summary and the failures, read from the reply's bytes (pydantic skips the lists without
+    building them). The created and updated contacts (a row each, 100k an import) are read from
+    the same bytes by DuckDB (``delivery``), never as a Python object per contact."""
 
     import_id: str
     status: str
