@@ -133,27 +133,3 @@ def test_too_many_active_imports_answers_429(
     reply = _put(api, [v3_contact("more@example.com")])
     assert reply.status_code == 429
     assert reply.json()["errorCode"] == "contacts:tooManyActiveImports"
-
-
-def test_an_import_decoded_ahead_sees_fields_created_before_its_turn(
-    emulator_factory: EmulatorFactory, api_for: ApiFactory
-) -> None:
-    # Imports are applied in order; the next one is decoded while the current one is applied.
-    # A data field created meanwhile counts for the next one, as if it were decoded in its turn.
-    api = api_for(emulator_factory(import_rate=10))  # 10 contacts take about a second
-    book = create_book(api)
-    slow = [v3_contact(f"s{i}@example.com", [book]) for i in range(10)]
-    first = _put(api, slow).json()["importId"]
-    second = _put(api, [v3_contact(f"t{i}@example.com", [book]) for i in range(10)]).json()
-    third = _put(api, [v3_contact("late@example.com", [book], NEWFIELD="x")]).json()
-    assert wait_v3(api, first)["status"] == "Finished"
-    # The second is being applied now, and the third decoded ahead, before the field exists.
-    created = api.post("/v2/data-fields", json={"name": "NEWFIELD", "type": "String"})
-    assert created.status_code in (200, 201)
-    assert wait_v3(api, second["importId"])["status"] == "Finished"
-    result = wait_v3(api, third["importId"])
-    assert result["status"] == "Finished"
-    assert result["failures"] == []
-    assert [c["identifiers"]["email"] for c in result["created"]] == ["late@example.com"]
-    contact = api.get("/v2/contacts/late@example.com").json()
-    assert {"key": "NEWFIELD", "value": "x"} in contact["dataFields"]
