@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from support.project import PASSWORD_ENV, Project
 
 from dotsync.config import load_config
+from dotsync.errors import ConfigError
 from dotsync.result import RunResult
 from dotsync.runner import run_export
 
@@ -219,3 +220,16 @@ def test_a_postgres_refresh_reads_only_moved_markers_and_sees_membership_change(
     }
     assert _run(project, full=True).counts.sent == 3
     assert _first_names(project)["person0@example.com"] == "Unseen"
+
+
+def test_a_marker_naming_no_column_is_a_configuration_error(project: Project) -> None:
+    _write_csv(project.folder / "profiles.csv", COLUMNS, _rows())
+    _config(project, '[source]\npath = "profiles.csv"\nkey = "customer_id"', 'where = "true"')
+    text = project.config_path.read_text().replace('"updated_at"', '"modified"', 1)
+    project.config_path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        _run(project)
+    assert caught.value.key == "source.updated_at"
+    assert "no column 'modified'" in str(caught.value)
+    assert "updated_at" in str(caught.value)  # the columns there are, the marker among them
+    assert project.members() == {}  # nothing was sent

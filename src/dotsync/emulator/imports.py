@@ -304,7 +304,8 @@ class ImportsMixin(ContactsMixin):
         if (
             decoded is not None
             and decoded.parsed is not None
-            and (decoded.field_types == types and decoded.merge == merge)
+            and decoded.field_types == types
+            and decoded.merge == merge
         ):
             applied, parsed = self._apply(job, decoded.parsed)
             decoded.parsed = None

@@ -13,7 +13,7 @@ import duckdb
 from dotsync import keys, mapping, tables
 from dotsync.connect import ConnectionReport
 from dotsync.dotdigital import DotDigitalClient
-from dotsync.errors import LimitExceededError
+from dotsync.errors import ConfigError, LimitExceededError
 from dotsync.ownership import BookReader, ReadCounts, hold_back_refused, split_leavers
 from dotsync.plan import PlanCounts, make_plan
 from dotsync.result import RunCounts
@@ -73,9 +73,10 @@ def prepare(
     source = open_source(ctx.config.source)
     try:
         segments = {s: ctx.config.segments[s] for s in export.segments}
+        available = source.columns()
         wrong = mapping.missing_mapped_columns(
-            ctx.name, export.mapping, source.columns(), config_path=ctx.config.path
-        )
+            ctx.name, export.mapping, available, config_path=ctx.config.path
+        ) or _missing_marker(ctx, available)
         if wrong is not None:
             raise wrong
         ctx.progress("read", 0, 1)
@@ -154,6 +155,22 @@ def prepare(
         book_contacts_read=read.contacts_read,
     )
     return counts, fields
+
+
+def _missing_marker(ctx: RunContext, available: list[str]) -> ConfigError | None:
+    """``[source] updated_at`` naming no column of the profiles table: a configuration mistake,
+    told before anything is read."""
+    column = ctx.config.source.updated_at
+    if column is None or column in available:
+        return None
+    where = f"{ctx.config.path}: " if ctx.config.path is not None else ""
+    error = ConfigError(
+        f"{where}source.updated_at: the profiles table has no column {column!r} (the change "
+        f"marker). Available columns: {', '.join(available)}. Name a column whose value changes "
+        "whenever a profile row does, or remove the key to read every row on every run"
+    )
+    error.key = "source.updated_at"
+    return error
 
 
 def _change_marker(
