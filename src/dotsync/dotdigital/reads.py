@@ -8,10 +8,13 @@ endpoint's template), so a caller can show progress, stop early, and know the co
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+import pyarrow as pa
 
 from dotsync.dotdigital.core import ClientCore
 from dotsync.dotdigital.models import Contact, ContactsPage, ContactSummary, Suppression
@@ -32,6 +35,27 @@ def v3_date(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _member_columns(content: bytes) -> tuple[pa.Table, str | None]:
+    """A ``GET /contacts/v3`` page as (contact_id, email, status) columns and its next marker."""
+    data = json.loads(content)
+    ids: list[int] = []
+    emails: list[str | None] = []
+    statuses: list[str | None] = []
+    for item in data.get("_items") or ():
+        ids.append(int(item["contactId"]))
+        emails.append((item.get("identifiers") or {}).get("email"))
+        statuses.append(item.get("status"))
+    columns = pa.table(
+        {
+            "contact_id": pa.array(ids, pa.int64()),
+            "email": pa.array(emails, pa.string()),
+            "status": pa.array(statuses, pa.string()),
+        }
+    )
+    following = ((data.get("_links") or {}).get("next") or {}).get("marker")
+    return columns, None if following is None else str(following)
+
+
 class ContactReads(ClientCore):
     def book_members(
         self,
@@ -47,6 +71,29 @@ class ContactReads(ClientCore):
         during the read is read once, whatever is added or removed meanwhile. A book that does
         not exist is a bad filter to DotDigital (``RejectedDataError``, 400
         ``contacts:invalidFilter``): ``address_book(book_id)`` tells it apart (NotFoundError)."""
+
+        def parse(content: bytes) -> tuple[list[ContactSummary], str | None]:
+            # Straight from the bytes: no intermediate dicts for 5,000 contacts.
+            page = ContactsPage.model_validate_json(content)
+            return page.items, page.next_marker
+
+        yield from self._v3_pages(book_id, modified_since, page_size, parse)
+
+    def book_member_rows(
+        self, book_id: int, *, modified_since: datetime | None = None
+    ) -> Iterator[pa.Table]:
+        """The pages of :meth:`book_members` as Arrow columns ``contact_id``, ``email`` and
+        ``status`` (the contact's own), for a bulk reader: half the CPU of a model per contact
+        (a million contacts are read back after a large export)."""
+        yield from self._v3_pages(book_id, modified_since, MAX_V3_PAGE, _member_columns)
+
+    def _v3_pages(
+        self,
+        book_id: int,
+        modified_since: datetime | None,
+        page_size: int,
+        parse: Callable[[bytes], tuple[Sized, str | None]],
+    ) -> Iterator[Any]:
         if not 1 <= page_size <= MAX_V3_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_V3_PAGE}, not {page_size}")
         # Identifiers and the contact's status only: no data fields and no channelProperties
@@ -61,18 +108,17 @@ class ContactReads(ClientCore):
                 "GET", "/contacts/v3", params=page_params, subject=f"the members of book {book_id}"
             )
             response = self._send(call)
-            try:  # straight from the bytes: no intermediate dicts for 5,000 contacts
-                page = ContactsPage.model_validate_json(response.content)
-            except ValueError as exc:
+            try:
+                items, next_marker = parse(response.content)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise DotDigitalError(
                     f"DotDigital sent a reply to {call.subject} that dotsync cannot read",
                     status=response.status_code,
                     detail=f"{call.endpoint}: {type(exc).__name__}",
                 ) from exc
-            items, next_marker = page.items, page.next_marker
-            if items:
+            if len(items):
                 yield items
-            if next_marker is None or not items:
+            if next_marker is None or not len(items):
                 return
             if next_marker == marker:
                 raise DotDigitalError(

@@ -36,7 +36,7 @@ def book_reader(
 ) -> BookReader:
     """The reader of the configured book; without a client (a dry run) it reads nothing."""
     read_book = None
-    members = getattr(client, "book_members", None) if client is not None else None
+    members = getattr(client, "book_member_rows", None) if client is not None else None
     if members is not None:
 
         def read_book(book_id: int, since: datetime | None) -> Iterator[Any]:
