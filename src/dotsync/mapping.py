@@ -424,13 +424,15 @@ def validate(
     )
 
 
-def add_kept_members(duck: duckdb.DuckDBPyConnection) -> ValidationSummary:
-    """Count the members a change marker kept (``members_kept``: their rows were not read) as
-    valid with what the state confirmed of them (e-mail hash, digest, row version), and as read
-    (``members_raw``, so that they do not leave). A read member and a kept one sharing an e-mail
-    keep the rule of :func:`validation_sql`: the smaller key stays, the other is rejected as
-    ``duplicate_email`` (two kept members cannot share one: both were confirmed with it, and one
-    of them changed since). Needs ``state_members``; returns the new counts."""
+def reconcile_kept(duck: duckdb.DuckDBPyConnection) -> ValidationSummary:
+    """The members a change marker kept (``members_kept``: their rows were not read) count as
+    valid and unchanged with what the state confirmed of them; they stay in ``members_kept``
+    (the plan and the leavers count them from there, without a copy of a million rows). A read
+    member and a kept one sharing an e-mail keep the rule of :func:`validation_sql`: the smaller
+    key stays, the other is rejected as ``duplicate_email`` (two kept members cannot share one:
+    both were confirmed with it, and one of them changed since). A kept member so rejected stays
+    in the book, as any rejected row's contact does. Needs ``state_members``; returns the counts
+    of valid and rejected members, the kept ones included."""
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _dotsync_pairs AS
         SELECT v.key AS read_key, s.key AS kept_key
@@ -447,24 +449,19 @@ def add_kept_members(duck: duckdb.DuckDBPyConnection) -> ValidationSummary:
         f"""DELETE FROM {tables.MEMBERS_VALID} WHERE key IN
         (SELECT read_key FROM _dotsync_pairs WHERE kept_key < read_key)"""
     )
-    duck.execute(
-        f"""INSERT INTO {tables.MEMBERS_VALID} BY NAME
-        SELECT s.key, s.email_hash, s.digest, s.row_version
-        FROM {tables.STATE_MEMBERS} s JOIN {tables.MEMBERS_KEPT} k USING (key)
-        WHERE s.key NOT IN (SELECT kept_key FROM _dotsync_pairs WHERE read_key < kept_key)"""
-    )
-    duck.execute(
-        f"INSERT INTO {tables.MEMBERS_RAW} BY NAME SELECT key, segments FROM {tables.MEMBERS_KEPT}"
-    )
+    rows = duck.execute(
+        f"""SELECT (SELECT count(*) FROM {tables.MEMBERS_VALID})
+          + (SELECT count(*) FROM {tables.MEMBERS_KEPT})
+          - (SELECT count(DISTINCT kept_key) FROM _dotsync_pairs WHERE read_key < kept_key)"""
+    ).fetchall()
     duck.execute("DROP TABLE _dotsync_pairs")
-    valid = duck.execute(f"SELECT count(*) FROM {tables.MEMBERS_VALID}").fetchone()
     by_reason = dict(
         duck.execute(
             f"SELECT reason, count(*) FROM {tables.MEMBERS_REJECTED} GROUP BY reason"
         ).fetchall()
     )
     return ValidationSummary(
-        valid=int(valid[0]) if valid else 0,
+        valid=int(rows[0][0]),
         rejected=sum(by_reason.values()),
         rejected_by_reason={str(reason): int(count) for reason, count in sorted(by_reason.items())},
     )

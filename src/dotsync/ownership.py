@@ -333,11 +333,22 @@ def split_leavers(duck: duckdb.DuckDBPyConnection) -> LeaverSplit:
     ``other_holdings``."""
     # A contact whose e-mail a valid member has now holds (or is about to hold) it: two profiles
     # that swapped e-mails keep both contacts.
+    # Members a change marker kept (unread) hold their confirmed e-mail too.
+    kept = duck.execute(
+        "select count(*) from duckdb_tables() where table_name = ?", [tables.MEMBERS_KEPT.name]
+    ).fetchall()[0][0]
+    leavers = duck.execute(f"select count(*) from {tables.TO_LEAVE}").fetchall()[0][0]
+    held = f"select email_hash from {tables.MEMBERS_VALID}"
+    if kept and leavers:
+        held += (
+            f" union all select email_hash from {tables.STATE_MEMBERS} "
+            f"where key in (select key from {tables.MEMBERS_KEPT})"
+        )
     duck.execute(
         f"""create or replace temp table {tables.LEAVING} as
         select l.contact_id, any_value(s.email_hash) as email_hash
         from {tables.TO_LEAVE} l join {tables.STATE_MEMBERS} s using (key)
-        where s.email_hash not in (select email_hash from {tables.MEMBERS_VALID})
+        where s.email_hash not in ({held})
         group by l.contact_id"""
     )
     duck.execute(

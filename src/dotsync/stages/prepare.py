@@ -114,7 +114,7 @@ def prepare(
                 ctx.name,
                 ctx.book_id,
             )
-        summary = mapping.add_kept_members(duck)
+        summary = mapping.reconcile_kept(duck)
     plan: PlanCounts = make_plan(duck, full=ctx.full)
     # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
     # does not make those members leave and enter again; looked for among the plan's leavers
