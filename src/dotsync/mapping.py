@@ -433,11 +433,13 @@ def reconcile_kept(duck: duckdb.DuckDBPyConnection) -> ValidationSummary:
     both were confirmed with it, and one of them changed since). A kept member so rejected stays
     in the book, as any rejected row's contact does. Needs ``state_members``; returns the counts
     of valid and rejected members, the kept ones included."""
+    read = duck.execute(f"SELECT count(*) FROM {tables.MEMBERS_VALID}").fetchall()[0][0]
     duck.execute(
         f"""CREATE OR REPLACE TEMP TABLE _dotsync_pairs AS
         SELECT v.key AS read_key, s.key AS kept_key
         FROM {tables.MEMBERS_VALID} v JOIN {tables.STATE_MEMBERS} s USING (email_hash)
-        WHERE v.key <> s.key AND s.key IN (SELECT key FROM {tables.MEMBERS_KEPT})"""
+        WHERE v.key <> s.key AND s.key IN (SELECT key FROM {tables.MEMBERS_KEPT})
+          AND {"true" if read else "false"}"""
     )
     duck.execute(
         f"""INSERT INTO {tables.MEMBERS_REJECTED}

@@ -115,6 +115,8 @@ class DuckDBSource:
             )
         try:
             duck.execute(f"CREATE OR REPLACE TEMP TABLE member_keys AS {members}")
+            # Sizes count keys, one row per member in member_keys, kept or read.
+            sizes = segment_sizes_of(duck, list(segments), table="member_keys")
             if marker is None:
                 split_kept(duck, None)
             else:
@@ -130,13 +132,18 @@ class DuckDBSource:
                       GROUP BY 1 HAVING count(*) > 1)"""
                 )
             duck.execute(
+                f"""CREATE OR REPLACE TEMP TABLE member_keys AS SELECT * FROM member_keys
+                WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_KEPT})"""
+            )
+            # Nothing to read when every member was kept: the file is not scanned again.
+            to_read = duck.execute("SELECT count(*) FROM member_keys").fetchall()[0][0]
+            duck.execute(
                 f"""CREATE OR REPLACE TABLE {tables.MEMBERS_RAW} AS
                 SELECT m.key::VARCHAR AS key, m.segments::VARCHAR[] AS segments,
                   {version}::VARCHAR AS row_version{selected}
                 FROM {self._values()} p
-                RIGHT JOIN (SELECT * FROM member_keys
-                            WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_KEPT})) m
-                  ON CAST(p.{key} AS VARCHAR) = m.key"""
+                RIGHT JOIN member_keys m ON CAST(p.{key} AS VARCHAR) = m.key
+                {"" if to_read else "WHERE false"}"""
             )
         except duckdb.Error as exc:
             raise SourceError(
@@ -144,8 +151,7 @@ class DuckDBSource:
             ) from exc
         # A row that could not be read is reported once, as unreadable (above), not also as a
         # member without e-mail. Profile rows sharing a key stay one row each: validation rejects
-        # them all as duplicate_key. Sizes count keys, one row per member in member_keys.
-        sizes = segment_sizes_of(duck, list(segments), table="member_keys")
+        # them all as duplicate_key.
         duck.execute("DROP TABLE member_keys")
         duck.execute(f"ALTER TABLE {tables.MEMBERS_RAW} ALTER COLUMN key SET NOT NULL")
         return sizes

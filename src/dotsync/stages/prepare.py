@@ -103,7 +103,7 @@ def prepare(
     ctx.progress("validate", profiles, profiles)
     reader.register()
     if marker is not None:
-        if not dry_run:
+        if not dry_run and summary.valid:
             # Rows read again because their marker moved, whose values DotDigital already
             # holds: their new version is recorded, so that the next run does not read them.
             store.members.record_versions(
