@@ -95,3 +95,19 @@ def test_rows_taken_out_before_encoding_leave_gaps_not_losses(tmp_path: Path) ->
     assert all(0 < b.contacts <= 7 for b in batches)
     assert sum(b.contacts for b in batches) == len(expected)
     assert sum(pq.read_table(b.members_file).num_rows for b in batches) == len(expected)
+
+
+def test_any_text_survives_the_encoding(tmp_path: Path) -> None:
+    awkward = ['back\\slash', "tab\there", "ctrl\x01\x1f", "pipe|semi;", "Zoë 東京 🙂",
+               '{"json": [1]}', "line\r\nend", "\\x01", "'quoted'"]  # fmt: skip
+    duck = duckdb.connect()
+    duck.execute("create table to_send (key varchar, email varchar, email_hash varchar, "
+                 'digest varchar, "f_FIRSTNAME" varchar)')  # fmt: skip
+    duck.executemany(
+        "insert into to_send values (?, ?, 'h', 'd', ?)",
+        [(f"k{i}", f"u{i}@example.com", text) for i, text in enumerate(awkward)],
+    )
+    batches = encode_batches(duck, ["FIRSTNAME"], EncodeOptions(address_book_id=3), tmp_path)
+    contacts = json.loads(batches[0].body_file.read_bytes())["contacts"]
+    by_email = {c["identifiers"]["email"]: c["dataFields"]["FIRSTNAME"] for c in contacts}
+    assert by_email == {f"u{i}@example.com": text for i, text in enumerate(awkward)}

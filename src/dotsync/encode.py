@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,29 +47,31 @@ class Batch:
     size: int
 
 
-def contact_columns_sql(fields: Sequence[str], options: EncodeOptions) -> str:
-    """The select list of one v3 import contact, from a ``members_valid`` row; DuckDB's JSON
-    writer turns each row into ``{"matchIdentifier": ..., "identifiers": ..., ...}``.
+def contact_json_sql(fields: Sequence[str], options: EncodeOptions) -> str:
+    """One v3 import contact as JSON text, from a ``members_valid`` row:
+    ``{"matchIdentifier":"email","identifiers":{"email":...},"dataFields":{...},"lists":[...]}``.
+    Built as text around ``to_json`` of each value (which escapes it): a third of the CPU of
+    DuckDB's JSON writer over a map per row (measured, same objects).
 
     Empty values are left out, because in v3 a ``null`` data field erases what DotDigital holds,
     unless the user asked to send them."""
-    entries = ", ".join(f"{{'k': {quote_literal(f)}, 'v': \"f_{f}\"}}" for f in fields)
-    if not fields:
-        data_fields = "map()"
-    elif options.send_empty_values:
-        data_fields = f"map_from_entries([{entries}])"
-    else:
-        data_fields = f"map_from_entries(list_filter([{entries}], lambda e: e.v is not null))"
-    columns = [
-        "'email' as \"matchIdentifier\"",
-        "{'email': email} as identifiers",
-        f'{data_fields} as "dataFields"',
-        f"[{int(options.address_book_id)}::bigint] as lists",
-    ]
+    entries = []
+    for name in fields:
+        key = quote_literal(json.dumps(name) + ":")
+        value = f'to_json("f_{name}")'
+        if options.send_empty_values:
+            entries.append(f"{key} || coalesce({value}, 'null')")
+        else:
+            entries.append(f'CASE WHEN "f_{name}" IS NOT NULL THEN {key} || {value} END')
+    data_fields = f"concat_ws(',', {', '.join(entries)})" if entries else "''"
+    tail = f',"lists":[{int(options.address_book_id)}]'
     if options.subscription_status:
-        status = quote_literal(options.subscription_status)
-        columns.append(f"{{'email': {{'status': {status}}}}} as \"channelProperties\"")
-    return ", ".join(columns)
+        channel = {"email": {"status": options.subscription_status}}
+        tail += ',"channelProperties":' + json.dumps(channel, separators=(",", ":"))
+    return (
+        """'{"matchIdentifier":"email","identifiers":{"email":' || to_json(email) || """
+        f"""'}},"dataFields":{{' || {data_fields} || {quote_literal("}" + tail + "}")}"""
+    )
 
 
 def _estimate_sql(fields: Sequence[str]) -> str:
@@ -132,7 +133,7 @@ def iter_batches(
     described = duck.execute(f"describe {source_table}").fetchall()
     version = ", row_version" if any(r[0] == "row_version" for r in described) else ""
     envelope = json.dumps({"mergeOption": options.merge_option}).removesuffix("}")
-    contact = contact_columns_sql(fields, options)
+    contact = contact_json_sql(fields, options)
     seq = first_seq
     while ranges:
         lo, hi = ranges.pop(0)
@@ -163,21 +164,27 @@ def iter_batches(
 def _write_body(
     duck: duckdb.DuckDBPyConnection, body_file: Path, envelope: str, contact: str, rows: str
 ) -> Path:
-    """``{"mergeOption": ..., "contacts": [...]}`` for ``rows`` (a FROM and WHERE clause):
-    DuckDB's JSON writer streams the array, we wrap it in the envelope. Private (0600) from the
-    first byte."""
-    array = body_file.with_suffix(".array")
+    """``{"mergeOption": ..., "contacts": [...]}`` for ``rows`` (a FROM and WHERE clause): DuckDB
+    writes one contact's JSON a line (no quoting: ``to_json`` leaves no line end, quote or
+    control character unescaped), and the lines are joined by commas into the array on the way
+    to the body. Private (0600) from the first byte."""
+    lines = body_file.with_suffix(".lines")
     tmp = body_file.with_suffix(".json.tmp")
-    for path in (array, tmp):
+    for path in (lines, tmp):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-    duck.execute(
-        f"copy (select {contact} {rows}) to {quote_literal(str(array))} (format json, array true)"
-    )
-    with tmp.open("wb") as out, array.open("rb") as src:
-        out.write(envelope.encode() + b', "contacts": ')
-        shutil.copyfileobj(src, out, 1024 * 1024)
-        out.write(b"}")
-    array.unlink()
+    written = duck.execute(
+        f"copy (select {contact} {rows}) to {quote_literal(str(lines))} "
+        "(format csv, header false, quote '', escape '', delimiter '\x01')"
+    ).fetchall()
+    with tmp.open("wb") as out, lines.open("rb") as src:
+        out.write(envelope.encode() + b', "contacts": [')
+        while chunk := src.read(1024 * 1024):
+            out.write(chunk.replace(b"\n", b","))
+        if written and written[0][0]:
+            out.seek(-1, os.SEEK_END)  # the comma after the last contact
+            out.truncate()
+        out.write(b"]}")
+    lines.unlink()
     tmp.chmod(0o600)
     tmp.replace(body_file)
     return body_file
