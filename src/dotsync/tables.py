@@ -25,7 +25,10 @@ class RunTable:
 
 
 MEMBERS_RAW = RunTable(
-    "members_raw", ("key", "segments", "row_version"), "sources: the segments' profiles", True
+    "members_raw",
+    ("key", "segments", "row_version"),
+    "sources: the segments' profiles (dropped before sending)",
+    True,
 )
 MEMBERS_KEPT = RunTable(
     "members_kept", ("key", "segments"), "sources: members whose change marker did not move"
@@ -34,7 +37,10 @@ SOURCE_REJECTED = RunTable(
     "source_rejected", ("key", "reason", "field", "detail"), "sources: rows refused while read"
 )
 MEMBERS_VALID = RunTable(
-    "members_valid", ("key", "email", "email_hash", "digest"), "mapping.validate", True
+    "members_valid",
+    ("key", "email", "email_hash", "digest"),
+    "mapping.validate (dropped before sending)",
+    True,
 )
 MEMBERS_REJECTED = RunTable(
     "members_rejected", ("key", "reason", "field", "detail"), "mapping.validate"

@@ -19,6 +19,10 @@ def send(
     fields: list[mapping.MappedField],
     run_dir: Path,
 ) -> None:
+    # What planning read is not needed any more: a million rows each, freed for the sending
+    # (to_send holds what is sent), so that DuckDB stays within its memory cap without spilling.
+    for table in (tables.MEMBERS_RAW, tables.MEMBERS_VALID):
+        duck.execute(f"drop table if exists {table}")
     options = EncodeOptions(
         address_book_id=ctx.book_id,
         merge_option=ctx.export.merge_option,
