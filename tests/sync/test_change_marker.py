@@ -233,3 +233,20 @@ def test_a_marker_naming_no_column_is_a_configuration_error(project: Project) ->
     assert "no column 'modified'" in str(caught.value)
     assert "updated_at" in str(caught.value)  # the columns there are, the marker among them
     assert project.members() == {}  # nothing was sent
+
+
+def test_a_key_of_two_rows_is_read_even_with_its_marker_still(project: Project) -> None:
+    _write_csv(project.folder / "profiles.csv", COLUMNS, _rows())
+    _config(project, '[source]\npath = "profiles.csv"\nkey = "customer_id"', 'where = "true"')
+    assert _run(project).counts.sent == 5
+    # A second row with C2's key and marker: which row is the member cannot be told, so both
+    # are read and rejected (duplicate_key), and C2's contact stays, as without a marker.
+    rows = _rows()
+    rows.append({**rows[2], "first_name": "Other"})
+    _write_csv(project.folder / "profiles.csv", COLUMNS, rows)
+
+    second = _run(project)
+
+    assert second.counts.rejected_by_reason == {"duplicate_key": 2}
+    assert (second.counts.sent, second.counts.left, second.counts.unchanged) == (0, 0, 4)
+    assert "person2@example.com" in project.members()
