@@ -120,17 +120,23 @@ class DuckDBSource:
             if marker is None:
                 split_kept(duck, None)
             else:
-                # Two columns of every row (key, marker): the members whose confirmed version
-                # is the row's now, and whose key has one profile row, are kept unread.
+                # Two columns of every row (key, marker), read once (a CSV is parsed whole on
+                # every scan): the members whose confirmed version is the row's now, and whose
+                # key has one profile row, are kept unread.
+                duck.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE _dotsync_versions AS
+                    SELECT CAST(p.{key} AS VARCHAR) AS key, {version} AS row_version
+                    FROM {self._values()} p"""
+                )
                 duck.execute(
                     f"""CREATE OR REPLACE TEMP TABLE {tables.MEMBERS_KEPT} AS
                     SELECT m.key, m.segments FROM member_keys m
-                    JOIN {self._values()} p ON CAST(p.{key} AS VARCHAR) = m.key
+                    JOIN _dotsync_versions v ON v.key = m.key
                     JOIN {marker.known} k ON k.key = m.key
-                    WHERE {version} = k.row_version AND m.key NOT IN (
-                      SELECT CAST({key} AS VARCHAR) FROM {self._values()}
-                      GROUP BY 1 HAVING count(*) > 1)"""
+                    WHERE v.row_version = k.row_version AND m.key NOT IN (
+                      SELECT key FROM _dotsync_versions GROUP BY 1 HAVING count(*) > 1)"""
                 )
+                duck.execute("DROP TABLE _dotsync_versions")
             duck.execute(
                 f"""CREATE OR REPLACE TEMP TABLE member_keys AS SELECT * FROM member_keys
                 WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_KEPT})"""
