@@ -333,24 +333,29 @@ def split_leavers(duck: duckdb.DuckDBPyConnection) -> LeaverSplit:
     ``other_holdings``."""
     # A contact whose e-mail a valid member has now holds (or is about to hold) it: two profiles
     # that swapped e-mails keep both contacts.
-    # Members a change marker kept (unread) hold their confirmed e-mail too.
-    kept = duck.execute(
-        "select count(*) from duckdb_tables() where table_name = ?", [tables.MEMBERS_KEPT.name]
-    ).fetchall()[0][0]
-    leavers = duck.execute(f"select count(*) from {tables.TO_LEAVE}").fetchall()[0][0]
-    held = f"select email_hash from {tables.MEMBERS_VALID}"
-    if kept and leavers:
-        held += (
-            f" union all select email_hash from {tables.STATE_MEMBERS} "
-            f"where key in (select key from {tables.MEMBERS_KEPT})"
-        )
     duck.execute(
         f"""create or replace temp table {tables.LEAVING} as
         select l.contact_id, any_value(s.email_hash) as email_hash
         from {tables.TO_LEAVE} l join {tables.STATE_MEMBERS} s using (key)
-        where s.email_hash not in ({held})
+        where s.email_hash not in (select email_hash from {tables.MEMBERS_VALID})
         group by l.contact_id"""
     )
+    # Members a change marker kept (unread) hold their confirmed e-mail too: the few leavers
+    # are matched against them (a semi-join probing the state, no table of a million hashes).
+    kept = duck.execute(
+        "select count(*) from duckdb_tables() where table_name = ?", [tables.MEMBERS_KEPT.name]
+    ).fetchall()[0][0]
+    if kept:
+        duck.execute(
+            f"""create or replace temp table _dotsync_sharing as
+            select s.key, s.email_hash from {tables.STATE_MEMBERS} s
+            where s.email_hash in (select email_hash from {tables.LEAVING})"""
+        )
+        duck.execute(
+            f"""delete from {tables.LEAVING} where email_hash in (select c.email_hash
+            from _dotsync_sharing c join {tables.MEMBERS_KEPT} k using (key))"""
+        )
+        duck.execute("drop table _dotsync_sharing")
     duck.execute(
         f"""create or replace temp table {tables.LEAVING_OWNER} as
         select v.contact_id, v.email_hash,
