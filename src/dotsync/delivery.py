@@ -73,6 +73,7 @@ class _Poll:
     item: InFlight
     next_at: float
     index: int  # polls made so far
+    order: int = 0  # submission order
 
 
 # The client's one poll policy, tuned for imports in flight side by side: quick at first, then
@@ -137,7 +138,8 @@ class Deliverer:
         self._drain([], iter(batches))
 
     def _drain(self, in_flight: list[InFlight], queue: Iterator[Batch]) -> None:
-        polls = [_Poll(i, self.clock(), 0) for i in in_flight]
+        polls = [_Poll(i, self.clock(), 0, n) for n, i in enumerate(in_flight)]
+        submitted = len(polls)
         more = True
         while polls or more:
             while more and len(polls) < self.max_in_flight:
@@ -147,7 +149,8 @@ class Deliverer:
                     more = False
                     break
                 item = self._submit(batch)
-                polls.append(_Poll(item, self.clock() + self.poll.delay(0), 0))
+                polls.append(_Poll(item, self.clock() + self.poll.delay(0), 0, submitted))
+                submitted += 1
             if not polls:
                 break
             self.on_in_flight(len(polls))
@@ -165,7 +168,20 @@ class Deliverer:
                 continue
             polls.remove(head)
             self.on_in_flight(len(polls))
+            self._quicken_next(polls)
             self._finish(head.item, result, reply)
+
+    def _quicken_next(self, polls: list[_Poll]) -> None:
+        """An import ended: the oldest one still in flight is probably being processed now
+        (the emulator processes imports in the order submitted; DotDigital documents no order:
+        assumption), so its polls start again from the quick end of the schedule. Its end is
+        then seen within a fraction of a second rather than up to the schedule's cap later, for
+        a few more polls an import (a 1M export: about 40 in all)."""
+        if not polls:
+            return
+        oldest = min(polls, key=lambda p: p.order)
+        oldest.index = 0
+        oldest.next_at = min(oldest.next_at, self.clock() + self.poll.delay(0))
 
     def _submit(self, batch: Batch) -> InFlight:
         row_id = self.store.add_import(
