@@ -11,6 +11,7 @@ import csv
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -39,6 +40,7 @@ from dotsync.sources.base import (
 log = logging.getLogger(__name__)
 
 DATABASE_SUFFIXES = (".duckdb", ".ddb", ".db")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 ATTACHED = "dotsync_source"
 TEXT_VIEW = "dotsync_profiles_text"  # the profile file with every column as written
 SOURCE_REJECTED = tables.SOURCE_REJECTED  # rows of the profile file DuckDB could not read
@@ -60,20 +62,33 @@ class DuckDBSource:
             if not path.is_file():
                 raise SourceError(f"{label}: the file {path} does not exist")
         self._own = duckdb.connect()
+        self._own_registered = False  # the views on _own, made when first needed
         self._described: dict[Path, list[tuple[str, str]]] = {}
+        self._sniffed: dict[Path, tuple[Any, ...]] = {}
+        self._columns: list[str] | None = None
         self._table = self._profile_table_name()
-        self._register(self._own)
 
     # -- the ProfileSource interface ---------------------------------------------------------
 
     def columns(self) -> list[str]:
+        """The profile table's columns, read once. A file's are read without typing it: a CSV
+        typed over its whole file (for segment predicates) is parsed whole at each binding,
+        about a second a million rows, while its names are in its header."""
+        if self._columns is not None:
+            return self._columns
         try:
-            rows = self._own.execute(f"DESCRIBE SELECT * FROM {self._profiles()}").fetchall()
+            if self._is_database:
+                self._registered_own()
+                relation = self._profiles()
+            else:
+                relation = self._file_relation(self._path, [self._config.key], as_text=True)
+            rows = self._own.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
         except duckdb.Error as exc:
             raise SourceError(
                 f"cannot read the profiles {self._path}: {database_message(exc)}"
             ) from exc
-        return [str(row[0]) for row in rows]
+        self._columns = [str(row[0]) for row in rows]
+        return self._columns
 
     def load_members(
         self,
@@ -163,6 +178,7 @@ class DuckDBSource:
         return sizes
 
     def segment_sizes(self, segments: Mapping[str, SegmentConfig]) -> dict[str, int]:
+        self._registered_own()
         keys = self._keys_sql(self._own, segments)
         sizes = dict.fromkeys(segments, 0)
         try:
@@ -176,6 +192,11 @@ class DuckDBSource:
         self._own.close()
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _registered_own(self) -> None:
+        if not self._own_registered:
+            self._register(self._own)
+            self._own_registered = True
 
     def _table_files(self) -> list[tuple[str, Path]]:
         return [(f"source.tables.{name}", path) for name, path in self._config.tables.items()]
@@ -219,9 +240,55 @@ class DuckDBSource:
                 f"DESCRIBE SELECT * FROM {file_relation_sql(path, as_text=True)}"
             ).fetchall()
             self._described[path] = [(str(row[0]), str(row[1])) for row in rows]
+        if not as_text and path.suffix.lower() in CSV_SUFFIXES:
+            return self._typed_csv(path, text_columns)
         return file_relation_sql(
             path, as_text=as_text, text_columns=text_columns, described=self._described[path]
         )
+
+    def _typed_csv(self, path: Path, text_columns: Sequence[str]) -> str:
+        """A CSV typed from its whole file, as ``read_csv(sample_size = -1)`` types it, with what
+        DuckDB's sniffer found spelled out (dialect, column types, date formats): the file is
+        sniffed once a run, not again at each binding of a query over it (a full parse, about a
+        second a million rows; a refresh bound it three times). Keys are read as written."""
+        if path not in self._sniffed:
+            row = self._own.execute(
+                "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, "
+                "Columns, DateFormat, TimestampFormat "
+                "FROM sniff_csv(?, sample_size = -1, ignore_errors = true)",
+                [str(path)],
+            ).fetchone()
+            assert row is not None
+            self._sniffed[path] = row
+        delim, quote, escape, new_line, comment, skip, header, columns, dates, stamps = (
+            self._sniffed[path]
+        )
+
+        def option(value: object) -> str:
+            return quote_literal("" if value in (None, "(empty)") else str(value))
+
+        types = ", ".join(
+            f"{quote_literal(str(c['name']))}: "
+            f"{quote_literal('VARCHAR' if c['name'] in text_columns else str(c['type']))}"
+            for c in columns
+        )
+        options = [
+            "auto_detect = false",
+            f"delim = {option(delim)}",
+            f"quote = {option(quote)}",
+            f"escape = {option(escape)}",
+            f"new_line = {option(new_line)}",
+            f"comment = {option(comment)}",
+            f"skip = {int(skip)}",
+            f"header = {'true' if header else 'false'}",
+            f"columns = {{{types}}}",
+            "ignore_errors = true",
+        ]
+        if dates:
+            options.append(f"dateformat = {option(dates)}")
+        if stamps:
+            options.append(f"timestampformat = {option(stamps)}")
+        return f"read_csv({quote_literal(str(path))}, {', '.join(options)})"
 
     def _register(self, con: duckdb.DuckDBPyConnection) -> None:
         try:
