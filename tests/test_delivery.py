@@ -193,3 +193,22 @@ def test_a_commit_happens_only_after_its_import_finished(rig: Rig) -> None:
     finished = sum(1 for kind, status, _n in rig.events if status == "Finished")
     assert finished == 3
     assert sum(n for kind, _s, n in rig.events if kind == "commit") == rig.members() == 12
+
+
+def test_when_an_import_ends_the_next_one_is_polled_quickly_again(rig: Rig) -> None:
+    # The emulator processes imports in order: while the first is processed, the second waits
+    # and its polls back off to the cap. When the first ends, the second is being processed:
+    # its polls start again from the quick end of the schedule.
+    batches = rig.batches(contacts=20, per_batch=10)
+    rig.time.on_sleep.append(lambda seconds: rig.events.append(("sleep", "", int(seconds * 1000))))
+    rig.deliverer(max_in_flight=2).deliver(batches)
+
+    first_commit = next(i for i, (kind, *_r) in enumerate(rig.events) if kind == "commit")
+    before = [n / 1000 for kind, _s, n in rig.events[:first_commit] if kind == "sleep"]
+    after = [n / 1000 for kind, _s, n in rig.events[first_commit:] if kind == "sleep"]
+    assert POLL.cap in before, "the second import should have backed off while it waited"
+    # Restarted: the next waits are the schedule's first ones (the second import may have been
+    # due at once, then its next wait is the second delay), not the cap it had reached.
+    assert after[0] <= POLL.delay(1), rig.events[first_commit - 4 : first_commit + 6]
+    assert after[1] <= POLL.delay(2)
+    assert rig.members() == 20

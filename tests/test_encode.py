@@ -76,3 +76,38 @@ def test_batches_respect_both_limits(tmp_path: Path, max_bytes: int, max_contact
 def test_nothing_to_send_writes_nothing(tmp_path: Path) -> None:
     duck = _to_send(0)
     assert encode_batches(duck, ["FIRSTNAME"], EncodeOptions(address_book_id=1), tmp_path) == []
+
+
+def test_rows_taken_out_before_encoding_leave_gaps_not_losses(tmp_path: Path) -> None:
+    # Held-back members are deleted from to_send: batches are ranges of row ids, so a batch may
+    # be smaller, or vanish, but every remaining row is sent once and none that was deleted.
+    duck = _to_send(50)
+    duck.execute("delete from to_send where cast(substr(key, 2) as int) % 3 = 0")
+    duck.execute("delete from to_send where cast(substr(key, 2) as int) between 20 and 29")
+    options = EncodeOptions(address_book_id=1, max_contacts=7)
+    batches = encode_batches(duck, ["LASTNAME"], options, tmp_path)
+
+    sent = [c["identifiers"]["email"] for b in batches
+            for c in json.loads(b.body_file.read_bytes())["contacts"]]  # fmt: skip
+    expected = {f"u{i}@example.com" for i in range(50) if i % 3 and not 20 <= i <= 29}
+    assert sorted(sent) == sorted(expected)
+    assert [b.seq for b in batches] == list(range(len(batches)))
+    assert all(0 < b.contacts <= 7 for b in batches)
+    assert sum(b.contacts for b in batches) == len(expected)
+    assert sum(pq.read_table(b.members_file).num_rows for b in batches) == len(expected)
+
+
+def test_any_text_survives_the_encoding(tmp_path: Path) -> None:
+    awkward = ['back\\slash', "tab\there", "ctrl\x01\x1f", "pipe|semi;", "Zoë 東京 🙂",
+               '{"json": [1]}', "line\r\nend", "\\x01", "'quoted'"]  # fmt: skip
+    duck = duckdb.connect()
+    duck.execute("create table to_send (key varchar, email varchar, email_hash varchar, "
+                 'digest varchar, "f_FIRSTNAME" varchar)')  # fmt: skip
+    duck.executemany(
+        "insert into to_send values (?, ?, 'h', 'd', ?)",
+        [(f"k{i}", f"u{i}@example.com", text) for i, text in enumerate(awkward)],
+    )
+    batches = encode_batches(duck, ["FIRSTNAME"], EncodeOptions(address_book_id=3), tmp_path)
+    contacts = json.loads(batches[0].body_file.read_bytes())["contacts"]
+    by_email = {c["identifiers"]["email"]: c["dataFields"]["FIRSTNAME"] for c in contacts}
+    assert by_email == {f"u{i}@example.com": text for i, text in enumerate(awkward)}

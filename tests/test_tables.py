@@ -16,6 +16,7 @@ from support.project import PASSWORD_ENV, Project, profile
 import dotsync
 from dotsync import rejects, runner, tables
 from dotsync.emulator import RunningEmulator
+from dotsync.stages import send as send_stage
 
 
 def test_the_run_tables_are_as_declared(
@@ -40,6 +41,17 @@ def test_the_run_tables_are_as_declared(
     write_rejects = rejects.write_rejects
 
     def inspect(duck: duckdb.DuckDBPyConnection, *args: Any) -> Any:
+        inspect_only(duck)
+        return write_rejects(duck, *args)
+
+    monkeypatch.setattr(runner, "write_rejects", inspect)
+    send = send_stage.send
+
+    def before_sending(ctx: Any, duck: duckdb.DuckDBPyConnection, *args: Any) -> Any:
+        inspect_only(duck)  # planning's tables are dropped when sending starts
+        return send(ctx, duck, *args)
+
+    def inspect_only(duck: duckdb.DuckDBPyConnection) -> None:
         for (name,) in duck.execute(
             "select distinct table_name from duckdb_columns() where database_name = 'temp' "
             "or database_name = 'memory'"
@@ -53,9 +65,8 @@ def test_the_run_tables_are_as_declared(
                     [name],
                 ).fetchall()
             ]
-        return write_rejects(duck, *args)
 
-    monkeypatch.setattr(runner, "write_rejects", inspect)
+    monkeypatch.setattr(runner, "send", before_sending)
     result = project.run()
     assert result.counts.removed == 1 and result.counts.suppressed == 1
 

@@ -41,16 +41,19 @@ class Mutation:
     arrived: int  # new profiles appended
 
 
-def mutate(path: Path, generated: int) -> Mutation:
+def mutate(path: Path, generated: int, day: int = 0) -> Mutation:
     """Change 1% of the profiles, delete 0.5% and append 1% new ones, in place (via a temporary
     file: DuckDB cannot overwrite the Parquet it reads). ``generated`` is how many profiles were
-    generated, so the new ones get fresh keys (and fresh e-mails, which carry the row number)."""
+    generated, so the new ones get fresh keys (and fresh e-mails, which carry the row number).
+    ``day`` picks which profiles change and leave: another 1% and 0.5% each day."""
     arrivals = int(generated * ARRIVED_SHARE)
     # One hash decides each profile's fate, so "left" and "changed" never overlap.
-    fate = "hash(customer_id, 'benchmark-refresh') % 10000"
+    fate = f"hash(customer_id, 'benchmark-refresh-{int(day)}') % 10000"
     left_below = int(LEFT_SHARE * 10000)
     changed_below = left_below + int(CHANGED_SHARE * 10000)
     rotated = "CASE tier WHEN 'gold' THEN 'silver' WHEN 'silver' THEN 'bronze' ELSE 'gold' END"
+    # The rows that change get a new change marker, as an application's updated_at would.
+    touched = "(SELECT max(updated_at) FROM read_parquet({src})) + INTERVAL 1 DAY"
     newest = f"'C' || lpad('{generated - 1}', 8, '0')"
     temporary = path.with_suffix(".next.parquet")
     with duckdb.connect() as duck:
@@ -61,8 +64,11 @@ def mutate(path: Path, generated: int) -> Mutation:
             from read_parquet({_q(path)})""").fetchone()
         assert counts is not None
         duck.execute(f"""copy (
-            select * replace (case when {fate} >= {left_below} and {fate} < {changed_below}
-                                   then {rotated} else tier end as tier)
+            select * replace (
+              case when {fate} >= {left_below} and {fate} < {changed_below}
+                then {rotated} else tier end as tier,
+              case when {fate} >= {left_below} and {fate} < {changed_below}
+                then {touched.format(src=_q(path))} else updated_at end as updated_at)
             from read_parquet({_q(path)}) where {fate} >= {left_below}
             union all
             select * from ({profiles_sql(generated + arrivals)}) where customer_id > {newest}

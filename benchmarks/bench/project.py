@@ -14,8 +14,9 @@ url = "sqlite:///.dotsync/state.sqlite"
 work_dir = ".dotsync"
 
 [source]
-path = "{profiles}"
+{source}
 key = "customer_id"
+{marker}
 
 [segments.most_customers]
 where = "{where}"
@@ -49,19 +50,30 @@ data_fields = {{ LOYALTY_TIER = "tier" }}
 def write_project(
     folder: Path,
     *,
-    profiles: Path,
+    profiles: Path | str,
     where: str,
     api_user: str,
     book_id: int,
     api_url: str,
     max_profiles: int,
+    updated_at: str | None = "updated_at",
+    table: str | None = None,
 ) -> Path:
-    """Write ``folder/dotsync.toml`` (state in ``folder/.dotsync``) and return its path."""
+    """Write ``folder/dotsync.toml`` (state in ``folder/.dotsync``) and return its path.
+    ``profiles`` is a file (CSV, Parquet, JSON, ``.duckdb``) or a database URL (then ``table``
+    names the profiles table); ``updated_at`` the change marker column (None: none)."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "dotsync.toml"
+    if isinstance(profiles, Path):
+        source = f'path = "{profiles.resolve()}"'
+    else:
+        source = f'url = "{profiles}"'
+    if table is not None:
+        source += f'\ntable = "{table}"'
     config.write_text(
         CONFIG.format(
-            profiles=profiles.resolve(),
+            source=source,
+            marker=f'updated_at = "{updated_at}"' if updated_at else "",
             where=where,
             api_user=api_user,
             password_env=PASSWORD_ENV,

@@ -117,3 +117,63 @@ def table(scenarios: Sequence[Mapping[str, Any]]) -> str:
     ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def _cell(scenario: Mapping[str, Any] | None, key: str, fmt: str) -> str:
+    if scenario is None:
+        return "-"
+    value = cells(scenario).get(key)
+    return fmt.format(value) if isinstance(value, int | float) else str(value)
+
+
+def markdown(results: Mapping[str, Any], targets: Sequence[Any]) -> str:
+    """The README's Performance section as the run measured it: the command and machine, a table
+    per source kind (medians), the naive comparison, start-up, and the targets' verdicts."""
+    m = results["machine"]
+    lines = [
+        f"Measured with `{results['command']}` on {m['nproc']} vCPU {m['cpu_model']}, "
+        f"{m['memory_gb']} GB, Python {m['python']}, DuckDB {m['duckdb']}, revision "
+        f"{m['git_revision'][:7]} (load average {m['load_average_at_start'][0]} at the start); "
+        f"{results['profiles']:,} profiles, each figure the median of {results['repeat']} runs.",
+        "",
+        "| source | scenario | wall | CPU | peak RSS | API calls | uploaded | sent | exact |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, scenarios in results["kinds"].items():
+        for s in scenarios:
+            exact = s.get("exact_every_run", s["membership"]["exact"])
+            lines.append(
+                f"| {kind} | {s['name']} | {_cell(s, 'wall_s', '{:,.1f} s')} | "
+                f"{_cell(s, 'cpu_s', '{:,.1f} s')} | {_cell(s, 'peak_rss_mb', '{:,.0f} MB')} | "
+                f"{s['api_calls']} | {_cell(s, 'uploaded_mb', '{:,.1f} MB')} | "
+                f"{_cell(s, 'sent', '{:,}')} | {exact} |"
+            )
+    startup = results.get("startup")
+    if startup:
+        lines += [
+            "",
+            f"Start-up: `dotsync --help` {startup['help_s']:.2f} s, a refresh's Python start "
+            f"{startup['refresh_start_s']:.2f} s.",
+        ]
+    naive = results.get("naive")
+    if naive:
+        text = (
+            f"One request per contact: {naive['per_second']:,.0f} contacts/s on a sample of "
+            f"{naive['sample']:,}, extrapolated: {naive['extrapolated_s'] / 60:,.0f} min for "
+            f"{naive['extrapolated_to']:,} ({naive['speedup']:,.0f}x dotsync's full export)"
+        )
+        if "speedup_small" in naive:
+            text += f"; {naive['speedup_small']:,.0f}x on the 100k export"
+        lines += ["", text + "."]
+    lines += [
+        "",
+        "| target | level | measured | limit | verdict (margin) |",
+        "|---|---|---|---|---|",
+    ]
+    for t in targets:
+        verdict = "PASS" if t.passed else "**MISS**"
+        lines.append(
+            f"| {t.name} | {t.level} | {t.value:,.3g} {t.unit} | {t.limit:,.3g} {t.unit} | "
+            f"{verdict} ({t.margin:+,.3g}) |"
+        )
+    return "\n".join(lines)

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -49,12 +49,6 @@ READ_OVERLAP = timedelta(minutes=10)
 # A digest no member can have: a member held again from a possibly delivered batch is sent again
 # if still in the segments (its values in the book are unknown).
 POSSIBLE_DIGEST = "possibly-delivered"
-
-
-class _Summary(Protocol):
-    contact_id: int
-    email: str | None
-    status: Any
 
 
 class _Unsubscribe(Protocol):
@@ -91,12 +85,24 @@ class ReadCounts:
     baseline: bool = False
 
 
+# v3 statuses of a contact that mean it is (or may be) mailed: the ledger's "confirmed"; any
+# other (unsubscribed, suppressed, bounced...) is "suppressed".
+_MAILED = ("", "subscribed", "pendingoptin", "notavailableinthisregion")
+
+
 def _presence(status: object) -> str:
     """v3 channel status of a contact → the ledger's status."""
     text = str(getattr(status, "value", status) or "").lower()
-    if text in ("", "subscribed", "pendingoptin", "notavailableinthisregion"):
-        return "confirmed"
-    return "suppressed"
+    return "confirmed" if text in _MAILED else "suppressed"
+
+
+def _presence_sql(status: str) -> str:
+    """:func:`_presence` in DuckDB SQL, for a read's page of statuses."""
+    mailed = ", ".join(quote_literal(s) for s in _MAILED)
+    return (
+        f"case when lower(coalesce({status}, '')) in ({mailed}) "
+        "then 'confirmed' else 'suppressed' end"
+    )
 
 
 class BookReader:
@@ -108,7 +114,7 @@ class BookReader:
         export: str,
         book: BookRef,
         run_id: int,
-        read_book: Callable[[int, datetime | None], Iterable[Sequence[_Summary]]] | None,
+        read_book: Callable[[int, datetime | None], Iterable[pa.Table]] | None,
         read_unsubscribes: Callable[[int, datetime], Iterable[Sequence[_Unsubscribe]]]
         | None = None,
         progress: Callable[[str, int, int], None] = lambda _s, _d, _t: None,
@@ -222,19 +228,17 @@ class BookReader:
         stage = "read book" if since is None else "read book changes"
         self.progress(stage, 0, 0)
         for page in self.read_book(self.book.book_id, since):
-            rows = [c for c in page if c.email]
-            page_table = pa.table(  # noqa: F841 - read by name in the SQL below
-                {
-                    "contact_id": pa.array([int(c.contact_id) for c in rows], pa.int64()),
-                    "email": pa.array([str(c.email) for c in rows], pa.string()),
-                    "status": pa.array([_presence(c.status) for c in rows], pa.string()),
-                }
-            )
-            duck.execute(
-                f"insert into {tables.BOOK_READ} "
-                f"select {email_hash_sql('email')}, contact_id, status from page_table"
-            )
-            total += len(page)
+            # A page (contact_id, email, status) as Arrow columns: hashed and judged in DuckDB.
+            duck.register("_book_page", page)
+            try:
+                duck.execute(
+                    f"insert into {tables.BOOK_READ} "
+                    f"select {email_hash_sql('email')}, contact_id, {_presence_sql('status')} "
+                    "from _book_page where email is not null and email <> ''"
+                )
+            finally:
+                duck.unregister("_book_page")
+            total += page.num_rows
             self.progress(stage, total, 0)
         self._possible_hashes()
         row = duck.execute(
@@ -336,6 +340,22 @@ def split_leavers(duck: duckdb.DuckDBPyConnection) -> LeaverSplit:
         where s.email_hash not in (select email_hash from {tables.MEMBERS_VALID})
         group by l.contact_id"""
     )
+    # Members a change marker kept (unread) hold their confirmed e-mail too: the few leavers
+    # are matched against them (a semi-join probing the state, no table of a million hashes).
+    kept = duck.execute(
+        "select count(*) from duckdb_tables() where table_name = ?", [tables.MEMBERS_KEPT.name]
+    ).fetchall()[0][0]
+    if kept:
+        duck.execute(
+            f"""create or replace temp table _dotsync_sharing as
+            select s.key, s.email_hash from {tables.STATE_MEMBERS} s
+            where s.email_hash in (select email_hash from {tables.LEAVING})"""
+        )
+        duck.execute(
+            f"""delete from {tables.LEAVING} where email_hash in (select c.email_hash
+            from _dotsync_sharing c join {tables.MEMBERS_KEPT} k using (key))"""
+        )
+        duck.execute("drop table _dotsync_sharing")
     duck.execute(
         f"""create or replace temp table {tables.LEAVING_OWNER} as
         select v.contact_id, v.email_hash,

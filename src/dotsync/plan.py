@@ -3,7 +3,8 @@ confirmed) gives who enters, who changed, and who left. No network, no disk: Duc
 DuckDB tables and counts out.
 
 Inputs (tables or registered Arrow views in ``duck``):
-- ``members_raw(key, ...)``: every profile in a selected segment, valid or not;
+- ``members_raw(key, ...)``: every profile in a selected segment whose row was read, valid or
+  not, and ``members_kept(key, ...)`` (if there) the members whose row a change marker spared;
 - ``members_valid(key, email, email_hash, digest, f_<FIELD>...)``;
 - ``state_members(key, contact_id, email_hash, digest)``.
 
@@ -35,9 +36,30 @@ class PlanCounts:
         return self.entered + self.changed
 
 
+def _has_table(duck: duckdb.DuckDBPyConnection, table: tables.RunTable) -> bool:
+    rows = duck.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table.name]
+    ).fetchall()
+    return bool(rows[0][0])
+
+
 def make_plan(duck: duckdb.DuckDBPyConnection, *, full: bool) -> PlanCounts:
-    """Create ``to_send`` and ``to_leave``. ``full`` resends every valid member."""
+    """Create ``to_send`` and ``to_leave``. ``full`` resends every valid member. Members a
+    change marker kept (``members_kept``, when the source made it) are in their segments and
+    unchanged: they neither leave nor are sent."""
     resend_all = "true" if full else "false"
+    kept = _has_table(duck, tables.MEMBERS_KEPT)
+    present = (
+        f"(SELECT key FROM {tables.MEMBERS_RAW} UNION ALL SELECT key FROM {tables.MEMBERS_KEPT})"
+        if kept
+        else f"(SELECT key FROM {tables.MEMBERS_RAW})"
+    )
+    kept_unchanged = (
+        f"(SELECT count(*) FROM {tables.MEMBERS_KEPT} WHERE key NOT IN "
+        f"(SELECT key FROM {tables.MEMBERS_REJECTED}))"
+        if kept
+        else "0"
+    )
     duck.execute(
         f"""
         create or replace temp table {tables.TO_SEND} as
@@ -52,7 +74,7 @@ def make_plan(duck: duckdb.DuckDBPyConnection, *, full: bool) -> PlanCounts:
         f"""
         create or replace temp table {tables.TO_LEAVE} as
         select s.key, s.contact_id, 'left' as reason
-        from {tables.STATE_MEMBERS} s anti join {tables.MEMBERS_RAW} r using (key)
+        from {tables.STATE_MEMBERS} s anti join {present} r using (key)
         union all
         select s.key, s.contact_id, 'email_changed' as reason
         from {tables.STATE_MEMBERS} s join {tables.MEMBERS_VALID} v using (key)
@@ -64,7 +86,8 @@ def make_plan(duck: duckdb.DuckDBPyConnection, *, full: bool) -> PlanCounts:
         select
           (select count(*) from {tables.TO_SEND} where kind = 'enter'),
           (select count(*) from {tables.TO_SEND} where kind = 'change'),
-          (select count(*) from {tables.MEMBERS_VALID}) - (select count(*) from {tables.TO_SEND}),
+          (select count(*) from {tables.MEMBERS_VALID}) - (select count(*) from {tables.TO_SEND})
+            + {kept_unchanged},
           (select count(*) from {tables.TO_LEAVE} where reason = 'left'),
           (select count(*) from {tables.TO_LEAVE} where reason = 'email_changed')
         """

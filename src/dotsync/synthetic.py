@@ -129,7 +129,9 @@ def profiles_sql(
       round(((h2 // 11) % 500000) / 100.0, 2) as lifetime_value,
       round(((h3 // 13) % 1000) / 1000.0, 3) as churn_score,
       case (h4 // 17) % 4 when 0 then 'gold' when 1 then 'silver' else 'bronze' end as tier,
-      date '2020-01-01' + ((h1 // 19) % 2000)::int as signup_date
+      date '2020-01-01' + ((h1 // 19) % 2000)::int as signup_date,
+      -- when the row last changed: a change marker for ``[source] updated_at``
+      timestamp '2026-01-01' + to_seconds(((h2 // 23) % 10000000)::bigint) as updated_at
     from addressed
     """
 

@@ -24,18 +24,31 @@ class RunTable:
         return self.name
 
 
-MEMBERS_RAW = RunTable("members_raw", ("key",), "sources: the segments' profiles", True)
+MEMBERS_RAW = RunTable(
+    "members_raw",
+    ("key", "segments", "row_version"),
+    "sources: the segments' profiles (dropped before sending)",
+    True,
+)
+MEMBERS_KEPT = RunTable(
+    "members_kept", ("key", "segments"), "sources: members whose change marker did not move"
+)
 SOURCE_REJECTED = RunTable(
     "source_rejected", ("key", "reason", "field", "detail"), "sources: rows refused while read"
 )
 MEMBERS_VALID = RunTable(
-    "members_valid", ("key", "email", "email_hash", "digest"), "mapping.validate", True
+    "members_valid",
+    ("key", "email", "email_hash", "digest"),
+    "mapping.validate (dropped before sending)",
+    True,
 )
 MEMBERS_REJECTED = RunTable(
     "members_rejected", ("key", "reason", "field", "detail"), "mapping.validate"
 )
 STATE_MEMBERS = RunTable(
-    "state_members", ("key", "contact_id", "email_hash", "digest"), "state: the export's members"
+    "state_members",
+    ("key", "contact_id", "email_hash", "digest", "row_version"),
+    "state: the export's members",
 )
 LEDGER_CONTACTS = RunTable(
     "ledger_contacts", ("email_hash", "contact_id", "origin", "status"), "state: the book's ledger"
@@ -61,14 +74,14 @@ LEAVING_OWNER = RunTable(
     "leaving_owner", ("contact_id", "email_hash", "held", "origin"), "ownership.split_leavers"
 )
 TO_REMOVE = RunTable("to_remove", ("contact_id",), "ownership.split_leavers")
-BATCHED = RunTable("batched", ("key", "email", "email_hash", "digest"), "encode (dropped)", True)
 DELIVERY_FAILURES = RunTable(
     "delivery_failures", ("key", "reason", "field", "detail"), "delivery: DotDigital's refusals"
 )
 
-# In the order a run makes them (``batched`` lives only while the bodies are written).
+# In the order a run makes them.
 RUN_TABLES = (
     MEMBERS_RAW,
+    MEMBERS_KEPT,
     SOURCE_REJECTED,
     MEMBERS_VALID,
     MEMBERS_REJECTED,
@@ -83,6 +96,5 @@ RUN_TABLES = (
     LEAVING,
     LEAVING_OWNER,
     TO_REMOVE,
-    BATCHED,
     DELIVERY_FAILURES,
 )

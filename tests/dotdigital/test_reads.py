@@ -201,3 +201,25 @@ def test_server_now_follows_dotdigitals_clock_not_ours(
     client.discover()
 
     assert abs(client.server_now() - datetime.now(UTC)) < timedelta(seconds=2)
+
+
+def test_book_member_rows_are_the_members_as_columns(
+    make_client: ClientFactory, emulator: RunningEmulator
+) -> None:
+    client = _client(make_client, emulator)
+    book = client.create_address_book("Columns")
+    _import(client, book.id, [f"c{i:02d}@example.com" for i in range(7)])
+    emulator.suppress(emulator.credentials[0], "c03@example.com", "Unsubscribed")
+    since = _moment()
+    _import(client, book.id, ["late@example.com"])
+
+    members = [m for page in client.book_members(book.id) for m in page]
+    rows = [r for page in client.book_member_rows(book.id) for r in page.to_pylist()]
+
+    assert rows == [
+        {"contact_id": m.contact_id, "email": m.email, "status": m.contact_status} for m in members
+    ]
+    assert {r["email"]: r["status"] for r in rows}["c03@example.com"] == "unsubscribed"
+    changed = [r["email"] for page in client.book_member_rows(book.id, modified_since=since)
+               for r in page.to_pylist()]  # fmt: skip
+    assert changed == ["late@example.com"]

@@ -96,6 +96,7 @@ def test_members_of_several_segments_each_once(
         assert types == {
             "key": "VARCHAR",
             "segments": "VARCHAR[]",
+            "row_version": "VARCHAR",  # NULL: no change marker configured
             "src_0": "VARCHAR",
             "src_1": "VARCHAR",
         }

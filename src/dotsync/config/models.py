@@ -91,6 +91,9 @@ class SourceConfig(_Model):
     key: str
     tables: dict[str, RelPath] = Field(default_factory=dict)
     batch_size: int = Field(default=50_000, ge=1)  # rows per streamed batch (SQLAlchemy sources)
+    # A change marker column (e.g. a last-modified timestamp): a refresh reads, validates and
+    # digests again only the rows whose marker differs from the one DotDigital confirmed.
+    updated_at: str | None = None
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:

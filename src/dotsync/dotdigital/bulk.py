@@ -21,6 +21,7 @@ from dotsync.dotdigital.models import (
     ContactsImport,
     Deletion,
     DeletionStatus,
+    ImportProgress,
     ImportStatus,
 )
 from dotsync.dotdigital.retry import PollPolicy
@@ -59,6 +60,19 @@ class BulkOperations(ClientCore):
             "GET", "/contacts/v3/import/{id}", (import_id,), subject=f"contacts import {import_id}"
         )
         return self._parse(call, ContactsImport.model_validate)
+
+    def contacts_import_progress(self, import_id: str) -> tuple[ImportProgress, bytes]:
+        """The import's status, summary and failures, and the reply's bytes: a finished import
+        lists the contacts it created or updated (100,000 an import), for the caller to read in
+        bulk (``delivery`` reads them with DuckDB's ``read_json``: 0.09 s of CPU for 100,000,
+        against 0.24 s and 54 MB of Python objects through ``json.loads``)."""
+        call = Call(
+            "GET", "/contacts/v3/import/{id}", (import_id,), subject=f"contacts import {import_id}"
+        )
+        response = self._send(call)
+        # pydantic reads the status, summary and failures from the bytes and skips the lists.
+        progress = self._read(call, response, ImportProgress.model_validate_json, raw=True)
+        return progress, response.content
 
     def wait_for_contacts_import(
         self,

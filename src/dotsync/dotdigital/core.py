@@ -131,9 +131,12 @@ class ClientCore:
         return self._read(call, self._send(call), parse)
 
     @staticmethod
-    def _read(call: Call, response: httpx.Response, parse: Callable[[Any], T]) -> T:
+    def _read(
+        call: Call, response: httpx.Response, parse: Callable[[Any], T], *, raw: bool = False
+    ) -> T:
+        """``parse`` the reply's JSON (``raw``: its bytes, for a parser that reads JSON itself)."""
         try:
-            return parse(response.json())
+            return parse(response.content if raw else response.json())
         # Bad JSON, pydantic's ValidationError (a ValueError), or a shape we index into wrongly.
         except (ValueError, KeyError, TypeError) as exc:
             raise DotDigitalError(

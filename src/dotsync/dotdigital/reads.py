@@ -8,10 +8,13 @@ endpoint's template), so a caller can show progress, stop early, and know the co
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+import pyarrow as pa
 
 from dotsync.dotdigital.core import ClientCore
 from dotsync.dotdigital.models import Contact, ContactsPage, ContactSummary, Suppression
@@ -30,6 +33,45 @@ def v3_date(moment: datetime) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _member_columns(content: bytes) -> tuple[pa.Table, str | None]:
+    """A ``GET /contacts/v3`` page as (contact_id, email, status) columns and its next marker."""
+    data = json.loads(content)
+    ids: list[int] = []
+    emails: list[str | None] = []
+    statuses: list[str | None] = []
+    for item in data.get("_items") or ():
+        ids.append(int(item["contactId"]))
+        emails.append((item.get("identifiers") or {}).get("email"))
+        statuses.append(item.get("status"))
+    columns = pa.table(
+        {
+            "contact_id": pa.array(ids, pa.int64()),
+            "email": pa.array(emails, pa.string()),
+            "status": pa.array(statuses, pa.string()),
+        }
+    )
+    following = ((data.get("_links") or {}).get("next") or {}).get("marker")
+    return columns, None if following is None else str(following)
+
+
+def _contacts_params(
+    list_id: int | None, modified_since: datetime | None, page_size: int, *, with_lists: bool
+) -> dict[str, str | int]:
+    """The query of ``GET /contacts/v3``: identifiers and the contact's status only, no data
+    fields and no channelProperties (its finer e-mail status, e.g. hardBounced, doubles the reply
+    and the parsing)."""
+    if not 1 <= page_size <= MAX_V3_PAGE:
+        raise ValueError(f"page_size must be 1..{MAX_V3_PAGE}, not {page_size}")
+    params: dict[str, str | int] = {"limit": page_size}
+    if list_id is not None:
+        params["~listId"] = list_id
+    if modified_since is not None:
+        params["~modified"] = f"gte::{v3_date(modified_since)}"
+    if with_lists:
+        params["include"] = "lists"
+    return params
 
 
 class ContactReads(ClientCore):
@@ -66,6 +108,20 @@ class ContactReads(ClientCore):
             list_id=book_id, modified_since=modified_since, page_size=page_size, marker=marker
         )
 
+    def book_member_rows(
+        self, book_id: int, *, modified_since: datetime | None = None
+    ) -> Iterator[pa.Table]:
+        """The pages of :meth:`book_members` as Arrow columns ``contact_id``, ``email`` and
+        ``status`` (the contact's own), for a bulk reader: half the CPU of a model per contact
+        (a million contacts are read back after a large export)."""
+
+        def parse(content: bytes) -> tuple[pa.Table, int, str | None]:
+            table, following = _member_columns(content)
+            return table, table.num_rows, following
+
+        params = _contacts_params(book_id, modified_since, MAX_V3_PAGE, with_lists=False)
+        yield from self._v3_pages(params, f"the members of book {book_id}", None, parse)
+
     def contact_pages(
         self,
         *,
@@ -79,40 +135,47 @@ class ContactReads(ClientCore):
         in ascending contact id, ``page_size`` (1..5000) a call, from ``marker``; with
         ``modified_since`` only those modified since then; ``with_lists``: each contact with the
         ids of the books holding it (``include=lists``)."""
-        if not 1 <= page_size <= MAX_V3_PAGE:
-            raise ValueError(f"page_size must be 1..{MAX_V3_PAGE}, not {page_size}")
-        # Identifiers and the contact's status only: no data fields and no channelProperties
-        # (its finer e-mail status, e.g. hardBounced, doubles the reply and the parsing).
-        params: dict[str, str | int] = {"limit": page_size}
-        if list_id is not None:
-            params["~listId"] = list_id
-        if modified_since is not None:
-            params["~modified"] = f"gte::{v3_date(modified_since)}"
-        if with_lists:
-            params["include"] = "lists"
+
+        def parse(content: bytes) -> tuple[ContactsPage, int, str | None]:
+            # Straight from the bytes: no intermediate dicts for 5,000 contacts.
+            page = ContactsPage.model_validate_json(content)
+            return page, len(page.items), page.next_marker
+
+        params = _contacts_params(list_id, modified_since, page_size, with_lists=with_lists)
         subject = "the account's contacts" if list_id is None else f"the members of book {list_id}"
+        yield from self._v3_pages(params, subject, marker, parse)
+
+    def _v3_pages(
+        self,
+        params: dict[str, str | int],
+        subject: str,
+        marker: str | None,
+        parse: Callable[[bytes], tuple[T, int, str | None]],
+    ) -> Iterator[T]:
+        """The pages of ``GET /contacts/v3`` from ``marker``, each parsed by ``parse`` into (the
+        page, how many contacts it holds, the next page's marker)."""
         while True:
             page_params = dict(params) if marker is None else {**params, "marker": marker}
             call = Call("GET", "/contacts/v3", params=page_params, subject=subject)
             response = self._send(call)
-            try:  # straight from the bytes: no intermediate dicts for 5,000 contacts
-                page = ContactsPage.model_validate_json(response.content)
-            except ValueError as exc:
+            try:
+                page, count, next_marker = parse(response.content)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise DotDigitalError(
                     f"DotDigital sent a reply to {call.subject} that dotsync cannot read",
                     status=response.status_code,
                     detail=f"{call.endpoint}: {type(exc).__name__}",
                 ) from exc
-            if page.items:
+            if count:
                 yield page
-            if page.next_marker is None or not page.items:
+            if next_marker is None or not count:
                 return
-            if page.next_marker == marker:
+            if next_marker == marker:
                 raise DotDigitalError(
                     f"DotDigital sent the same page marker twice while reading {subject}",
                     detail="GET /contacts/v3: repeated marker",
                 )
-            marker = page.next_marker
+            marker = next_marker
 
     def book_modified_since(
         self, book_id: int, since: datetime, *, with_full_data: bool = False, skip: int = 0

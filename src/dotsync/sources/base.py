@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import duckdb
@@ -10,8 +11,45 @@ import duckdb
 from dotsync import tables
 from dotsync.config.models import SegmentConfig
 from dotsync.errors import SourceError
+from dotsync.identity import quote_literal
 
 STAGE_TABLE = "members_stage"  # (key, segment, src_0, ...): one row per (member, segment) pair
+VERSIONS_TABLE = "member_versions"  # (key, segments, row_version, copies): one row per member key
+
+
+@dataclass(frozen=True)
+class ChangeMarker:
+    """``[source] updated_at``: the column whose value changes whenever a profile row does.
+
+    A member key whose row version (``prefix`` and the marker's text) is the one stored when
+    DotDigital confirmed its values is *kept*: its row is not read, validated nor digested again
+    (``members_kept``). Every other key is read in full: new to the export, marker moved or null,
+    several profile rows. Segment membership is still computed in full on every run (it can
+    change while a row does not: segments over other tables, predicates on the date)."""
+
+    column: str
+    prefix: str  # the mapping's version and options: a new mapping reads every row again
+    known: str  # a DuckDB table (key, row_version) of the export's confirmed members
+
+
+def row_version_sql(marker: ChangeMarker, text: str) -> str:
+    """A row's version from its marker's text (NULL when the marker is: always read)."""
+    return f"({quote_literal(marker.prefix + '/')} || {text})"
+
+
+def split_kept(duck: duckdb.DuckDBPyConnection, marker: ChangeMarker | None) -> None:
+    """``members_kept(key, segments)`` from ``member_versions``: keys of one profile row whose
+    version is the confirmed one (an empty table without a marker)."""
+    if marker is None:
+        duck.execute(
+            f"CREATE OR REPLACE TEMP TABLE {tables.MEMBERS_KEPT} (key VARCHAR, segments VARCHAR[])"
+        )
+        return
+    duck.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {tables.MEMBERS_KEPT} AS
+        SELECT v.key, v.segments FROM {VERSIONS_TABLE} v JOIN {marker.known} k USING (key)
+        WHERE v.copies = 1 AND v.row_version = k.row_version"""
+    )
 
 
 class ProfileSource(Protocol):
@@ -24,8 +62,10 @@ class ProfileSource(Protocol):
         duck: duckdb.DuckDBPyConnection,
         segments: Mapping[str, SegmentConfig],
         columns: Sequence[str],
+        marker: ChangeMarker | None = None,
     ) -> dict[str, int]:
-        """Create ``members_raw`` in ``duck``; return each segment's size."""
+        """Create ``members_raw`` (and ``members_kept``: see :class:`ChangeMarker`) in
+        ``duck``; return each segment's size."""
         ...
 
     def segment_sizes(self, segments: Mapping[str, SegmentConfig]) -> dict[str, int]: ...
@@ -66,7 +106,10 @@ def stage_ddl(column_count: int) -> str:
 
 
 def finish_members_raw(
-    duck: duckdb.DuckDBPyConnection, segment_names: Sequence[str], column_count: int
+    duck: duckdb.DuckDBPyConnection,
+    segment_names: Sequence[str],
+    column_count: int,
+    marker: ChangeMarker | None = None,
 ) -> dict[str, int]:
     """Fold the staged (member, segment) rows into ``members_raw``: one row per profile row.
 
@@ -74,13 +117,19 @@ def finish_members_raw(
     has ``n`` rows in each of its segments. Such a key is kept ``n`` times (validation rejects
     every row sharing a key as ``duplicate_key``); their values do not matter, as they are not
     sent. A key with one profile row has the same values in each of its stage rows.
+
+    With a ``marker``, the stage's last column is the marker's text: it becomes ``row_version``.
     """
     src = [f"src_{index}" for index in range(column_count)]
     values = "".join(f", any_value({name})::VARCHAR AS {name}" for name in src)
+    version = "NULL"
+    if marker is not None:
+        version = row_version_sql(marker, f"any_value(src_{column_count})")
     duck.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE member_keys AS
         SELECT key::VARCHAR AS key, list_sort(list(DISTINCT segment))::VARCHAR[] AS segments,
+            ({version})::VARCHAR AS row_version,
             count(*) // count(DISTINCT segment) AS copies{values}
         FROM {STAGE_TABLE} GROUP BY key
         """

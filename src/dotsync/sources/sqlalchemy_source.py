@@ -30,13 +30,23 @@ from dotsync.segments import (
 )
 from dotsync.sources.base import (
     STAGE_TABLE,
+    VERSIONS_TABLE,
+    ChangeMarker,
     finish_members_raw,
     require_columns,
     require_key,
+    row_version_sql,
+    segment_sizes_of,
+    split_kept,
     stage_ddl,
 )
 
 log = logging.getLogger(__name__)
+
+# The keys to read in full go to the database in a temporary table (the rows are then joined to
+# it there) when they are at most this share of the members; past it, every row is read.
+WANTED_SHARE = 0.5
+_WANTED = "dotsync_wanted_keys"
 
 # What sqlalchemy.text() would take for a bind parameter (":name"); user SQL has none, so such
 # colons (e.g. inside a string literal) are escaped. "::type" casts are not affected.
@@ -96,11 +106,11 @@ class SQLAlchemySource:
         duck: duckdb.DuckDBPyConnection,
         segments: Mapping[str, SegmentConfig],
         columns: Sequence[str],
+        marker: ChangeMarker | None = None,
     ) -> dict[str, int]:
         table = self._config.table or ""
-        require_columns(columns, self.columns(), table, key=self._config.key)
-        names = ["key", "segment", *(f"src_{index}" for index in range(len(columns)))]
-        duck.execute(stage_ddl(len(columns)))
+        wanted_columns = [*columns, marker.column] if marker is not None else list(columns)
+        require_columns(wanted_columns, self.columns(), table, key=self._config.key)
         # This source rejects no rows itself; the table exists so validation can rely on it.
         duck.execute(
             f"CREATE OR REPLACE TABLE {tables.SOURCE_REJECTED} "
@@ -109,26 +119,100 @@ class SQLAlchemySource:
         self.batches_loaded = 0
         with self._engine.connect() as conn:
             keys = self._keys_sql(conn, segments)
+            wanted = self._versions(conn, duck, keys, marker) if marker is not None else None
             select = members_with_columns_sql(
                 keys,
                 profiles=self._profiles,
                 key_column=self._config.key,
-                columns=columns,
+                columns=wanted_columns,
                 quote=self._quote,
             )
-            for batch in self._stream(conn, select, names):
-                duck.register("dotsync_batch", batch)
-                try:
-                    duck.execute(f"INSERT INTO {STAGE_TABLE} SELECT * FROM dotsync_batch")
-                finally:
-                    duck.unregister("dotsync_batch")
-                self.batches_loaded += 1
+            if wanted is not None and self._send_keys(conn, wanted):
+                # Only the rows of these keys leave the database.
+                select = f"SELECT * FROM ({select}) AS q WHERE q.key IN (SELECT key FROM {_WANTED})"
+            self._load(duck, conn, select, len(wanted_columns))
         log.info(
             "read the members in %d batch(es) of up to %d rows",
             self.batches_loaded,
             self.batch_size,
         )
-        return finish_members_raw(duck, list(segments), len(columns))
+        sizes = finish_members_raw(duck, list(segments), len(columns), marker)
+        if marker is None:
+            split_kept(duck, None)
+            return sizes
+        duck.execute(
+            f"DELETE FROM {tables.MEMBERS_RAW} WHERE key IN (SELECT key FROM {tables.MEMBERS_KEPT})"
+        )
+        sizes = segment_sizes_of(duck, list(segments), table=VERSIONS_TABLE)
+        duck.execute(f"DROP TABLE {VERSIONS_TABLE}")
+        return sizes
+
+    def _load(
+        self, duck: duckdb.DuckDBPyConnection, conn: Connection, select: str, width: int
+    ) -> None:
+        """Stream ``select``'s (key, segment, src_0...) rows into the stage table."""
+        names = ["key", "segment", *(f"src_{index}" for index in range(width))]
+        duck.execute(stage_ddl(width))
+        for batch in self._stream(conn, select, names):
+            duck.register("dotsync_batch", batch)
+            try:
+                duck.execute(f"INSERT INTO {STAGE_TABLE} SELECT * FROM dotsync_batch")
+            finally:
+                duck.unregister("dotsync_batch")
+            self.batches_loaded += 1
+
+    def _versions(
+        self,
+        conn: Connection,
+        duck: duckdb.DuckDBPyConnection,
+        keys: Mapping[str, str],
+        marker: ChangeMarker,
+    ) -> list[str] | None:
+        """Every member's key, segments and row version (two columns of each row travel), the
+        kept ones (``members_kept``), and the keys to read in full: None for all of them."""
+        select = members_with_columns_sql(
+            keys,
+            profiles=self._profiles,
+            key_column=self._config.key,
+            columns=[marker.column],
+            quote=self._quote,
+        )
+        self._load(duck, conn, select, 1)
+        duck.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {VERSIONS_TABLE} AS
+            SELECT key::VARCHAR AS key, list_sort(list(DISTINCT segment))::VARCHAR[] AS segments,
+              ({row_version_sql(marker, "any_value(src_0)")})::VARCHAR AS row_version,
+              count(*) // count(DISTINCT segment) AS copies
+            FROM {STAGE_TABLE} GROUP BY key"""
+        )
+        duck.execute(f"DROP TABLE {STAGE_TABLE}")
+        split_kept(duck, marker)
+        wanted = [
+            str(row[0])
+            for row in duck.execute(
+                f"SELECT key FROM {VERSIONS_TABLE} "
+                f"WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_KEPT})"
+            ).fetchall()
+        ]
+        row = duck.execute(f"SELECT count(*) FROM {VERSIONS_TABLE}").fetchone()
+        total = int(row[0]) if row else 0
+        return wanted if len(wanted) <= WANTED_SHARE * total else None
+
+    def _send_keys(self, conn: Connection, wanted: list[str]) -> bool:
+        """The keys to read, into a temporary table of the database; False where it cannot hold
+        one (then every row is read, and the kept ones dropped in DuckDB)."""
+        try:
+            with conn.begin_nested() if conn.in_transaction() else conn.begin():
+                conn.execute(_text(f"CREATE TEMPORARY TABLE {_WANTED} (key VARCHAR(1000))"))
+                if wanted:
+                    conn.execute(
+                        sa.text(f"INSERT INTO {_WANTED} (key) VALUES (:key)"),
+                        [{"key": key} for key in wanted],
+                    )
+        except sa.exc.DBAPIError as exc:
+            log.info("reading every member's row: no temporary table (%s)", _db_message(exc))
+            return False
+        return True
 
     def segment_sizes(self, segments: Mapping[str, SegmentConfig]) -> dict[str, int]:
         sizes = dict.fromkeys(segments, 0)
@@ -182,9 +266,10 @@ class SQLAlchemySource:
     def _stream(self, conn: Connection, sql: str, names: list[str]) -> Iterator[pa.Table]:
         """Yield the query's rows as Arrow tables of at most ``batch_size`` rows each."""
         try:
-            result = conn.execution_options(stream_results=True, yield_per=self.batch_size).execute(
-                _text(sql)
-            )
+            # Options of this statement only: set on the connection, they would stream every
+            # later statement of it too (a savepoint as a server-side cursor fails).
+            statement = _text(sql).execution_options(stream_results=True, yield_per=self.batch_size)
+            result = conn.execute(statement)
             for rows in result.partitions(self.batch_size):
                 yield _to_arrow(rows, names)
         except sa.exc.DBAPIError as exc:

@@ -13,11 +13,12 @@ import duckdb
 from dotsync import keys, mapping, tables
 from dotsync.connect import ConnectionReport
 from dotsync.dotdigital import DotDigitalClient
-from dotsync.errors import LimitExceededError
+from dotsync.errors import ConfigError, LimitExceededError
 from dotsync.ownership import BookReader, ReadCounts, hold_back_refused, split_leavers
 from dotsync.plan import PlanCounts, make_plan
 from dotsync.result import RunCounts
 from dotsync.sources import open_source
+from dotsync.sources.base import ChangeMarker
 from dotsync.stages.context import RunContext
 from dotsync.state import StateStore
 
@@ -35,7 +36,7 @@ def book_reader(
 ) -> BookReader:
     """The reader of the configured book; without a client (a dry run) it reads nothing."""
     read_book = None
-    members = getattr(client, "book_members", None) if client is not None else None
+    members = getattr(client, "book_member_rows", None) if client is not None else None
     if members is not None:
 
         def read_book(book_id: int, since: datetime | None) -> Iterator[Any]:
@@ -67,20 +68,26 @@ def prepare(
     export = ctx.export
     email_column, fields = mapping.plan_columns(export.mapping, report.data_fields)
     columns = [email_column, *[f.column for f in fields]]
+    version = mapping.mapping_version(export.mapping, fields)
+    marker = _change_marker(ctx, duck, store, version)
     source = open_source(ctx.config.source)
     try:
         segments = {s: ctx.config.segments[s] for s in export.segments}
+        available = source.columns()
         wrong = mapping.missing_mapped_columns(
-            ctx.name, export.mapping, source.columns(), config_path=ctx.config.path
-        )
+            ctx.name, export.mapping, available, config_path=ctx.config.path
+        ) or _missing_marker(ctx, available)
         if wrong is not None:
             raise wrong
         ctx.progress("read", 0, 1)
-        sizes = source.load_members(duck, segments, columns)
+        sizes = source.load_members(duck, segments, columns, marker)
     finally:
         source.close()
     ctx.progress("read", 1, 1)
-    row = duck.execute(f"select count(*) from {tables.MEMBERS_RAW}").fetchone()
+    row = duck.execute(
+        f"select (select count(*) from {tables.MEMBERS_RAW}) "
+        f"+ (select count(*) from {tables.MEMBERS_KEPT})"
+    ).fetchone()
     profiles = int(row[0]) if row else 0
     if profiles > export.max_profiles:
         listing = ", ".join(f"{k}: {v:,}" for k, v in sizes.items())
@@ -91,14 +98,23 @@ def prepare(
         )
     ctx.progress("validate", 0, profiles)
     summary = mapping.validate(
-        duck,
-        0,
-        fields,
-        send_empty_values=export.send_empty_values,
-        mapping_version=mapping.mapping_version(export.mapping, fields),
+        duck, 0, fields, send_empty_values=export.send_empty_values, mapping_version=version
     )
     ctx.progress("validate", profiles, profiles)
     reader.register()
+    if marker is not None:
+        if not dry_run and summary.valid:
+            # Rows read again because their marker moved, whose values DotDigital already
+            # holds: their new version is recorded, so that the next run does not read them.
+            store.members.record_versions(
+                duck,
+                f"""select v.key, v.row_version from {tables.MEMBERS_VALID} v
+                join {tables.STATE_MEMBERS} s using (key)
+                where v.digest = s.digest and v.row_version is distinct from s.row_version""",
+                ctx.name,
+                ctx.book_id,
+            )
+        summary = mapping.reconcile_kept(duck)
     plan: PlanCounts = make_plan(duck, full=ctx.full)
     # Keys 0.1 stored as numbers (00123 as 123) take their written form, so that upgrading
     # does not make those members leave and enter again; looked for among the plan's leavers
@@ -139,6 +155,36 @@ def prepare(
         book_contacts_read=read.contacts_read,
     )
     return counts, fields
+
+
+def _missing_marker(ctx: RunContext, available: list[str]) -> ConfigError | None:
+    """``[source] updated_at`` naming no column of the profiles table: a configuration mistake,
+    told before anything is read."""
+    column = ctx.config.source.updated_at
+    if column is None or column in available:
+        return None
+    where = f"{ctx.config.path}: " if ctx.config.path is not None else ""
+    error = ConfigError(
+        f"{where}source.updated_at: the profiles table has no column {column!r} (the change "
+        f"marker). Available columns: {', '.join(available)}. Name a column whose value changes "
+        "whenever a profile row does, or remove the key to read every row on every run"
+    )
+    error.key = "source.updated_at"
+    return error
+
+
+def _change_marker(
+    ctx: RunContext, duck: duckdb.DuckDBPyConnection, store: StateStore, version: str
+) -> ChangeMarker | None:
+    """The source's change marker for this run: none without ``[source] updated_at``, and none
+    for ``--full`` (every row is read and sent). The rows' version starts with the mapping's
+    version and options, so that a new mapping reads every row again."""
+    column = ctx.config.source.updated_at
+    if column is None or ctx.full:
+        return None
+    store.members.register(duck, ctx.name, ctx.book_id)
+    prefix = f"{version}/{ctx.export.send_empty_values}"
+    return ChangeMarker(column=column, prefix=prefix, known=str(tables.STATE_MEMBERS))
 
 
 def _recount(duck: duckdb.DuckDBPyConnection, plan: PlanCounts) -> PlanCounts:

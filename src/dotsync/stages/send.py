@@ -6,9 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from dotsync import mapping
+from dotsync import mapping, tables
 from dotsync.delivery import Deliverer
-from dotsync.encode import EncodeOptions, encode_batches
+from dotsync.encode import EncodeOptions, iter_batches
 from dotsync.stages.context import RunContext
 
 
@@ -19,14 +19,18 @@ def send(
     fields: list[mapping.MappedField],
     run_dir: Path,
 ) -> None:
+    # What planning read is not needed any more: a million rows each, freed for the sending
+    # (to_send holds what is sent), so that DuckDB stays within its memory cap without spilling.
+    for table in (tables.MEMBERS_RAW, tables.MEMBERS_VALID):
+        duck.execute(f"drop table if exists {table}")
     options = EncodeOptions(
         address_book_id=ctx.book_id,
         merge_option=ctx.export.merge_option,
         send_empty_values=ctx.export.send_empty_values,
         subscription_status=ctx.export.subscription_status or None,
     )
-    batches = encode_batches(duck, [f.name for f in fields], options, run_dir)
-    total = sum(b.contacts for b in batches)
+    row = duck.execute(f"select count(*) from {tables.TO_SEND}").fetchone()
+    total = int(row[0]) if row else 0
     done = 0
 
     def advance(n: int) -> None:
@@ -35,4 +39,8 @@ def send(
         ctx.progress("send", done, total)
 
     ctx.progress("send", 0, total)
-    deliverer.deliver(batches, on_progress=advance)
+    # Encoded one batch at a time as the deliverer asks for them: the first import starts as
+    # soon as its body is written, and each next body is encoded while DotDigital works.
+    deliverer.deliver(
+        iter_batches(duck, [f.name for f in fields], options, run_dir), on_progress=advance
+    )

@@ -33,19 +33,26 @@ from dotsync.state.arrow import query_to_arrow
 from dotsync.state.duckfiles import attach_or_busy
 from dotsync.state.schema import members
 
-_MEMBER_COLUMNS = "key, contact_id, email_hash, digest"
+_MEMBER_COLUMNS = "key, contact_id, email_hash, digest, row_version"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class MemberStore(Protocol):
     def register(self, duck: duckdb.DuckDBPyConnection, export: str, book_id: int) -> None:
-        """Make ``state_members(key, contact_id, email_hash, digest)`` queryable in ``duck``."""
+        """Make ``state_members(key, contact_id, email_hash, digest, row_version)`` queryable in
+        ``duck``."""
 
     def upsert(
         self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int, run_id: int
     ) -> int:
         """Upsert the rows ``query`` (run in ``duck``) returns, as (key, contact_id, email_hash,
-        digest). Returns how many."""
+        digest[, row_version]). Returns how many."""
+
+    def record_versions(
+        self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int
+    ) -> int:
+        """Set the row version of the members ``query`` returns as (key, row_version): rows read
+        again because their change marker moved, whose values had not changed."""
 
     def remove_contacts(self, export: str, book_id: int, contact_ids: Sequence[int]) -> None: ...
 
@@ -87,8 +94,15 @@ def _create_members(duck: duckdb.DuckDBPyConnection, alias: str) -> None:
     )
 
 
+def _add_row_version(duck: duckdb.DuckDBPyConnection, alias: str) -> None:
+    """Version 1 to 2: each member's row version (the source's change marker when its values
+    were confirmed, ``[source] updated_at``), so that a refresh reads again only changed rows."""
+    duck.execute(f"alter table {alias}.members add column row_version varchar")
+
+
 MEMBER_FILE_UPGRADES: dict[int, Callable[[duckdb.DuckDBPyConnection, str], None]] = {
     0: _create_members,  # from version 0 to 1
+    1: _add_row_version,  # from version 1 to 2
 }
 MEMBER_FILE_VERSION = max(MEMBER_FILE_UPGRADES) + 1
 
@@ -140,6 +154,16 @@ def upgrade_member_file(duck: duckdb.DuckDBPyConnection, alias: str, path: Path)
         raise
 
 
+def _has_row_version(duck: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the rows to upsert bring a row version (a fifth column named so)."""
+    rows = duck.execute(
+        "select count(*) from duckdb_columns() "
+        "where table_name = ? and column_name = 'row_version'",
+        [table],
+    ).fetchone()
+    return bool(rows and rows[0])
+
+
 class DuckMembers:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -189,13 +213,16 @@ class DuckMembers:
         duck.execute("begin transaction")
         try:
             duck.execute(f"create or replace temp table _confirmed as {query}")
+            version = "row_version" if _has_row_version(duck, "_confirmed") else "null"
             duck.execute(
                 f"""delete from {alias}.members where address_book_id = {int(book_id)}
                 and key in (select key from _confirmed)"""
             )
             duck.execute(
-                f"""insert into {alias}.members
-                select {int(book_id)}, key, contact_id, email_hash, digest, {int(run_id)}
+                f"""insert into {alias}.members (address_book_id, key, contact_id, email_hash,
+                  digest, run_id, row_version)
+                select {int(book_id)}, key, contact_id, email_hash, digest, {int(run_id)},
+                  {version}
                 from _confirmed"""
             )
             row = duck.execute("select count(*) from _confirmed").fetchone()
@@ -204,6 +231,19 @@ class DuckMembers:
         except BaseException:
             duck.execute("rollback")
             raise
+        return int(row[0]) if row else 0
+
+    def record_versions(
+        self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int
+    ) -> int:
+        alias = self._attach(duck, export)
+        duck.execute(f"create or replace temp table _versions as {query}")
+        duck.execute(
+            f"""update {alias}.members set row_version = v.row_version from _versions v
+            where address_book_id = {int(book_id)} and members.key = v.key"""
+        )
+        row = duck.execute("select count(*) from _versions").fetchone()
+        duck.execute("drop table _versions")
         return int(row[0]) if row else 0
 
     def holdings(
@@ -301,31 +341,60 @@ class SqlMembers:
                 ("contact_id", pa.int64()),
                 ("email_hash", pa.string()),
                 ("digest", pa.string()),
+                ("row_version", pa.string()),
             ]
         )
         query = select(
-            members.c.key, members.c.contact_id, members.c.email_hash, members.c.digest
+            members.c.key,
+            members.c.contact_id,
+            members.c.email_hash,
+            members.c.digest,
+            members.c.row_version,
         ).where(members.c.export == export, members.c.address_book_id == book_id)
         return query_to_arrow(self.engine, query, schema)
 
     def upsert(
         self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int, run_id: int
     ) -> int:
-        rows = duck.execute(query).fetchall()
-        params = [(export, book_id, k, c, h, d, run_id) for k, c, h, d in rows]
+        duck.execute(f"create or replace temp table _confirmed as {query}")
+        version = "row_version" if _has_row_version(duck, "_confirmed") else "null::varchar"
+        rows = duck.execute(
+            f"select key, contact_id, email_hash, digest, {version} from _confirmed"
+        ).fetchall()
+        duck.execute("drop table _confirmed")
+        params = [(export, book_id, k, c, h, d, run_id, v) for k, c, h, d, v in rows]
         if not params:
             return 0
         with self.engine.begin() as conn:
             ph = "?" if conn.dialect.paramstyle == "qmark" else "%s"
             conn.exec_driver_sql(
                 "INSERT INTO members (export, address_book_id, key, contact_id, email_hash, digest,"
-                f" run_id) VALUES ({', '.join([ph] * 7)})"
+                f" run_id, row_version) VALUES ({', '.join([ph] * 8)})"
                 " ON CONFLICT (export, address_book_id, key)"
                 " DO UPDATE SET contact_id = excluded.contact_id, email_hash = excluded.email_hash,"
-                " digest = excluded.digest, run_id = excluded.run_id",
+                " digest = excluded.digest, run_id = excluded.run_id,"
+                " row_version = excluded.row_version",
                 params,
             )
         return len(params)
+
+    def record_versions(
+        self, duck: duckdb.DuckDBPyConnection, query: str, export: str, book_id: int
+    ) -> int:
+        rows = duck.execute(query).fetchall()
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(members)
+                    .where(
+                        members.c.export == export,
+                        members.c.address_book_id == book_id,
+                        members.c.key == bindparam("member_key"),
+                    )
+                    .values(row_version=bindparam("version")),
+                    [{"member_key": k, "version": v} for k, v in rows],
+                )
+        return len(rows)
 
     def holdings(
         self, duck: duckdb.DuckDBPyConnection, exports: Sequence[str], book_id: int

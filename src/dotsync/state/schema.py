@@ -31,6 +31,9 @@ members = Table(
     Column("email_hash", String(64), nullable=False),
     Column("digest", String(64), nullable=False),
     Column("run_id", Integer, nullable=False),  # the run that last confirmed it
+    # The source's change marker (``[source] updated_at``) of the values confirmed, with the
+    # mapping's version: a refresh reads again only rows whose marker moved (0007_perf).
+    Column("row_version", String(500)),
 )
 
 runs = Table(
