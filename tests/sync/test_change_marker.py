@@ -250,3 +250,20 @@ def test_a_key_of_two_rows_is_read_even_with_its_marker_still(project: Project) 
     assert second.counts.rejected_by_reason == {"duplicate_key": 2}
     assert (second.counts.sent, second.counts.left, second.counts.unchanged) == (0, 0, 4)
     assert "person2@example.com" in project.members()
+
+
+def test_an_unreadable_row_is_rejected_with_a_marker_too(project: Project) -> None:
+    path = project.folder / "profiles.csv"
+    _write_csv(path, COLUMNS, _rows())
+    # Not UTF-8 (Latin-1's e-acute); LF line ends, so that the row's key is told with it.
+    raw = path.read_bytes().replace(b"Ann3", b"Ann\xe93").replace(b"\r\n", b"\n")
+    path.write_bytes(raw)
+    _config(project, '[source]\npath = "profiles.csv"\nkey = "customer_id"', 'where = "true"')
+
+    first = _run(project)
+
+    assert first.counts.rejected_by_reason == {"unreadable_row": 1}
+    assert first.counts.sent == 4
+    second = _run(project)  # the others kept unread, the unreadable one reported again
+    assert second.counts.rejected_by_reason == {"unreadable_row": 1}
+    assert (second.counts.sent, second.counts.unchanged, second.counts.left) == (0, 4, 0)

@@ -107,7 +107,20 @@ class DuckDBSource:
         require_columns(wanted, self.columns(), self._table, key=self._config.key)
         self._register(duck)
         keys = self._keys_sql(duck, segments)
-        self._record_unreadable_rows(duck)
+        key = quote_identifier(self._config.key)
+        version = "NULL"
+        if marker is not None:
+            version = row_version_sql(
+                marker, f"CAST(p.{quote_identifier(marker.column)} AS VARCHAR)"
+            )
+        # With a marker, a CSV's scan for unreadable rows also keeps each row's key and marker
+        # (_dotsync_versions): one parse of the file instead of two.
+        versions = (
+            f"CAST(p.{key} AS VARCHAR) AS key, {version} AS row_version"
+            if marker is not None
+            else None
+        )
+        versions_read = self._record_unreadable_rows(duck, versions)
         # Keys first (one row per member, its segments as a list), then one join to the profile
         # columns: a per-(member, segment) staging table sorted on every column cost 4x the time
         # and 6x the memory at a million profiles.
@@ -115,12 +128,6 @@ class DuckDBSource:
             f", CAST(p.{quote_identifier(column)} AS VARCHAR) AS src_{index}"
             for index, column in enumerate(columns)
         )
-        key = quote_identifier(self._config.key)
-        version = "NULL"
-        if marker is not None:
-            version = row_version_sql(
-                marker, f"CAST(p.{quote_identifier(marker.column)} AS VARCHAR)"
-            )
         readable = f"key NOT IN (SELECT key FROM {SOURCE_REJECTED} WHERE key IS NOT NULL)"
         if len(keys) == 1:
             # One segment (the usual export): its list is a constant, no aggregate per key
@@ -144,11 +151,11 @@ class DuckDBSource:
                 # Two columns of every row (key, marker), read once (a CSV is parsed whole on
                 # every scan): the members whose confirmed version is the row's now, and whose
                 # key has one profile row, are kept unread.
-                duck.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE _dotsync_versions AS
-                    SELECT CAST(p.{key} AS VARCHAR) AS key, {version} AS row_version
-                    FROM {self._values()} p"""
-                )
+                if not versions_read:
+                    duck.execute(
+                        f"CREATE OR REPLACE TEMP TABLE _dotsync_versions AS "
+                        f"SELECT {versions} FROM {self._values()} p"
+                    )
                 duck.execute(
                     f"""CREATE OR REPLACE TEMP TABLE {tables.MEMBERS_KEPT} AS
                     SELECT m.key, m.segments FROM member_keys m
@@ -400,7 +407,9 @@ class DuckDBSource:
             return self._file_relation(self._config.tables[member.table], membership_columns)
         return quote_identifier(member.table or "")
 
-    def _record_unreadable_rows(self, duck: duckdb.DuckDBPyConnection) -> None:
+    def _record_unreadable_rows(
+        self, duck: duckdb.DuckDBPyConnection, versions: str | None = None
+    ) -> bool:
         """Report CSV rows DuckDB cannot read (e.g. non-UTF-8 bytes) instead of crashing.
 
         Chosen over decoding with replacement characters, which would send corrupted names to
@@ -412,21 +421,25 @@ class DuckDBSource:
             f"CREATE OR REPLACE TABLE {SOURCE_REJECTED} "
             "(key VARCHAR, reason VARCHAR, field VARCHAR, detail VARCHAR)"
         )
-        if self._path.suffix.lower() not in (".csv", ".tsv", ".txt"):
-            return
-        # Every column is aggregated so that DuckDB decodes (and checks) every value: a bare
+        if self._path.suffix.lower() not in CSV_SUFFIXES:
+            return False
+        read = f"""read_csv({quote_literal(str(self._path))},
+            header = true, all_varchar = true, store_rejects = true) p"""
+        # Every column is hashed so that DuckDB decodes (and checks) every value: a bare
         # count(*) would skip the decoding and find nothing.
-        duck.execute(
-            "SELECT count(*), max(hash(COLUMNS(*))) "
-            f"FROM read_csv({quote_literal(str(self._path))}, "
-            "header = true, all_varchar = true, store_rejects = true)"
-        ).fetchall()
+        if versions is None:
+            duck.execute(f"SELECT count(*), max(hash(COLUMNS(*))) FROM {read}").fetchall()
+        else:  # the same rows the text view reads (store_rejects skips the unreadable ones)
+            duck.execute(
+                "CREATE OR REPLACE TEMP TABLE _dotsync_versions AS "
+                f"SELECT {versions}, hash(*COLUMNS(*)) AS decoded FROM {read}"
+            )
         rejects = duck.execute(
             "SELECT line, error_type, error_message, csv_line FROM reject_errors "
             "WHERE scan_id = (SELECT max(scan_id) FROM reject_errors) ORDER BY line"
         ).fetchall()
         if not rejects:
-            return
+            return versions is not None
         key_index = self.columns().index(self._config.key)
         rows = [
             (
@@ -439,6 +452,7 @@ class DuckDBSource:
         ]
         duck.executemany(f"INSERT INTO {SOURCE_REJECTED} VALUES (?, ?, ?, ?)", rows)
         log.warning("%d row(s) of %s could not be read and were rejected", len(rows), self._path)
+        return versions is not None
 
 
 def _short_reason(error_type: str, message: str) -> str:
