@@ -24,7 +24,7 @@ from dotsync.state.run_requests import RequestKind, RunRequest, RunRequests
 from dotsync.state.store import open_engine
 
 # Audit actions that create or change an export (the pages record them; see ConsoleState.changes)
-EXPORT_CHANGES = ("export.create", "export.edit", "export.remove")
+EXPORT_CHANGES = ("export.create", "export.edit", "export.detach", "export.remove")
 
 
 @dataclass(frozen=True)

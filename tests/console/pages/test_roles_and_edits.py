@@ -215,6 +215,7 @@ def test_detach_forgets_the_book_and_keeps_the_settings(
     state = ConsoleState(ProjectPaths.of(project.config_path))
     try:
         assert [e.action for e in state.audit_entries("other")][:1] == ["export.detach"]
+        assert [e.action for e in state.changes("other")][:1] == ["export.detach"]  # history's
     finally:
         state.close()
 
