@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dotsync.config import Config, load_config
-from dotsync.errors import DotsyncError, ExitCode
+from dotsync.errors import ConfigError, DotsyncError, ExitCode
 from dotsync.logs import configure_logging, log_error
 
 ConfigOption = Annotated[
@@ -128,6 +128,16 @@ def load(path: Path) -> Config:
 
 
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a command stopped by a closed pipe exits with
+
+
+def chosen_exports(cfg: Config, name: str | None, all_exports: bool) -> list[str]:
+    """The exports a command acts on: the one named, or every one with ``--all``."""
+    if all_exports and name is not None:
+        raise ConfigError("name one export, or pass --all (not both)")
+    if not all_exports and name is None:
+        known = ", ".join(cfg.exports) or "none in the configuration"
+        raise ConfigError(f"name an export (known: {known}) or pass --all")
+    return list(cfg.exports) if all_exports else [name or ""]
 
 
 def stop_on_broken_pipe() -> NoReturn:

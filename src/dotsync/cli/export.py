@@ -22,6 +22,7 @@ from dotsync.cli._common import (
     LogFormatOption,
     Mode,
     VerboseOption,
+    chosen_exports,
     err,
     handled,
     load,
@@ -36,7 +37,6 @@ from dotsync.cli.progress import run_progress
 from dotsync.config import Config
 from dotsync.connect import explain_refusal
 from dotsync.errors import (
-    ConfigError,
     DotsyncError,
     ExitCode,
     InterruptedRunError,
@@ -100,12 +100,7 @@ def export(
     code = ExitCode.OK
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        if all_exports and name is not None:
-            raise ConfigError("name one export, or pass --all (not both)")
-        if not all_exports and name is None:
-            known = ", ".join(cfg.exports) or "none in the configuration"
-            raise ConfigError(f"name an export (known: {known}) or pass --all")
-        names = list(cfg.exports) if all_exports else [name or ""]
+        names = chosen_exports(cfg, name, all_exports)
         results: list[RunResult] = []
         stop = threading.Event()
         with stop_on_signals(stop.set):

@@ -14,6 +14,7 @@ from dotsync.cli._common import (
     ConfigOption,
     JsonOption,
     VerboseOption,
+    chosen_exports,
     handled,
     load,
     out,
@@ -23,7 +24,7 @@ from dotsync.cli._common import (
     setup_logging,
 )
 from dotsync.connect import explain_refusal
-from dotsync.errors import ConfigError, DotsyncError, ExitCode
+from dotsync.errors import DotsyncError, ExitCode
 from dotsync.pull import PullOutcome, PullReport, PullStatus, pull_export
 from dotsync.signals import stop_on_signals
 
@@ -60,12 +61,7 @@ def pull(
     code = ExitCode.OK
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
-        if all_exports and name is not None:
-            raise ConfigError("name one export, or pass --all (not both)")
-        if not all_exports and name is None:
-            known = ", ".join(cfg.exports) or "none in the configuration"
-            raise ConfigError(f"name an export (known: {known}) or pass --all")
-        names = list(cfg.exports) if all_exports else [name or ""]
+        names = chosen_exports(cfg, name, all_exports)
         reports: list[PullReport] = []
         stop = threading.Event()
         with stop_on_signals(stop.set):
