@@ -4,6 +4,8 @@ nobody can sign in). Every change is in the audit log, by "command line"."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -52,8 +54,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users", short_help="Add, list, change and remove console users.")
 
 
-def _state(config: ConfigOption) -> ConsoleState:
-    return ConsoleState(ProjectPaths.of(config))
+@contextmanager
+def _state(config: ConfigOption) -> Iterator[ConsoleState]:
+    """The project's state, closed when the command is done with it."""
+    state = ConsoleState(ProjectPaths.of(config))
+    try:
+        yield state
+    finally:
+        state.close()
 
 
 def _checked(error: UserInputError) -> ConfigError:
@@ -99,14 +107,11 @@ def add(
             password = _password(password_env, as_json=as_json)
         except UserInputError as exc:
             raise _checked(exc) from None
-        state = _state(config)
-        try:
+        with _state(config) as state:
             state.accounts.add(name, chosen, hash_password(password), created_by=ACTOR)
             if chosen is Role.ADMIN:
                 state.accounts.forget_setup_tokens()  # the setup link has no more use
             state.audit_log.record(ACTOR, "user.add", name, "ok", {"role": chosen.value})
-        finally:
-            state.close()
         _done(as_json, f"user {name} added ({chosen.value})", user=name, role=chosen.value)
 
 
@@ -121,11 +126,8 @@ def list_users(
 
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
-        state = _state(config)
-        try:
+        with _state(config) as state:
             accounts = state.accounts.all()
-        finally:
-            state.close()
         if as_json:
             print_json(
                 [
@@ -165,14 +167,11 @@ def set_role(
             chosen = parse_role(role)
         except UserInputError as exc:
             raise _checked(exc) from None
-        state = _state(config)
-        try:
+        with _state(config) as state:
             before = state.accounts.require(name).role
             state.accounts.set_role(name, chosen)
             detail = {"from": before.value, "to": chosen.value}
             state.audit_log.record(ACTOR, "user.role", name, "ok", detail)
-        finally:
-            state.close()
         _done(
             as_json,
             f"{name} is now {chosen.value}; their sessions ended",
@@ -191,12 +190,9 @@ def remove(
     """Remove a user; their sessions end. The last admin cannot be removed."""
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
-        state = _state(config)
-        try:
+        with _state(config) as state:
             state.accounts.remove(name)
             state.audit_log.record(ACTOR, "user.remove", name)
-        finally:
-            state.close()
         _done(as_json, f"user {name} removed", user=name, removed="true")
 
 
@@ -215,10 +211,7 @@ def passwd(
             password = _password(password_env, as_json=as_json)
         except UserInputError as exc:
             raise _checked(exc) from None
-        state = _state(config)
-        try:
+        with _state(config) as state:
             state.accounts.set_password(name, hash_password(password))
             state.audit_log.record(ACTOR, "user.password", name)
-        finally:
-            state.close()
         _done(as_json, f"password of {name} changed; their sessions ended", user=name)
