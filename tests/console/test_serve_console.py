@@ -4,15 +4,14 @@ and ``dotsync users`` from the command line."""
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 from console.conftest import ServeFactory
 from console.console_support import ADMIN, dotsync, free_port, http_session, start_serve
+from support.certificates import self_signed_certificate
 
 from dotsync.console.context import ConsoleState, ProjectPaths
 from dotsync.console.first_admin import announce_setup_link
@@ -79,32 +78,7 @@ def test_unsafe_or_incomplete_listening_is_refused(
 
 
 def test_the_console_over_tls(tmp_path: Path, serve_factory: ServeFactory) -> None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is needed to make a self-signed certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_certificate(tmp_path)
     server = serve_factory(
         tmp_path,
         "--tls-cert",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from pydantic import SecretStr
+from support.certificates import self_signed_certificate
 
 from dotsync.dotdigital import DotDigitalClient
 from dotsync.emulator import EmulatorSettings, RunningEmulator, create_app
@@ -22,30 +21,7 @@ from dotsync.errors import ConnectionCheckError, ExitCode
 @pytest.fixture
 def https_emulator(tmp_path: Path) -> Iterator[str]:
     """The emulator behind a self-signed certificate on loopback."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is needed to make a self-signed certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_certificate(tmp_path)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
