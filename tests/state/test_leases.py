@@ -18,7 +18,7 @@ from sqlalchemy import select
 from dotsync.errors import LeaseLostError, RunInProgressError
 from dotsync.result import RunStatus
 from dotsync.state import StateStore
-from dotsync.state.schema import locks, runs
+from dotsync.state.schema import batch_members, locks, runs
 from tests.state.pg_schema import BACKENDS, state_url
 
 
@@ -126,3 +126,37 @@ def test_a_process_stopped_past_its_lease_is_fenced_when_it_resumes(
     finally:
         os.kill(proc.pid, signal.SIGCONT)
         proc.wait(timeout=30)
+
+
+def test_a_shared_state_keeps_batch_members_for_another_machine(
+    tmp_path: Path, pg_url: str
+) -> None:
+    with state_url("postgresql", tmp_path, pg_url) as url, StateStore(url) as one:
+        batch = tmp_path / "machine-a" / "batch-0.parquet"
+        batch.parent.mkdir()
+        batch.write_bytes(b"PAR1 keys and hashes PAR1")
+        run_id = one.start_run("a", full=False)
+        row = one.add_import(run_id, "a", 7, 0, batch, 2, 100)
+        one.import_submitted(row, "imp-1")
+        batch.unlink()  # machine A is gone with its work folder
+        with StateStore(url) as two:
+            [pending] = two.pending_imports("a", 7)
+            assert pending.batch_file != batch
+            assert pending.batch_file.read_bytes() == b"PAR1 keys and hashes PAR1"
+            assert pending.batch_file.stat().st_mode & 0o077 == 0
+            two.commit_import(row)
+            with two.engine.connect() as conn:
+                assert conn.execute(select(batch_members)).all() == []
+            copy = pending.batch_file
+        assert not copy.exists()  # the store's private copies go with it
+
+
+def test_a_sqlite_state_keeps_no_batch_members(tmp_path: Path) -> None:
+    with StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}") as store:
+        batch = tmp_path / "batch-0.parquet"
+        batch.write_bytes(b"PAR1")
+        row = store.add_import(store.start_run("a", full=False), "a", 7, 0, batch, 1, 4)
+        store.import_submitted(row, "imp-1")
+        assert [p.batch_file for p in store.pending_imports("a", 7)] == [batch]
+        with store.engine.connect() as conn:
+            assert conn.execute(select(batch_members)).all() == []

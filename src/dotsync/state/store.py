@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +42,7 @@ from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
 from dotsync.state.migrate import SQLITE_BEGIN, upgrade_schema
 from dotsync.state.pulls import PullStore
 from dotsync.state.schema import (
+    batch_members,
     book_reads,
     export_books,
     imports,
@@ -180,6 +183,7 @@ class StateStore:
         self._leases: list[Lease] = []
         self._keepers: dict[str, LeaseKeeper] = {}
         self._lease_guard = threading.Lock()
+        self._batch_dir: Path | None = None  # copies of batches kept in a shared state
         try:
             upgrade_schema(self.engine)
         except BaseException:
@@ -214,6 +218,8 @@ class StateStore:
         self.ledger.close()
         self.members.close()
         self.engine.dispose()
+        if self._batch_dir is not None:
+            shutil.rmtree(self._batch_dir, ignore_errors=True)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -473,7 +479,14 @@ class StateStore:
                     bytes=size,
                 )
             )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            if not self._sqlite:
+                # Shared by several machines: the members file goes into the state, so that
+                # another worker commits (or matches) a batch it did not send.
+                conn.execute(
+                    insert(batch_members).values(import_row=row_id, data=batch_file.read_bytes())
+                )
+            return row_id
 
     def import_submitted(self, row_id: int, import_id: str) -> None:
         with self._tx() as conn:
@@ -490,6 +503,7 @@ class StateStore:
                 .where(imports.c.id == row_id)
                 .values(status=BatchStatus.FAILED, error=error, finished_at=_now())
             )
+            self._forget_batch(conn, row_id)
 
     def pending_imports(self, export: str, book_id: int) -> list[PendingImport]:
         """Imports submitted by earlier runs and never committed: poll them, don't resend."""
@@ -509,7 +523,7 @@ class StateStore:
                     r["run_id"],
                     r["seq"],
                     r["import_id"],
-                    Path(r["batch_file"]),
+                    self._local_batch(conn, r["id"], Path(r["batch_file"])),
                     r["contacts"],
                 )
                 for r in rows
@@ -535,6 +549,7 @@ class StateStore:
                 .where(imports.c.id == row_id)
                 .values(status=BatchStatus.ABANDONED, error=error, finished_at=_now())
             )
+            self._forget_batch(conn, row_id)
 
     def possible_imports(self, exports: Sequence[str], book_id: int) -> list[PossibleImport]:
         with self._tx() as conn:
@@ -547,9 +562,38 @@ class StateStore:
                 )
                 .order_by(imports.c.id)
             ).all()
-        return [
-            PossibleImport(int(r[0]), str(r[1]), Path(r[2]), _aware(r[3]) or _now()) for r in rows
-        ]
+            return [
+                PossibleImport(
+                    int(r[0]),
+                    str(r[1]),
+                    self._local_batch(conn, int(r[0]), Path(r[2])),
+                    _aware(r[3]) or _now(),
+                )
+                for r in rows
+            ]
+
+    def _local_batch(self, conn: Connection, row_id: int, path: Path) -> Path:
+        """The batch's members file on this machine: its own, or (a shared state) a copy of the
+        one the state keeps, written to a private folder of this store."""
+        if self._sqlite:
+            return path
+        # Shared: always the state's copy (a path of another machine may name another file).
+        data = conn.execute(
+            select(batch_members.c.data).where(batch_members.c.import_row == row_id)
+        ).scalar()
+        if data is None:
+            return path  # committed or expired meanwhile; callers skip a missing file
+        if self._batch_dir is None:
+            self._batch_dir = Path(tempfile.mkdtemp(prefix="dotsync-batches-"))  # 0700
+        copy = self._batch_dir / f"batch-{row_id}.parquet"
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(bytes(data))
+        return copy
+
+    def _forget_batch(self, conn: Connection, row_id: int) -> None:
+        if not self._sqlite:
+            conn.execute(delete(batch_members).where(batch_members.c.import_row == row_id))
 
     def expire_possible(self, row_id: int) -> None:
         with self._tx() as conn:
@@ -558,6 +602,7 @@ class StateStore:
                 .where(imports.c.id == row_id)
                 .values(status=BatchStatus.EXPIRED, finished_at=_now())
             )
+            self._forget_batch(conn, row_id)
 
     # --- books and their reads -----------------------------------------------------------------
 
@@ -668,6 +713,7 @@ class StateStore:
                 .where(imports.c.id == row_id)
                 .values(status=BatchStatus.COMMITTED, finished_at=_now())
             )
+            self._forget_batch(conn, row_id)
 
     # --- removals ----------------------------------------------------------------------------
 
