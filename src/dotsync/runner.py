@@ -146,10 +146,12 @@ class _Job:
             if ctx.http_client is None:
                 # No call to DotDigital once the lease is not known to be ours (a worker paused
                 # past it and taken over must not call for an account another worker runs).
-                owned = httpx.Client(
-                    follow_redirects=False,
-                    event_hooks={"request": [lambda _request: store.check_leases()]},
-                )
+                def before_call(request: httpx.Request) -> None:
+                    store.check_leases()
+                    if ctx.run_id is not None:  # for DotDigital's support (and the emulator)
+                        request.headers["X-Dotsync-Run"] = str(ctx.run_id)
+
+                owned = httpx.Client(follow_redirects=False, event_hooks={"request": [before_call]})
                 ctx.http_client = owned
             try:
                 return self._run_locked(store)
@@ -190,6 +192,7 @@ class _Job:
     def _run_locked(self, store: StateStore) -> RunResult:
         ctx = self.ctx
         run_id = store.start_run(ctx.name, full=ctx.full, started_by=self.started_by)
+        ctx.run_id = run_id
         store.set_lock_run(ctx.lock_names, run_id)
         counts = RunCounts()
         totals = DeliveryTotals()

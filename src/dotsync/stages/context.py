@@ -43,6 +43,7 @@ class RunContext:
     progress: ProgressFn = _no_progress
     http_client: httpx.Client | None = None
     stats: CallStats = field(default_factory=CallStats)
+    run_id: int | None = None  # once recorded: sent as X-Dotsync-Run with each call
 
     def __post_init__(self) -> None:
         self.export: ExportConfig = self.config.find_export(self.name)

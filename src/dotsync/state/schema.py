@@ -149,6 +149,7 @@ serve_ticks = Table(
     Column("claimed_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("run_status", String(20)),
+    Column("run_id", Integer),  # the run that ran it to its end (a resumed run: the resumer)
     Column("attempts", Integer, nullable=False, server_default="1"),
     Column("workers", Text),  # the workers that ran it, in order (space-separated)
 )

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True)),
         sa.Column("run_status", sa.String(20)),
+        sa.Column("run_id", sa.Integer),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
         sa.Column("workers", sa.Text),
     )
