@@ -56,7 +56,7 @@ class RunningEmulator:
         return calls
 
     def timeline(self) -> list[dict[str, Any]]:
-        return list(self._json("GET", "/_emulator/calls/timeline")["calls"])
+        return list(self._json("GET", "/calls/timeline")["calls"])
 
     def reset_calls(self) -> None:
         self._json("POST", "/calls/reset")

@@ -38,6 +38,7 @@ from dotsync.serve.outcome import RunOutcome
 from dotsync.serve.requests import RequestDesk
 from dotsync.serve.schedule_store import ScheduleStore
 from dotsync.serve.workers import SharedTicks, Tick, WorkerInfo
+from dotsync.state.locks import account_lock, export_lock
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class Service:
         self.shared = shared
         self._not_before: dict[str, datetime] = {}  # ticks given back: not taken again before
         self._workers_seen: list[WorkerInfo] = []
+        self._held_locks: set[str] = set()  # by runs of any worker, as last read
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -238,9 +240,15 @@ class Service:
                 claimed.add(job.account_key)
                 yield job
         shared = self.shared
+        if shared is not None:  # busy on another worker: not claimed, only to find it so
+            claimed |= {
+                key for key in self._accounts.values() if account_lock(*key) in self._held_locks
+            }
         for tick in orphans:
             export = self.scheduler.export(tick.job)
             if export is None or export.name in self._running or export.account_key in claimed:
+                continue
+            if export_lock(export.name) in self._held_locks:
                 continue
             if now < self._not_before.get(tick.job, now) or shared is None:
                 continue
@@ -248,7 +256,7 @@ class Service:
                 claimed.add(export.account_key)
                 yield Job(export.name, export.account_key, SCHEDULER, tick=tick)
         for export in self.scheduler.take_due(now, claimed):
-            if export.name in self._running:
+            if export.name in self._running or export_lock(export.name) in self._held_locks:
                 continue
             if shared is None:
                 yield Job(export.name, export.account_key, SCHEDULER)
@@ -272,11 +280,13 @@ class Service:
             ticks = shared.last_ticks()
             orphans = shared.orphans()
             self._workers_seen = shared.workers()
+            held = shared.held_locks()
         except Exception as exc:
             log.warning("could not reach the shared state: %s", exc)
             return []
         with self._lock:
             self.scheduler.catch_up(ticks)
+            self._held_locks = held
         self.metrics.set_workers(self._workers_seen)
         return orphans
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dotsync.state.leases import new_holder
 from dotsync.state.migrate import upgrade_schema
-from dotsync.state.schema import serve_ticks, serve_workers
+from dotsync.state.schema import locks, serve_ticks, serve_workers
 from dotsync.state.store import open_engine
 from dotsync.state.transactions import write_transaction
 
@@ -108,6 +108,19 @@ class SharedTicks:
                 for r in rows
             ]
 
+    def held_locks(self) -> set[str]:
+        """The locks some run holds now, on any worker (a lease not passed): their exports and
+        accounts are busy, so no tick of theirs is claimed only to find them so."""
+        with write_transaction(self.engine) as conn:
+            return {
+                str(name)
+                for (name,) in conn.execute(
+                    select(locks.c.name).where(
+                        locks.c.holder.is_not(None), locks.c.expires_at > func.now()
+                    )
+                )
+            }
+
     # --- the ticks ---------------------------------------------------------------------------
 
     def last_ticks(self) -> dict[str, datetime]:
@@ -172,7 +185,11 @@ class SharedTicks:
             )
         taken = bool(done.rowcount)
         if taken:
-            log.info("tick %s of %s taken over from a worker gone", tick.at.isoformat(), tick.job)
+            log.info(
+                "tick %s of %s taken (given back, or its worker gone)",
+                tick.at.isoformat(),
+                tick.job,
+            )
         return taken
 
     def finish(self, tick: Tick, run_status: str, run_id: int | None = None) -> None:

@@ -250,7 +250,7 @@ class StateStore:
         started = time.monotonic()
         with self._tx() as conn:
             now = self._db_now(conn)
-            for name in names:
+            for name in sorted(names):  # one order for every worker (renewals too): no deadlock
                 query = select(locks).where(locks.c.name == name)
                 if not self._sqlite:
                     query = query.with_for_update()  # a takeover at a time
@@ -303,6 +303,13 @@ class StateStore:
         """Extends the lease; False if another worker took it over (or it was released)."""
         with self._tx() as conn:
             now = self._db_now(conn)
+            if not self._sqlite:  # rows locked in one order by everyone: no deadlock
+                conn.execute(
+                    select(locks.c.name)
+                    .where(locks.c.name.in_(lease.names))
+                    .order_by(locks.c.name)
+                    .with_for_update()
+                ).all()
             done = conn.execute(
                 update(locks)
                 .where(locks.c.name.in_(lease.names), locks.c.holder == lease.holder)
@@ -352,8 +359,10 @@ class StateStore:
         for lease in leases:
             if lease.lost.is_set():
                 raise lease.error()
-            query = select(locks.c.name).where(
-                locks.c.name.in_(lease.names), locks.c.holder == lease.holder
+            query = (
+                select(locks.c.name)
+                .where(locks.c.name.in_(lease.names), locks.c.holder == lease.holder)
+                .order_by(locks.c.name)
             )
             if not self._sqlite:
                 query = query.with_for_update(read=True)  # a takeover waits for our commit
