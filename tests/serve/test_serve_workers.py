@@ -17,18 +17,20 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import create_engine, select
+from state.pg_schema import state_url
 
 from dotsync.emulator import EmulatorSettings, RunningEmulator
 from dotsync.emulator.settings import AccountSettings
 from dotsync.state.schema import runs, serve_ticks
-from tests.state.pg_schema import state_url
 
 UNSHARE = shutil.which("unshare")
 pytestmark = pytest.mark.skipif(
@@ -175,7 +177,9 @@ def test_three_workers_one_killed_one_paused_run_every_tick_once(
 ) -> None:
     emulator = emulator_factory(
         EmulatorSettings(
-            accounts=[AccountSettings(api_user=user, password=PASSWORD) for user in ACCOUNTS],
+            accounts=[
+                AccountSettings(api_user=user, password=SecretStr(PASSWORD)) for user in ACCOUNTS
+            ],
             import_rate=150.0,  # a first run's import takes over a second: runs are caught mid-way
         )
     )
@@ -202,7 +206,7 @@ def test_three_workers_one_killed_one_paused_run_every_tick_once(
             workers[name] = Worker(name, folder)
         engine = create_engine(state)
         for worker in workers.values():
-            wait_for(lambda w=worker: w.health().get("worker"), f"{worker.name}'s /healthz")
+            wait_for(partial(_worker_id, worker), f"{worker.name}'s /healthz")
 
         def running_with_import(hosts: set[str]) -> tuple[int, str, str] | None:
             """A run going on on one of ``hosts`` that has submitted an import."""
@@ -323,6 +327,10 @@ def test_three_workers_one_killed_one_paused_run_every_tick_once(
             if worker.process.poll() is None:
                 worker.signal(signal.SIGCONT)
             worker.close()
+
+
+def _worker_id(worker: Worker) -> Any:
+    return worker.health().get("worker")
 
 
 def _aware(value: datetime) -> datetime:

@@ -19,7 +19,7 @@ from dotsync.errors import LeaseLostError, RunInProgressError
 from dotsync.result import RunStatus
 from dotsync.state import StateStore
 from dotsync.state.schema import batch_members, locks, runs
-from tests.state.pg_schema import BACKENDS, state_url
+from state.pg_schema import BACKENDS, state_url
 
 
 @pytest.fixture(params=BACKENDS)

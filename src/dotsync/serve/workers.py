@@ -20,7 +20,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dotsync.state.leases import new_holder
@@ -173,7 +173,7 @@ class SharedTicks:
             done = conn.execute(
                 update(serve_ticks)
                 .where(
-                    *self._key(tick),
+                    self._key(tick),
                     serve_ticks.c.status == RUNNING,
                     or_(serve_ticks.c.holder.is_(None), serve_ticks.c.holder.not_in(alive)),
                 )
@@ -197,7 +197,7 @@ class SharedTicks:
         with write_transaction(self.engine) as conn:
             conn.execute(
                 update(serve_ticks)
-                .where(*self._key(tick), serve_ticks.c.holder == self.worker)
+                .where(self._key(tick), serve_ticks.c.holder == self.worker)
                 .values(status=DONE, finished_at=func.now(), run_status=run_status, run_id=run_id)
             )
 
@@ -206,10 +206,10 @@ class SharedTicks:
         with write_transaction(self.engine) as conn:
             conn.execute(
                 update(serve_ticks)
-                .where(*self._key(tick), serve_ticks.c.holder == self.worker)
+                .where(self._key(tick), serve_ticks.c.holder == self.worker)
                 .values(holder=None)
             )
 
     @staticmethod
-    def _key(tick: Tick) -> tuple[object, ...]:
-        return (and_(serve_ticks.c.job == tick.job, serve_ticks.c.tick_at == tick.at),)
+    def _key(tick: Tick) -> ColumnElement[bool]:
+        return and_(serve_ticks.c.job == tick.job, serve_ticks.c.tick_at == tick.at)
