@@ -489,9 +489,10 @@ class StateStore:
                 )
             )
             row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-            if not self._sqlite:
+            if not self._sqlite and batch_file.exists():
                 # Shared by several machines: the members file goes into the state, so that
-                # another worker commits (or matches) a batch it did not send.
+                # another worker commits (or matches) a batch it did not send. (The runner
+                # writes it before; a batch without one is only matched if its file is here.)
                 conn.execute(
                     insert(batch_members).values(import_row=row_id, data=batch_file.read_bytes())
                 )
