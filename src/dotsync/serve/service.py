@@ -102,6 +102,7 @@ class Service:
         self._not_before: dict[str, datetime] = {}  # ticks given back: not taken again before
         self._workers_seen: list[WorkerInfo] = []
         self._held_locks: set[str] = set()  # by runs of any worker, as last read
+        self._beat_stop = threading.Event()
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -139,6 +140,13 @@ class Service:
         """Runs exports as they fall due or are asked for until stopped, then waits for the
         current runs."""
         log.info("dotsync serve: %d scheduled export(s)", len(self.scheduler.exports))
+        beating = None
+        if self.shared is not None:
+            # A thread of its own, like a run's lease keeper: a loop slowed down (a slow state)
+            # does not make this worker look dead while its runs go on.
+            self._beat()
+            beating = threading.Thread(target=self._beat_forever, name="worker-heartbeat")
+            beating.start()
         while not self.stop.is_set():
             self._wake.clear()
             now = self._clock()
@@ -155,10 +163,13 @@ class Service:
             timeout = min(max((wake_at - now).total_seconds(), 0.0), self._max_wait)
             if self.requests is not None:
                 timeout = min(timeout, self.requests.poll_seconds)
-            if self.shared is not None:  # the heartbeat: three a lease
+            if self.shared is not None:  # the others' ticks and the free ones: three a lease
                 timeout = min(timeout, self.shared.lease_seconds / 3)
             self._wake.wait(timeout)
         self._join_workers()
+        self._beat_stop.set()  # beating until the last run ended
+        if beating is not None:
+            beating.join()
         if self.shared is not None:
             try:
                 self.shared.leave()
@@ -273,10 +284,7 @@ class Service:
         shared = self.shared
         if shared is None:
             return []
-        with self._lock:
-            running = sorted(self._running)
         try:
-            shared.heartbeat(running)
             ticks = shared.last_ticks()
             orphans = shared.orphans()
             self._workers_seen = shared.workers()
@@ -338,6 +346,20 @@ class Service:
             del self._running[job.name]
         self._wake.set()
         return outcome
+
+    def _beat(self) -> None:
+        assert self.shared is not None
+        with self._lock:
+            running = sorted(self._running)
+        try:
+            self.shared.heartbeat(running)
+        except Exception as exc:  # tried again; past a lease, the others take its ticks
+            log.warning("could not renew this worker's heartbeat: %s", exc)
+
+    def _beat_forever(self) -> None:
+        assert self.shared is not None
+        while not self._beat_stop.wait(self.shared.lease_seconds / 3):
+            self._beat()
 
     def _settle_tick(self, job: Job, tick: Tick, outcome: RunOutcome) -> None:
         """The tick is done, or given back to be run (resumed) by any worker: its account was

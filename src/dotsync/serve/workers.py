@@ -193,11 +193,17 @@ class SharedTicks:
         return taken
 
     def finish(self, tick: Tick, run_status: str, run_id: int | None = None) -> None:
-        """The tick's run ended (succeeded, partial, failed, cancelled): the tick is done."""
+        """The tick's run ended (succeeded, partial, failed, cancelled): the tick is done. Also
+        if it was given back meanwhile (taken over by a worker that found the run's lock held
+        and gave it back): it was run all the same."""
         with write_transaction(self.engine) as conn:
             conn.execute(
                 update(serve_ticks)
-                .where(self._key(tick), serve_ticks.c.holder == self.worker)
+                .where(
+                    self._key(tick),
+                    serve_ticks.c.status == RUNNING,
+                    or_(serve_ticks.c.holder == self.worker, serve_ticks.c.holder.is_(None)),
+                )
                 .values(status=DONE, finished_at=func.now(), run_status=run_status, run_id=run_id)
             )
 
