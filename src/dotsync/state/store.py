@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError
 
 from dotsync.drivers import missing_driver
 from dotsync.errors import RunInProgressError
@@ -252,9 +252,17 @@ class StateStore:
             now = self._db_now(conn)
             for name in sorted(names):  # one order for every worker (renewals too): no deadlock
                 query = select(locks).where(locks.c.name == name)
-                if not self._sqlite:
-                    query = query.with_for_update()  # a takeover at a time
                 row = conn.execute(query).mappings().first()
+                if row is not None and not self._sqlite and _is_free(row, host, now):
+                    # Read again, locked, to take it over: one taker at a time. NOWAIT: a row
+                    # locked now is a live run's (its transaction checks its lease), so busy.
+                    try:
+                        row = conn.execute(query.with_for_update(nowait=True)).mappings().first()
+                    except OperationalError as exc:
+                        raise RunInProgressError(
+                            f"the lock {name} is in use by a run going on; this invocation "
+                            f"({export!r}) stops"
+                        ) from exc
                 values = {
                     "export": export,
                     "host": host,
@@ -303,13 +311,7 @@ class StateStore:
         """Extends the lease; False if another worker took it over (or it was released)."""
         with self._tx() as conn:
             now = self._db_now(conn)
-            if not self._sqlite:  # rows locked in one order by everyone: no deadlock
-                conn.execute(
-                    select(locks.c.name)
-                    .where(locks.c.name.in_(lease.names))
-                    .order_by(locks.c.name)
-                    .with_for_update()
-                ).all()
+            self._lock_rows(conn, lease.names)
             done = conn.execute(
                 update(locks)
                 .where(locks.c.name.in_(lease.names), locks.c.holder == lease.holder)
@@ -324,7 +326,19 @@ class StateStore:
 
     def set_lock_run(self, names: Sequence[str], run_id: int) -> None:
         with self._tx() as conn:
+            self._lock_rows(conn, names)
             conn.execute(update(locks).where(locks.c.name.in_(names)).values(run_id=run_id))
+
+    def _lock_rows(self, conn: Connection, names: Sequence[str]) -> None:
+        """Lock rows written by their holder in name order, as every writer does (no deadlock);
+        FOR NO KEY UPDATE does not wait for the fence checks' KEY SHARE."""
+        if not self._sqlite:
+            conn.execute(
+                select(locks.c.name)
+                .where(locks.c.name.in_(list(names)))
+                .order_by(locks.c.name)
+                .with_for_update(key_share=True)
+            ).all()
 
     def heartbeat(self, names: Sequence[str]) -> None:
         """A run's sign of life between renewals: raises if its lease is lost."""
@@ -344,6 +358,7 @@ class StateStore:
         if not holders:
             return
         with self._tx() as conn:
+            self._lock_rows(conn, names)
             conn.execute(
                 update(locks)
                 .where(locks.c.name.in_(names), locks.c.holder.in_(holders))
@@ -365,7 +380,9 @@ class StateStore:
                 .order_by(locks.c.name)
             )
             if not self._sqlite:
-                query = query.with_for_update(read=True)  # a takeover waits for our commit
+                # A takeover (FOR UPDATE) waits for our commit; renewals and our own updates of
+                # the rows (FOR NO KEY UPDATE) do not, so no lock is ever upgraded against them.
+                query = query.with_for_update(read=True, key_share=True)
             conn.info[_NO_FENCE] = True
             try:
                 held = len(conn.execute(query).all())
