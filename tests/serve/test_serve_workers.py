@@ -238,7 +238,7 @@ def test_three_workers_one_killed_one_paused_run_every_tick_once(
 
         # SIGSTOP another in the middle of a run, past its lease, then let it go on.
         others = {name for name in workers if name != killed_host}
-        paused_run, paused_host, _ = wait_for(
+        paused_run, paused_host, paused_export = wait_for(
             lambda: running_with_import(others), "a run on another worker", seconds=120
         )
         paused = workers[paused_host]
@@ -302,8 +302,19 @@ def test_three_workers_one_killed_one_paused_run_every_tick_once(
         assert killed_tick["status"] == "done" and killed_tick["attempts"] >= 2
         assert int(killed_tick["run_id"]) == resumer
 
-        # The paused run wrote nothing after its lease passed: another run finished its tick.
-        assert run_rows[paused_run]["status"] in ("interrupted", "succeeded", "partial")
+        # The paused run lost its lease: it stopped without writing (its row stays as another
+        # worker's resume marked it), and another worker's run finished its work.
+        lost = [
+            e
+            for e in paused.events()
+            if e.get("event") == "run_summary" and e.get("status") == "lost"
+        ]
+        assert paused_export in {e["export"] for e in lost}
+        paused_row = run_rows[paused_run]
+        assert paused_row["status"] == "interrupted", paused_row
+        assert "resumed by run" in str(paused_row["error"])
+        paused_resumer = int(str(paused_row["error"]).rsplit(" ", 1)[-1])
+        assert run_rows[paused_resumer]["host"] != paused_host
 
         # Never two runs of one account at once (the emulator's clock).
         spans: dict[str, dict[str, list[float]]] = defaultdict(dict)
