@@ -318,8 +318,12 @@ def run_once(config_path: Path, *, fail_on_rejects: bool = False) -> tuple[int, 
     """Runs what is due now (``serve --once``): the exit code and what each run did."""
     config = load_config(config_path)
     service = build_service(config)
-    with stop_on_signals(service.request_stop):
-        outcomes = service.run_due_once()
+    try:
+        with stop_on_signals(service.request_stop):
+            outcomes = service.run_due_once()
+    finally:
+        if service.shared is not None:  # --once claims no tick (see README: Several workers)
+            service.shared.close()
     return once_exit_code(outcomes, fail_on_rejects=fail_on_rejects), outcomes
 
 
