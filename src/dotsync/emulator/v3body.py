@@ -216,7 +216,8 @@ def parse_v3(body: dict[str, Any] | str, field_types: dict[str, str], merge: str
     else:
         lowered = {str(k).lower(): v for k, v in body.items()}
         contacts = lowered.get("contacts") or []
-    parsed.good = v3_rows(contacts, field_types, merge, parsed.bad)
+    parsed.lists = set()
+    parsed.good = v3_rows(contacts, field_types, merge, parsed.bad, parsed.lists)
     return parsed
 
 

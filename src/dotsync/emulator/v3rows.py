@@ -52,13 +52,18 @@ def _get(obj: Any, name: str) -> Any:
 
 
 def v3_rows(
-    contacts: Iterable[Any], field_types: dict[str, str], merge: str, bad: list[BadRow]
+    contacts: Iterable[Any],
+    field_types: dict[str, str],
+    merge: str,
+    bad: list[BadRow],
+    listed: set[str] | None = None,
 ) -> Iterator[GoodRow]:
     """v3 contacts as rows of ``importing.V3_COLUMNS``: seq, e-mail, data fields and lists as
     JSON, channel properties (see ``_channel_json``). ``dataFields`` keys match field names
     case-insensitively (``firstName`` is FIRSTNAME); null clears a value under overwrite. A
     contact with an unknown field or a bad value fails whole (the v3 document lets part of a
-    contact through; failing it whole keeps what was stored unambiguous: our choice)."""
+    contact through; failing it whole keeps what was stored unambiguous: our choice).
+    ``listed`` gets the distinct lists texts of the rows, once they are all read."""
     fields = _FieldReader(field_types, keep_null=merge == "overwrite")
     encode = _compact_encoder()
     seen: set[str] = set()
@@ -88,12 +93,16 @@ def v3_rows(
             if channels is not None:
                 channel = _channel_json(_get(channels, "email"))
             row: GoodRow = (seq, email, encode(values), _lists_text(lists, lists_text), channel)
+            if type(lists) is not list and listed is not None:
+                listed.add(row[3])
         except ValueRejectedError as exc:
             # Failure codes beyond the v3 document's examples are ours (assumption).
             code = exc.code if exc.code == "dataFieldNotFound" else "invalidDataField"
             bad.append(BadRow(seq, "failure", raw, exc.sentence, code=code))
             continue
         yield row
+    if listed is not None:
+        listed.update(lists_text.values())
 
 
 def _channel_json(channel: Any) -> str | None:
