@@ -145,13 +145,25 @@ class ImportsMixin(ContactsMixin):
         file_name: str | None,
     ) -> str:
         import_id = str(uuid.uuid4())
+        in_memory = self.db.path is None
         with self.db.tx() as conn:
             conn.execute(
                 "INSERT INTO imports (id, account_id, kind, book_id, merge_option, "
                 "status, created, payload, file_name) VALUES (?, ?, ?, ?, ?, "
                 "'NotFinished', ?, ?, ?)",
-                (import_id, account.id, kind, book_id, merge, self.now(), payload, file_name),
+                (
+                    import_id,
+                    account.id,
+                    kind,
+                    book_id,
+                    merge,
+                    self.now(),
+                    None if in_memory else payload,
+                    file_name,
+                ),
             )
+            if in_memory:
+                self.db.payloads[import_id] = payload
         self._queue.put(import_id)
         return import_id
 
@@ -342,6 +354,9 @@ class ImportsMixin(ContactsMixin):
             )
 
     def _payload(self, import_id: str) -> bytes:
+        with self.db.lock:
+            if (kept := self.db.payloads.get(import_id)) is not None:
+                return kept
         row = self.db.one("SELECT payload FROM imports WHERE id = ?", (import_id,))
         return bytes(row[0]) if row is not None and row[0] is not None else b""
 
@@ -378,6 +393,7 @@ class ImportsMixin(ContactsMixin):
                     import_id,
                 ),
             )
+            self.db.payloads.pop(import_id, None)
 
 
 def _release_memory() -> None:
