@@ -97,7 +97,7 @@ def _apply(
     total = good + len(parsed.bad)
     if max_bad_share is not None and total and len(parsed.bad) / total > max_bad_share:
         return Applied("RejectedByWatchdog")
-    new = _classify(db, job)
+    new = _classify(db, job, good)
     if job.account.contact_limit is not None:
         row = db.one("SELECT count(*) FROM contacts WHERE account_id = ?", (job.account.id,))
         if row is not None and row[0] + new > job.account.contact_limit:
@@ -157,30 +157,32 @@ def _json_value(column: str, kind: str) -> str:
     return column
 
 
-def _classify(db: Database, job: Job) -> int:
-    """Mark existing contacts and suppressed rows; the number of new contacts."""
+def _classify(db: Database, job: Job, staged: int) -> int:
+    """Mark existing contacts and suppressed rows; the number of new contacts. Rows marked by
+    no statement (a first export's) are all new: no pass over the stage learns it again."""
     account = job.account.id
     with db.tx() as conn:
-        conn.execute(
+        marked = conn.execute(
             "UPDATE stage SET cid = c.id, cstatus = c.status FROM contacts c "
             "WHERE c.account_id = ? AND c.email = stage.email",
             (account,),
-        )
-        conn.execute(f"UPDATE stage SET supp = cstatus WHERE cstatus IN ({_SUPPRESSED})")
+        ).rowcount
+        if marked:
+            conn.execute(f"UPDATE stage SET supp = cstatus WHERE cstatus IN ({_SUPPRESSED})")
         if conn.execute("SELECT 1 FROM global_suppressions LIMIT 1").fetchone():
-            conn.execute(
+            marked += conn.execute(
                 "UPDATE stage SET supp = g.status FROM global_suppressions g "
                 "WHERE stage.supp IS NULL AND g.email = stage.email"
-            )
+            ).rowcount
         if conn.execute(
             "SELECT 1 FROM domain_suppressions WHERE account_id = ?", (account,)
         ).fetchone():
-            conn.execute(
+            marked += conn.execute(
                 "UPDATE stage SET supp = 'DomainSuppression' WHERE supp IS NULL AND "
                 "substr(email, instr(email, '@') + 1) IN (SELECT domain FROM "
                 "domain_suppressions WHERE account_id = ?)",
                 (account,),
-            )
+            ).rowcount
         if conn.execute(
             "SELECT 1 FROM book_unsubscribes b JOIN books k ON k.id = b.book_id "
             "WHERE k.account_id = ? LIMIT 1",
@@ -197,6 +199,8 @@ def _classify(db: Database, job: Job) -> int:
                 "json_each(stage.lists) j WHERE b.contact_id = stage.cid AND "
                 "b.book_id = j.value)"
             )
+        if not marked:
+            return staged
         conn.execute("UPDATE stage SET is_new = 0 WHERE cid IS NOT NULL OR supp IS NOT NULL")
         row = conn.execute("SELECT count(*) FROM stage WHERE is_new").fetchone()
     return int(row[0])

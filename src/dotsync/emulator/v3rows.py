@@ -13,12 +13,12 @@ from typing import Any
 
 from dotsync.emulator.importing import BadRow, GoodRow
 from dotsync.emulator.values import (
+    EMAIL_PATTERN,
     EMAIL_TYPES,
     MAX_STRING,
     OPT_IN_TYPES,
     PARSERS,
     ValueRejectedError,
-    EMAIL_PATTERN,
     canonical_enum,
 )
 
