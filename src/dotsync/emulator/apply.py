@@ -104,14 +104,33 @@ def _apply(
             return Applied("ExceedsAllowedContactLimit")
     chunk = _BATCH if rate is None else max(1, min(_BATCH, int(rate / 10) or 1))
     started, done = time.monotonic(), 0
+    offsets: list[tuple[int, int, int]] = []  # chunks whose new ids are n + offset, not staged
     for low in range(1, good + 1, chunk):
         with db.tx() as conn:
-            done += _apply_chunk(conn.execute, job, parsed.lists, low, low + chunk)
+            rows, offset = _apply_chunk(conn.execute, job, parsed.lists, low, low + chunk)
             db.members_changed(_books_of_chunk(conn.execute, job, parsed.lists, low, low + chunk))
+        done += rows
+        if offset is not None:
+            offsets.append((low, low + chunk, offset))
         pause = 0.0 if rate is None else started + done / rate - time.monotonic()
         if wait(max(0.0, pause)):
             raise InterruptedImportError
-    return _collect(db, job)
+    return _collect(db, job, good, new, _fill_ids(db, offsets))
+
+
+def _fill_ids(db: Database, offsets: list[tuple[int, int, int]]) -> int:
+    """The offset that gives the unstaged ids of new contacts (``cid`` is ``n + offset``): one
+    for the whole import unless other writes took ids between its chunks, in which case the
+    ids are staged now (and 0 returned)."""
+    if len({offset for *_, offset in offsets}) <= 1:
+        return offsets[0][2] if offsets else 0
+    with db.tx() as conn:
+        for low, high, offset in offsets:
+            conn.execute(
+                "UPDATE stage SET cid = n + ? WHERE n >= ? AND n < ? AND is_new",
+                (offset, low, high),
+            )
+    return 0
 
 
 def _stage(db: Database, parsed: ParsedImport) -> int:
@@ -208,8 +227,9 @@ def _classify(db: Database, job: Job, staged: int) -> int:
 
 def _apply_chunk(
     execute: Callable[..., Any], job: Job, lists: set[str] | None, low: int, high: int
-) -> int:
-    """Apply the staged rows ``low <= n < high``; their number."""
+) -> tuple[int, int | None]:
+    """Apply the staged rows ``low <= n < high``: their number, and when they are all new,
+    the offset that gives their ids from ``n`` (``cid`` is then left NULL, not written)."""
     now, account = job.now, job.account.id
     rng = "s.n >= ? AND s.n < ?"
     rows, new = execute(
@@ -218,11 +238,12 @@ def _apply_chunk(
     ).fetchone()
     # New contacts get their ids here, in file order after the highest id, so that no lookup
     # by e-mail is needed to learn them (the chunk's transaction holds the lock). A chunk of new
-    # contacts only (a first export) numbers them from its rows' dense ``n``, without ranking.
+    # contacts only (a first export) numbers them from its rows' dense ``n``: no ranking, and
+    # no write of the stage.
     top = execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]
-    if new and new == rows:
-        execute("UPDATE stage SET cid = n + ? WHERE n >= ? AND n < ?", (top + 1 - low, low, high))
-    elif new:
+    offset = int(top) + 1 - low if new and new == rows else None
+    cid = "s.cid" if offset is None else f"(s.n + {offset})"
+    if new and offset is None:
         execute(
             "UPDATE stage SET cid = ? + r.k FROM (SELECT n, row_number() OVER (ORDER BY n) "
             "AS k FROM stage WHERE n >= ? AND n < ? AND is_new) r WHERE stage.n = r.n",
@@ -232,7 +253,7 @@ def _apply_chunk(
     # hold no null, nearly all, are stored as staged, without parsing their JSON again.
     execute(
         "INSERT INTO contacts (id, account_id, email, status, opt_in, email_type, fields, "
-        f"created, modified, suppressed_at) SELECT s.cid, ?, s.email, {_NEW_STATUS}, "
+        f"created, modified, suppressed_at) SELECT {cid}, ?, s.email, {_NEW_STATUS}, "
         "coalesce(s.opt_in, 'Unknown'), coalesce(s.email_type, 'Html'), "
         "CASE WHEN instr(s.fields, 'null') THEN json_patch('{}', s.fields) ELSE s.fields END, "
         f"?, ?, CASE WHEN {_OPTED_OUT} THEN ? END "
@@ -264,18 +285,18 @@ def _apply_chunk(
         books += [b for b in json.loads(next(iter(lists))) if b not in virtual]
     for book in books:
         execute(
-            f"INSERT OR IGNORE INTO members SELECT ?, s.cid FROM stage s WHERE {joins}",
+            f"INSERT OR IGNORE INTO members SELECT ?, {cid} FROM stage s WHERE {joins}",
             (book, low, high),
         )
     if lists is None or len(lists) > 1:
         listed = ",".join(str(b) for b in job.virtual_books) or "NULL"
         execute(
-            "INSERT OR IGNORE INTO members SELECT j.value, s.cid FROM stage s, "
+            f"INSERT OR IGNORE INTO members SELECT j.value, {cid} FROM stage s, "
             f"json_each(s.lists) j WHERE s.lists IS NOT NULL AND {joins} "
             f"AND j.value NOT IN ({listed})",
             (low, high),
         )
-    return int(rows)
+    return int(rows), offset
 
 
 def _books_of_chunk(
@@ -292,32 +313,32 @@ def _books_of_chunk(
     return [*job.book_ids, *(int(row[0]) for row in rows)]
 
 
-def _collect(db: Database, job: Job) -> Applied:
+def _collect(db: Database, job: Job, good: int, new: int, offset: int) -> Applied:
+    """What the import did; ``offset`` gives the ids of new contacts not staged (``n + offset``,
+    see ``_fill_ids``)."""
     applied = Applied("Finished")
-    counts = db.one(
-        "SELECT count(*) FILTER (WHERE is_new), "
-        "count(*) FILTER (WHERE NOT is_new AND supp IS NULL) FROM stage"
-    )
-    applied.new, applied.updated = (int(counts[0]), int(counts[1])) if counts else (0, 0)
     applied.suppressed = [
         (r[0], r[1], r[2], r[3])
         for r in db.read(
             "SELECT seq, cid, email, supp FROM stage WHERE supp IS NOT NULL ORDER BY n"
         )
     ]
+    # Every staged row is new, suppressed or updated.
+    applied.new, applied.updated = new, good - new - len(applied.suppressed)
     if job.want_ids:
-        applied.created_json = _references_json(db, "is_new")
-        applied.updated_json = _references_json(db, "NOT is_new")
+        applied.created_json = _references_json(db, "is_new", offset)
+        applied.updated_json = _references_json(db, "NOT is_new", 0)
     return applied
 
 
-def _references_json(db: Database, which: str) -> str:
+def _references_json(db: Database, which: str, offset: int) -> str:
     """``[{"contactId":1,"identifiers":{"email":"a@x.com"}},...]`` in file order (the rowid
     order of ``stage``, which the subquery keeps)."""
     row = db.one(
         "SELECT json_group_array(json_object('contactId', cid, 'identifiers', "
-        "json_object('email', email))) FROM (SELECT cid, email FROM stage "
-        f"WHERE supp IS NULL AND {which} ORDER BY n)"
+        "json_object('email', email))) FROM (SELECT coalesce(cid, n + ?) AS cid, email "
+        f"FROM stage WHERE supp IS NULL AND {which} ORDER BY n)",
+        (offset,),
     )
     return str(row[0]) if row is not None and row[0] is not None else "[]"
 
