@@ -20,6 +20,7 @@ from dotsync.emulator.values import (
     PARSERS,
     ValueRejectedError,
     canonical_enum,
+    date_text,
 )
 
 _CONTACT_KEYS = frozenset(
@@ -165,6 +166,8 @@ class _FieldReader:
                 kind == "Boolean" and value_type is bool
             ):
                 values[name] = raw
+            elif kind == "Date" and value_type is str:
+                values[name] = date_text(raw)  # what _parse_date returns, one call less
             else:
                 values[name] = PARSERS[kind](raw)
         return values
