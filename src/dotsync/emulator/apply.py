@@ -162,7 +162,7 @@ def _stage(db: Database, parsed: ParsedImport) -> int:
         conn.execute(
             "UPDATE stage SET opt_in = json_extract(channel, '$[0]'), "
             "email_type = json_extract(channel, '$[1]'), "
-            "vstatus = json_extract(channel, '$[2]') WHERE channel IS NOT NULL"
+            "vstatus = json_extract(channel, '$[2]') WHERE channel <> ''"
         )
         row = conn.execute("SELECT count(*) FROM stage").fetchone()
     return int(row[0])
