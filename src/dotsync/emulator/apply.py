@@ -107,11 +107,13 @@ def _apply(
     offsets: list[tuple[int, int, int]] = []  # chunks whose new ids are n + offset, not staged
     for low in range(1, good + 1, chunk):
         with db.tx() as conn:
-            rows, offset = _apply_chunk(conn.execute, job, parsed.lists, low, low + chunk)
-            db.members_changed(_books_of_chunk(conn.execute, job, parsed.lists, low, low + chunk))
+            high = min(low + chunk, good + 1)
+            every = high - low if new == good else None  # all new: no need to count them
+            rows, offset = _apply_chunk(conn.execute, job, parsed.lists, low, high, every)
+            db.members_changed(_books_of_chunk(conn.execute, job, parsed.lists, low, high))
         done += rows
         if offset is not None:
-            offsets.append((low, low + chunk, offset))
+            offsets.append((low, high, offset))
         pause = 0.0 if rate is None else started + done / rate - time.monotonic()
         if wait(max(0.0, pause)):
             raise InterruptedImportError
@@ -226,16 +228,26 @@ def _classify(db: Database, job: Job, staged: int) -> int:
 
 
 def _apply_chunk(
-    execute: Callable[..., Any], job: Job, lists: set[str] | None, low: int, high: int
+    execute: Callable[..., Any],
+    job: Job,
+    lists: set[str] | None,
+    low: int,
+    high: int,
+    every: int | None,
 ) -> tuple[int, int | None]:
-    """Apply the staged rows ``low <= n < high``: their number, and when they are all new,
-    the offset that gives their ids from ``n`` (``cid`` is then left NULL, not written)."""
+    """Apply the staged rows ``low <= n < high`` (``every``: their number, when they are known
+    to be all new): their number, and when they are all new, the offset that gives their ids
+    from ``n`` (``cid`` is then left NULL, not written)."""
     now, account = job.now, job.account.id
     rng = "s.n >= ? AND s.n < ?"
-    rows, new = execute(
-        "SELECT count(*), count(*) FILTER (WHERE is_new) FROM stage WHERE n >= ? AND n < ?",
-        (low, high),
-    ).fetchone()
+    rows, new = (
+        (every, every)
+        if every is not None
+        else execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_new) FROM stage WHERE n >= ? AND n < ?",
+            (low, high),
+        ).fetchone()
+    )
     # New contacts get their ids here, in file order after the highest id, so that no lookup
     # by e-mail is needed to learn them (the chunk's transaction holds the lock). A chunk of new
     # contacts only (a first export) numbers them from its rows' dense ``n``: no ranking, and
