@@ -149,20 +149,26 @@ def test_a_new_contact_stores_no_null_and_keeps_the_rest_as_given() -> None:
                                                    "SCORE": 0.30000000000000004}  # fmt: skip
 
 
-def test_an_in_memory_emulator_keeps_queued_files_out_of_sqlite(tmp_path: Any) -> None:
-    store, account, book = _store()
-    body = json.dumps({"contacts": [_contact("q@example.com", [book])]}).encode()
-    import_id = store.submit_v3(account, body)["importId"]
-    assert store.db.read("SELECT payload FROM imports")[0][0] is None
-    assert store.db.payloads == {import_id: body}
-    store._process(import_id)
-    assert store.db.payloads == {}
-
-    settings = EmulatorSettings(state_file=tmp_path / "state.sqlite")
-    kept = Store(settings, Database(settings.state_file))
-    account = kept.add_account(settings.accounts[0])
-    book = int(kept.create_book(account, "News", "Private")["id"])
-    body = json.dumps({"contacts": [_contact("q@example.com", [book])]}).encode()
-    kept.submit_v3(account, body)
-    assert kept.db.read("SELECT payload FROM imports")[0][0] == body  # resumed after a restart
-    assert kept.db.payloads == {}
+def test_an_in_memory_emulator_keeps_files_and_replies_out_of_sqlite(tmp_path: Any) -> None:
+    """In memory, a queued import's file and a finished one's reply stay bytes in Python; with
+    ``--state`` both are stored, so that a restart resumes the one and still answers the other.
+    The replies are the same."""
+    replies = []
+    for path in (None, tmp_path / "state.sqlite"):
+        settings = EmulatorSettings(state_file=path)
+        store = Store(settings, Database(path))
+        account = store.add_account(settings.accounts[0])
+        book = int(store.create_book(account, "News", "Private")["id"])
+        body = json.dumps({"contacts": [_contact("q@example.com", [book])]}).encode()
+        import_id = store.submit_v3(account, body)["importId"]
+        stored = store.db.read("SELECT payload FROM imports")[0][0]
+        assert (stored, store.db.payloads) == ((None, {import_id: body}) if path is None
+                                               else (body, {}))  # fmt: skip
+        store._process(import_id)
+        assert store.db.payloads == {}
+        result = store.db.read("SELECT result FROM imports")[0][0]
+        assert (result is None) == (path is None) == (import_id in store.db.replies)
+        reply = json.loads(store.v3_status(account, import_id.upper()))
+        assert reply["importId"] == import_id and reply["status"] == "Finished"
+        replies.append({**reply, "importId": None, "created": len(reply["created"])})
+    assert replies[0] == replies[1]
