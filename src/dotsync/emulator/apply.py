@@ -93,36 +93,59 @@ def _apply(
     max_bad_share: float | None,
     wait: Callable[[float], bool],
 ) -> Applied:
-    good, last_seq = _stage(db, parsed)
+    good = _stage(db, parsed)
     total = good + len(parsed.bad)
     if max_bad_share is not None and total and len(parsed.bad) / total > max_bad_share:
         return Applied("RejectedByWatchdog")
-    new = _classify(db, job)
+    new = _classify(db, job, good)
     if job.account.contact_limit is not None:
         row = db.one("SELECT count(*) FROM contacts WHERE account_id = ?", (job.account.id,))
         if row is not None and row[0] + new > job.account.contact_limit:
             return Applied("ExceedsAllowedContactLimit")
     chunk = _BATCH if rate is None else max(1, min(_BATCH, int(rate / 10) or 1))
     started, done = time.monotonic(), 0
-    for low in range(0, last_seq + 1, chunk):
+    offsets: list[tuple[int, int, int]] = []  # chunks whose new ids are n + offset, not staged
+    for low in range(1, good + 1, chunk):
         with db.tx() as conn:
-            done += _apply_chunk(conn.execute, job, low, low + chunk)
-            db.members_changed(_books_of_chunk(conn.execute, job, low, low + chunk))
+            high = min(low + chunk, good + 1)
+            every = high - low if new == good else None  # all new: no need to count them
+            rows, offset = _apply_chunk(conn.execute, job, parsed.lists, low, high, every)
+            db.members_changed(_books_of_chunk(conn.execute, job, parsed.lists, low, high))
+        done += rows
+        if offset is not None:
+            offsets.append((low, high, offset))
         pause = 0.0 if rate is None else started + done / rate - time.monotonic()
         if wait(max(0.0, pause)):
             raise InterruptedImportError
-    return _collect(db, job)
+    return _collect(db, job, good, new, _fill_ids(db, offsets))
 
 
-def _stage(db: Database, parsed: ParsedImport) -> tuple[int, int]:
-    """Stage the good rows; their count and the last seq."""
+def _fill_ids(db: Database, offsets: list[tuple[int, int, int]]) -> int:
+    """The offset that gives the unstaged ids of new contacts (``cid`` is ``n + offset``): one
+    for the whole import unless other writes took ids between its chunks, in which case the
+    ids are staged now (and 0 returned)."""
+    if len({offset for *_, offset in offsets}) <= 1:
+        return offsets[0][2] if offsets else 0
+    with db.tx() as conn:
+        for low, high, offset in offsets:
+            conn.execute(
+                "UPDATE stage SET cid = n + ? WHERE n >= ? AND n < ? AND is_new",
+                (offset, low, high),
+            )
+    return 0
+
+
+def _stage(db: Database, parsed: ParsedImport) -> int:
+    """Stage the good rows; their count. Each gets a dense number ``n`` (1, 2, ...: the rowid,
+    in file order) besides its place in the file (``seq``, with gaps where rows were refused):
+    the chunks are ranges of ``n``, and a chunk of new contacts only takes ids ``n + offset``."""
     values = [f"c{k}" for k in range(len(parsed.mapped))]
     with db.tx() as conn:
         conn.execute(
-            "CREATE TABLE scratch.stage (seq INTEGER PRIMARY KEY, email TEXT, "
-            "fields TEXT, opt_in TEXT, email_type TEXT, vstatus TEXT, lists TEXT, "
-            "channel TEXT, cid INTEGER, "
-            f"cstatus TEXT, supp TEXT, is_new INTEGER{''.join(', ' + v for v in values)})"
+            "CREATE TABLE scratch.stage (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, "
+            "email TEXT, fields TEXT, opt_in TEXT, email_type TEXT, vstatus TEXT, lists TEXT, "
+            "channel TEXT, cid INTEGER, cstatus TEXT, supp TEXT, "
+            f"is_new INTEGER NOT NULL DEFAULT 1{''.join(', ' + v for v in values)})"
         )
     columns = parsed.stage_columns
     insert = f"INSERT INTO stage ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -136,14 +159,15 @@ def _stage(db: Database, parsed: ParsedImport) -> tuple[int, int]:
                 for k, (name, kind) in enumerate(parsed.mapped)
             )
             conn.execute(f"UPDATE stage SET fields = json_object({pairs})")
-        conn.execute("UPDATE stage SET fields = '{}' WHERE fields IS NULL")
+        elif parsed.from_csv:  # no mapped column (v3 rows carry their JSON, "{}" when none)
+            conn.execute("UPDATE stage SET fields = '{}' WHERE fields IS NULL")
         conn.execute(
             "UPDATE stage SET opt_in = json_extract(channel, '$[0]'), "
             "email_type = json_extract(channel, '$[1]'), "
-            "vstatus = json_extract(channel, '$[2]') WHERE channel IS NOT NULL"
+            "vstatus = json_extract(channel, '$[2]') WHERE channel <> ''"
         )
-        row = conn.execute("SELECT count(*), coalesce(max(seq), -1) FROM stage").fetchone()
-    return int(row[0]), int(row[1])
+        row = conn.execute("SELECT count(*) FROM stage").fetchone()
+    return int(row[0])
 
 
 def _json_value(column: str, kind: str) -> str:
@@ -154,30 +178,32 @@ def _json_value(column: str, kind: str) -> str:
     return column
 
 
-def _classify(db: Database, job: Job) -> int:
-    """Mark existing contacts and suppressed rows; the number of new contacts."""
+def _classify(db: Database, job: Job, staged: int) -> int:
+    """Mark existing contacts and suppressed rows; the number of new contacts. Rows marked by
+    no statement (a first export's) are all new: no pass over the stage learns it again."""
     account = job.account.id
     with db.tx() as conn:
-        conn.execute(
+        marked = conn.execute(
             "UPDATE stage SET cid = c.id, cstatus = c.status FROM contacts c "
             "WHERE c.account_id = ? AND c.email = stage.email",
             (account,),
-        )
-        conn.execute(f"UPDATE stage SET supp = cstatus WHERE cstatus IN ({_SUPPRESSED})")
+        ).rowcount
+        if marked:
+            conn.execute(f"UPDATE stage SET supp = cstatus WHERE cstatus IN ({_SUPPRESSED})")
         if conn.execute("SELECT 1 FROM global_suppressions LIMIT 1").fetchone():
-            conn.execute(
+            marked += conn.execute(
                 "UPDATE stage SET supp = g.status FROM global_suppressions g "
                 "WHERE stage.supp IS NULL AND g.email = stage.email"
-            )
+            ).rowcount
         if conn.execute(
             "SELECT 1 FROM domain_suppressions WHERE account_id = ?", (account,)
         ).fetchone():
-            conn.execute(
+            marked += conn.execute(
                 "UPDATE stage SET supp = 'DomainSuppression' WHERE supp IS NULL AND "
                 "substr(email, instr(email, '@') + 1) IN (SELECT domain FROM "
                 "domain_suppressions WHERE account_id = ?)",
                 (account,),
-            )
+            ).rowcount
         if conn.execute(
             "SELECT 1 FROM book_unsubscribes b JOIN books k ON k.id = b.book_id "
             "WHERE k.account_id = ? LIMIT 1",
@@ -194,100 +220,137 @@ def _classify(db: Database, job: Job) -> int:
                 "json_each(stage.lists) j WHERE b.contact_id = stage.cid AND "
                 "b.book_id = j.value)"
             )
-        conn.execute("UPDATE stage SET is_new = (cid IS NULL AND supp IS NULL)")
+        if not marked:
+            return staged
+        conn.execute("UPDATE stage SET is_new = 0 WHERE cid IS NOT NULL OR supp IS NOT NULL")
         row = conn.execute("SELECT count(*) FROM stage WHERE is_new").fetchone()
     return int(row[0])
 
 
-def _apply_chunk(execute: Callable[..., Any], job: Job, low: int, high: int) -> int:
+def _apply_chunk(
+    execute: Callable[..., Any],
+    job: Job,
+    lists: set[str] | None,
+    low: int,
+    high: int,
+    every: int | None,
+) -> tuple[int, int | None]:
+    """Apply the staged rows ``low <= n < high`` (``every``: their number, when they are known
+    to be all new): their number, and when they are all new, the offset that gives their ids
+    from ``n`` (``cid`` is then left NULL, not written)."""
     now, account = job.now, job.account.id
-    rng = "s.seq >= ? AND s.seq < ?"
-    # New contacts get their ids here, in file order after the highest id, so that no lookup
-    # by e-mail is needed to learn them (the chunk's transaction holds the lock).
-    top = execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]
-    execute(
-        "UPDATE stage SET cid = ? + r.n FROM (SELECT seq, row_number() OVER (ORDER BY seq) "
-        "AS n FROM stage WHERE seq >= ? AND seq < ? AND is_new) r WHERE stage.seq = r.seq",
-        (top, low, high),
+    rng = "s.n >= ? AND s.n < ?"
+    rows, new = (
+        (every, every)
+        if every is not None
+        else execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_new) FROM stage WHERE n >= ? AND n < ?",
+            (low, high),
+        ).fetchone()
     )
+    # New contacts get their ids here, in file order after the highest id, so that no lookup
+    # by e-mail is needed to learn them (the chunk's transaction holds the lock). A chunk of new
+    # contacts only (a first export) numbers them from its rows' dense ``n``: no ranking, and
+    # no write of the stage.
+    top = execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]
+    offset = int(top) + 1 - low if new and new == rows else None
+    cid = "s.cid" if offset is None else f"(s.n + {offset})"
+    if new and offset is None:
+        execute(
+            "UPDATE stage SET cid = ? + r.k FROM (SELECT n, row_number() OVER (ORDER BY n) "
+            "AS k FROM stage WHERE n >= ? AND n < ? AND is_new) r WHERE stage.n = r.n",
+            (top, low, high),
+        )
+    # A new contact's fields drop null values (``json_patch`` over ``{}``); the rows that
+    # hold no null, nearly all, are stored as staged, without parsing their JSON again.
     execute(
         "INSERT INTO contacts (id, account_id, email, status, opt_in, email_type, fields, "
-        f"created, modified, suppressed_at) SELECT s.cid, ?, s.email, {_NEW_STATUS}, "
+        f"created, modified, suppressed_at) SELECT {cid}, ?, s.email, {_NEW_STATUS}, "
         "coalesce(s.opt_in, 'Unknown'), coalesce(s.email_type, 'Html'), "
-        f"json_patch('{{}}', s.fields), ?, ?, CASE WHEN {_OPTED_OUT} THEN ? END "
-        f"FROM stage s WHERE {rng} AND s.is_new ORDER BY s.seq",
+        "CASE WHEN instr(s.fields, 'null') THEN json_patch('{}', s.fields) ELSE s.fields END, "
+        f"?, ?, CASE WHEN {_OPTED_OUT} THEN ? END "
+        f"FROM stage s WHERE {rng} AND s.is_new ORDER BY s.n",
         (account, now, now, now, low, high),
     )
     # Every contact of the import that is not suppressed gets a new modified date, also when
     # only its membership of a book changes. DotDigital does not document that adding a contact
     # to a book changes its modified date; we assume it, so that a reader of ``~modified`` (v3)
     # or ``modified-since`` (v2) sees the contacts added to a book.
-    execute(
-        f"UPDATE contacts SET fields = {_MERGE[job.merge]}, modified = ?, "
-        "opt_in = coalesce(s.opt_in, contacts.opt_in), "
-        "email_type = coalesce(s.email_type, contacts.email_type), "
-        f"status = CASE WHEN {_OPTED_OUT} THEN {_NEW_STATUS} ELSE contacts.status END, "
-        f"suppressed_at = CASE WHEN {_OPTED_OUT} THEN ? ELSE contacts.suppressed_at END "
-        f"FROM stage s WHERE contacts.id = s.cid AND {rng} AND NOT s.is_new "
-        "AND s.supp IS NULL",
-        (now, now, low, high),
-    )
+    if new < rows:
+        execute(
+            f"UPDATE contacts SET fields = {_MERGE[job.merge]}, modified = ?, "
+            "opt_in = coalesce(s.opt_in, contacts.opt_in), "
+            "email_type = coalesce(s.email_type, contacts.email_type), "
+            f"status = CASE WHEN {_OPTED_OUT} THEN {_NEW_STATUS} ELSE contacts.status END, "
+            f"suppressed_at = CASE WHEN {_OPTED_OUT} THEN ? ELSE contacts.suppressed_at END "
+            f"FROM stage s WHERE contacts.id = s.cid AND {rng} AND NOT s.is_new "
+            "AND s.supp IS NULL",
+            (now, now, low, high),
+        )
     joins = (
         f"{rng} AND s.supp IS NULL AND coalesce(s.vstatus, '') NOT IN "
         "('unsubscribed', 'suppressed')"
     )
-    for book in job.book_ids:  # v2: one book for every row
+    virtual = set(job.virtual_books)
+    books = list(job.book_ids)  # v2: one book for every row
+    if lists is not None and len(lists) == 1:  # v3: every row names the same lists
+        books += [b for b in json.loads(next(iter(lists))) if b not in virtual]
+    for book in books:
         execute(
-            f"INSERT OR IGNORE INTO members SELECT ?, s.cid FROM stage s WHERE {joins}",
+            f"INSERT OR IGNORE INTO members SELECT ?, {cid} FROM stage s WHERE {joins}",
             (book, low, high),
         )
-    virtual = ",".join(str(b) for b in job.virtual_books) or "NULL"
-    execute(
-        "INSERT OR IGNORE INTO members SELECT j.value, s.cid FROM stage s, "
-        f"json_each(s.lists) j WHERE s.lists IS NOT NULL AND {joins} "
-        f"AND j.value NOT IN ({virtual})",
-        (low, high),
-    )
-    row = execute(f"SELECT count(*) FROM stage s WHERE {rng}", (low, high)).fetchone()
-    return int(row[0])
+    if lists is None or len(lists) > 1:
+        listed = ",".join(str(b) for b in job.virtual_books) or "NULL"
+        execute(
+            f"INSERT OR IGNORE INTO members SELECT j.value, {cid} FROM stage s, "
+            f"json_each(s.lists) j WHERE s.lists IS NOT NULL AND {joins} "
+            f"AND j.value NOT IN ({listed})",
+            (low, high),
+        )
+    return int(rows), offset
 
 
-def _books_of_chunk(execute: Callable[..., Any], job: Job, low: int, high: int) -> list[int]:
+def _books_of_chunk(
+    execute: Callable[..., Any], job: Job, lists: set[str] | None, low: int, high: int
+) -> list[int]:
     """The books whose members a chunk may have changed: the v2 book, the v3 rows' lists."""
+    if lists is not None and len(lists) <= 1:
+        return [*job.book_ids, *(int(b) for text in lists for b in json.loads(text))]
     rows = execute(
         "SELECT DISTINCT j.value FROM stage s, json_each(s.lists) j "
-        "WHERE s.lists IS NOT NULL AND s.seq >= ? AND s.seq < ?",
+        "WHERE s.lists IS NOT NULL AND s.n >= ? AND s.n < ?",
         (low, high),
     ).fetchall()
     return [*job.book_ids, *(int(row[0]) for row in rows)]
 
 
-def _collect(db: Database, job: Job) -> Applied:
+def _collect(db: Database, job: Job, good: int, new: int, offset: int) -> Applied:
+    """What the import did; ``offset`` gives the ids of new contacts not staged (``n + offset``,
+    see ``_fill_ids``)."""
     applied = Applied("Finished")
-    counts = db.one(
-        "SELECT count(*) FILTER (WHERE is_new), "
-        "count(*) FILTER (WHERE NOT is_new AND supp IS NULL) FROM stage"
-    )
-    applied.new, applied.updated = (int(counts[0]), int(counts[1])) if counts else (0, 0)
     applied.suppressed = [
         (r[0], r[1], r[2], r[3])
         for r in db.read(
-            "SELECT seq, cid, email, supp FROM stage WHERE supp IS NOT NULL ORDER BY seq"
+            "SELECT seq, cid, email, supp FROM stage WHERE supp IS NOT NULL ORDER BY n"
         )
     ]
+    # Every staged row is new, suppressed or updated.
+    applied.new, applied.updated = new, good - new - len(applied.suppressed)
     if job.want_ids:
-        applied.created_json = _references_json(db, "is_new")
-        applied.updated_json = _references_json(db, "NOT is_new")
+        applied.created_json = _references_json(db, "is_new", offset)
+        applied.updated_json = _references_json(db, "NOT is_new", 0)
     return applied
 
 
-def _references_json(db: Database, which: str) -> str:
+def _references_json(db: Database, which: str, offset: int) -> str:
     """``[{"contactId":1,"identifiers":{"email":"a@x.com"}},...]`` in file order (the rowid
     order of ``stage``, which the subquery keeps)."""
     row = db.one(
         "SELECT json_group_array(json_object('contactId', cid, 'identifiers', "
-        "json_object('email', email))) FROM (SELECT cid, email FROM stage "
-        f"WHERE supp IS NULL AND {which} ORDER BY seq)"
+        "json_object('email', email))) FROM (SELECT coalesce(cid, n + ?) AS cid, email "
+        f"FROM stage WHERE supp IS NULL AND {which} ORDER BY n)",
+        (offset,),
     )
     return str(row[0]) if row is not None and row[0] is not None else "[]"
 

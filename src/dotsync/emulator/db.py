@@ -62,6 +62,12 @@ class Database:
         # paged listing) know by them that those positions may have moved.
         self.members_version = 0
         self.book_versions: dict[int, int] = {}
+        # The files of queued imports of an in-memory database, kept here rather than copied
+        # into and out of SQLite (22 MB a body); a file-backed one stores them in ``imports``
+        # so that a restart resumes them. Guarded by ``lock``.
+        self.payloads: dict[str, bytes] = {}
+        # Likewise the replies of finished v3 imports (``imports.v3_status``), by import id.
+        self.replies: dict[str, bytes] = {}
         self.conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         if path is not None:
@@ -131,6 +137,8 @@ class Database:
                 "deletions",
             ):
                 conn.execute(f"DELETE FROM {table}")
+            self.payloads.clear()
+            self.replies.clear()
             self.members_changed()
 
     def close(self) -> None:

@@ -57,6 +57,9 @@ class ParsedImport:
     columns: list[str] = field(default_factory=list)  # v2: headers other than Email
     mapped: list[tuple[str, str]] = field(default_factory=list)  # v2: (field, type) staged
     bad: list[BadRow] = field(default_factory=list)
+    # The distinct ``lists`` texts of the good rows (v3), filled with ``bad``; None: unknown.
+    # One text for every row (a bulk export into one book) lets membership skip ``json_each``.
+    lists: set[str] | None = None
 
     @property
     def stage_columns(self) -> tuple[str, ...]:
@@ -108,6 +111,7 @@ def parse_csv(payload: bytes, field_types: dict[str, str]) -> ParsedImport:
         True,
         [h for i, h in enumerate(header) if i != email_at],
         [(name, field_types[name]) for _, name in mapped],
+        lists=set(),  # v2 rows name no lists: the book is the URL's
     )
     parsed.good = _csv_rows(reader, email_at, mapped, field_types, parsed.bad)
     return parsed

@@ -11,15 +11,18 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from pydantic_core import PydanticSerializationError, to_json
+
 from dotsync.emulator.importing import BadRow, GoodRow
 from dotsync.emulator.values import (
+    EMAIL_PATTERN,
     EMAIL_TYPES,
     MAX_STRING,
     OPT_IN_TYPES,
     PARSERS,
     ValueRejectedError,
     canonical_enum,
-    is_valid_email,
+    date_text,
 )
 
 _CONTACT_KEYS = frozenset(
@@ -31,7 +34,7 @@ _UNKNOWN = ("", None)  # a data field the account does not have
 
 def _compact_encoder() -> Callable[[Any], str]:
     """``json.dumps(obj, separators=(",", ":"))``, the C encoder built once instead of per call
-    (half the cost for small objects). ASCII-escaped, as the stored JSON always was."""
+    (half the cost for small objects), ASCII-escaped."""
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # a Python build without the C accelerator
         return json.JSONEncoder(separators=(",", ":")).encode
@@ -39,6 +42,24 @@ def _compact_encoder() -> Callable[[Any], str]:
         None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
     )
     return lambda obj: "".join(encode(obj, 0))
+
+
+def _fields_encoder() -> Callable[[dict[str, Any]], str]:
+    """A contact's fields as compact JSON text, by pydantic-core's serializer (there with
+    pydantic): a third of the C encoder's time (0.35 against 1.2 µs for six fields), a tenth of a
+    v3 import's CPU. Its text differs from ``json.dumps``'s in spelling only (UTF-8 rather than
+    ``\\u`` escapes, ``1e-7`` for ``1e-07``; NaN and Infinity kept), which SQLite's json
+    functions and ``json.loads``, every reader of the stored fields, read the same. A string
+    UTF-8 cannot hold (a lone surrogate, which JSON's ``\\ud800`` gives) takes the C encoder."""
+    fallback = _compact_encoder()
+
+    def encode(values: dict[str, Any]) -> str:
+        try:
+            return to_json(values, inf_nan_mode="constants").decode()
+        except PydanticSerializationError:
+            return fallback(values)
+
+    return encode
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -52,16 +73,22 @@ def _get(obj: Any, name: str) -> Any:
 
 
 def v3_rows(
-    contacts: Iterable[Any], field_types: dict[str, str], merge: str, bad: list[BadRow]
+    contacts: Iterable[Any],
+    field_types: dict[str, str],
+    merge: str,
+    bad: list[BadRow],
+    listed: set[str] | None = None,
 ) -> Iterator[GoodRow]:
     """v3 contacts as rows of ``importing.V3_COLUMNS``: seq, e-mail, data fields and lists as
     JSON, channel properties (see ``_channel_json``). ``dataFields`` keys match field names
     case-insensitively (``firstName`` is FIRSTNAME); null clears a value under overwrite. A
     contact with an unknown field or a bad value fails whole (the v3 document lets part of a
-    contact through; failing it whole keeps what was stored unambiguous: our choice)."""
+    contact through; failing it whole keeps what was stored unambiguous: our choice).
+    ``listed`` gets the distinct lists texts of the rows, once they are all read."""
     fields = _FieldReader(field_types, keep_null=merge == "overwrite")
-    encode = _compact_encoder()
+    encode = _fields_encoder()
     seen: set[str] = set()
+    valid = EMAIL_PATTERN.fullmatch
     lists_text: dict[tuple[Any, ...], str] = {}
     for seq, contact in enumerate(contacts):
         if type(contact) is dict and contact.keys() <= _CONTACT_KEYS:
@@ -73,7 +100,7 @@ def v3_rows(
         found = ids.get("email", _MISSING) if type(ids) is dict else None
         raw = str((_get(ids, "email") if found is _MISSING else found) or "")
         email = raw.strip().lower()
-        if not is_valid_email(email):
+        if len(email) > 254 or valid(email) is None:  # values.is_valid_email, inlined
             bad.append(BadRow(seq, "invalid", raw, "Invalid value for 'email'"))
             continue
         if email in seen:
@@ -84,25 +111,29 @@ def v3_rows(
         seen.add(email)
         try:
             values = fields.read(given) if isinstance(given, dict) else {}
-            channel = None
+            channel = ""  # none; not None, which sqlite3 binds through its adapter lookup: 0.4 µs
             if channels is not None:
                 channel = _channel_json(_get(channels, "email"))
             row: GoodRow = (seq, email, encode(values), _lists_text(lists, lists_text), channel)
+            if type(lists) is not list and listed is not None:
+                listed.add(row[3])
         except ValueRejectedError as exc:
             # Failure codes beyond the v3 document's examples are ours (assumption).
             code = exc.code if exc.code == "dataFieldNotFound" else "invalidDataField"
             bad.append(BadRow(seq, "failure", raw, exc.sentence, code=code))
             continue
         yield row
+    if listed is not None:
+        listed.update(lists_text.values())
 
 
-def _channel_json(channel: Any) -> str | None:
-    """``[optInType, emailType, status]`` as staged, or None when the contact sets none (the
-    usual case: fewer bound parameters make staging twice as fast)."""
+def _channel_json(channel: Any) -> str:
+    """``[optInType, emailType, status]`` as staged, or "" when the contact sets none (the
+    usual case: nothing for SQL to extract)."""
     opt_in, email_type = _get(channel, "optInType"), _get(channel, "emailType")
     status = _get(channel, "status")
     if opt_in is None and email_type is None and status is None:
-        return None
+        return ""
     return json.dumps(
         [
             None if opt_in is None else canonical_enum(opt_in, OPT_IN_TYPES, "Unknown"),
@@ -155,6 +186,8 @@ class _FieldReader:
                 kind == "Boolean" and value_type is bool
             ):
                 values[name] = raw
+            elif kind == "Date" and value_type is str:
+                values[name] = date_text(raw)  # what _parse_date returns, one call less
             else:
                 values[name] = PARSERS[kind](raw)
         return values

@@ -26,7 +26,7 @@ DEFAULT_FIELDS: Final = (
 MAX_STRING: Final = 255
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
 # Deliberately simple, like a server-side sanity check: one @, no spaces, a dot in the domain.
-_EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]+")
+EMAIL_PATTERN: Final = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]+")
 _TRUE = frozenset({"true", "yes", "1", "y"})
 _FALSE = frozenset({"false", "no", "0", "n"})
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y", "%Y/%m/%d")
@@ -67,7 +67,7 @@ def normalize_email(raw: str) -> str:
 
 
 def is_valid_email(email: str) -> bool:
-    return len(email) <= 254 and _EMAIL.fullmatch(email) is not None
+    return len(email) <= 254 and EMAIL_PATTERN.fullmatch(email) is not None
 
 
 def field_name(raw: str) -> str:
@@ -134,11 +134,11 @@ def numeric_json(value: StoredValue) -> str | None:
 
 
 def _parse_date(raw: object) -> StoredValue:
-    return _date_text(str(raw))
+    return date_text(str(raw))
 
 
 @functools.lru_cache(maxsize=65_536)
-def _date_text(raw: str) -> str:
+def date_text(raw: str) -> str:
     """Cached: an import's dates repeat (birthdays, sign-up days), and strptime costs ~10 µs."""
     text = raw.strip()
     if text.endswith("Z"):
