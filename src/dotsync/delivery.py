@@ -66,6 +66,9 @@ class InFlight:
     import_id: str
     members_file: Path
     contacts: int
+    # With a shared state, a resumed batch is read from a copy of the state's; the file its
+    # run wrote, when that run was on this machine, goes too once committed.
+    sent_file: Path | None = None
 
 
 @dataclass
@@ -122,7 +125,9 @@ class Deliverer:
 
     def resume(self, pending: Sequence[PendingImport]) -> int:
         """Poll imports that an interrupted run submitted, and commit them."""
-        items = [InFlight(p.row_id, p.import_id, p.batch_file, p.contacts) for p in pending]
+        items = [
+            InFlight(p.row_id, p.import_id, p.batch_file, p.contacts, p.sent_file) for p in pending
+        ]
         self._drain(items, iter(()))
         return len(items)
 
@@ -283,6 +288,8 @@ class Deliverer:
         self.totals.created += created
         self.totals.updated += confirmed_count - created
         item.members_file.unlink(missing_ok=True)
+        if item.sent_file is not None:
+            item.sent_file.unlink(missing_ok=True)
         self.on_progress(item.contacts)
         log.info("import %s committed: %d members confirmed", item.import_id, confirmed)
 

@@ -301,7 +301,10 @@ class BookReader:
         for batch in self.store.possible_imports([self.export], self.book.book_id):
             if not batch.batch_file.exists() or now - batch.prepared_at > POSSIBLE_FOR:
                 self.store.expire_possible(batch.row_id)
+                # The copy read here and, on the machine that sent it, the file it wrote (keys,
+                # hashes, digests: nothing to keep once the batch expired).
                 batch.batch_file.unlink(missing_ok=True)
+                batch.sent_file.unlink(missing_ok=True)
                 continue
             source = f"read_parquet({quote_literal(str(batch.batch_file))})"
             held += self.store.members.upsert(

@@ -324,3 +324,28 @@ def test_a_possibly_delivered_batch_expires_after_its_bound(
     assert not batch_file.exists()
     statuses = [status for status, _path in _import_rows(project)]
     assert statuses[0] == "expired" and set(statuses[1:]) == {"committed"}, statuses
+
+
+def test_a_resumed_import_leaves_no_batch_file_behind(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crashed after DotDigital took the import, before its commit: the next run commits it and
+    removes its members file, also where a shared state had it read from the state's copy."""
+    project.write_profiles([profile(i) for i in range(3)])
+    project.write_config()
+
+    def crash(*_args: Any, **_kwargs: Any) -> None:
+        raise _CrashAfter202
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StateStore, "commit_import", crash)
+        with pytest.raises(_CrashAfter202):
+            project.run()
+    [(status, path)] = _import_rows(project)
+    assert status == "submitted" and Path(path).exists()
+
+    resumed = project.run()
+
+    assert resumed.resumed_imports == 1
+    assert [s for s, _p in _import_rows(project)] == ["committed"]
+    assert list((project.folder / ".dotsync" / "runs").rglob("batch-*")) == []

@@ -86,16 +86,18 @@ class PendingImport:
     run_id: int
     seq: int
     import_id: str
-    batch_file: Path
+    batch_file: Path  # readable here: the sender's own file, or a copy of the state's
     contacts: int
+    sent_file: Path  # where the sending run wrote it (on its machine)
 
 
 @dataclass(frozen=True)
 class PossibleImport:
     row_id: int
     export: str
-    batch_file: Path
+    batch_file: Path  # readable here: the sender's own file, or a copy of the state's
     prepared_at: datetime
+    sent_file: Path  # where the sending run wrote it (on its machine; gone once expired)
 
 
 @dataclass(frozen=True)
@@ -552,6 +554,7 @@ class StateStore:
                     r["import_id"],
                     self._local_batch(conn, r["id"], Path(r["batch_file"])),
                     r["contacts"],
+                    Path(r["batch_file"]),
                 )
                 for r in rows
             ]
@@ -595,6 +598,7 @@ class StateStore:
                     str(r[1]),
                     self._local_batch(conn, int(r[0]), Path(r[2])),
                     _aware(r[3]) or _now(),
+                    Path(r[2]),
                 )
                 for r in rows
             ]
