@@ -34,6 +34,7 @@ from dotsync.stages.prepare import book_reader, prepare
 from dotsync.stages.resume import resume
 from dotsync.stages.send import send
 from dotsync.state import BookRef, StateStore
+from dotsync.state.mirror import mirrored_members
 
 __all__ = ["DryRun", "ProgressFn", "plan_export", "run_export"]
 
@@ -136,7 +137,8 @@ class _Job:
         with StateStore(ctx.config.state.url) as store:
             store.acquire_locks(ctx.lock_names, ctx.name)
             try:
-                return self._run_locked(store)
+                with mirrored_members(store, ctx.config, ctx.name):
+                    return self._run_locked(store)
             finally:
                 store.release_locks(ctx.lock_names)
 
