@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from support.project import PASSWORD_ENV, Project
 
 from dotsync.config import load_config
-from dotsync.errors import ConfigError
+from dotsync.errors import ConfigError, LimitExceededError, MassRemovalError
 from dotsync.result import RunResult
 from dotsync.runner import run_export
 
@@ -88,7 +88,9 @@ def source(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> Itera
             made.execute(f'DROP SCHEMA IF EXISTS "{made.mirror_schema}" CASCADE')
 
 
-def _config(project: Project, source: Source, *, members_in: str = "source") -> None:
+def _config(
+    project: Project, source: Source, *, members_in: str = "source", export: str = ""
+) -> None:
     project.config_path.write_text(
         f"""
 [state]
@@ -110,6 +112,7 @@ api_url = "{project.emulator.base_url}"
 connection = "dd"
 segments = ["chosen"]
 create_missing_data_fields = true
+{export}
 [exports.news.mapping]
 email = "email"
 first_name = "first_name"
@@ -118,11 +121,13 @@ first_name = "first_name"
     )
 
 
-def _run(project: Project, caplog: pytest.LogCaptureFixture) -> tuple[RunResult, tuple[int, ...]]:
+def _run(
+    project: Project, caplog: pytest.LogCaptureFixture, *, full: bool = False
+) -> tuple[RunResult, tuple[int, ...]]:
     """A run, and what its warehouse diff read: (full rows, leavers' keys, members counted)."""
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="dotsync.sources.warehouse"):
-        result = run_export(load_config(project.config_path), "news")
+        result = run_export(load_config(project.config_path), "news", full=full)
     diffs = [
         tuple(int(str(x)) for x in tuple(record.args or ())[:3])
         for record in caplog.records
@@ -191,6 +196,75 @@ def test_a_mirror_out_of_step_with_the_state_is_rebuilt(
     result, read = _run(project, caplog)
     assert read == (1, 0, 3) and result.counts.changed == 1
     assert _first_names(project)["person0@example.com"] == "Later"
+
+
+def test_full_reads_and_sends_every_row_and_the_next_refresh_reads_none(
+    project: Project, source: Source, caplog: pytest.LogCaptureFixture
+) -> None:
+    _config(project, source)
+    _run(project, caplog)
+    full, read = _run(project, caplog, full=True)
+    assert read == (3, 0, 3) and full.counts.sent == 3
+    after, read = _run(project, caplog)
+    assert read == (0, 0, 3) and after.counts.sent == 0
+
+
+def test_whole_segment_rules_hold_for_rows_that_did_not_travel(
+    project: Project, source: Source, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shared e-mail between a changed row and an unchanged (untravelled) one, a key of two
+    profile rows, the cap and the mass-removal guard: judged over the whole segment."""
+    _config(project, source)
+    _run(project, caplog)
+    # C2 takes C0's address: C0 did not change and is not read, yet C2 (the larger key) is
+    # rejected as a duplicate e-mail and C0 stays.
+    source.execute(
+        f"UPDATE {source.table} SET email = 'person0@example.com' WHERE customer_id = 'C2'"
+    )
+    shared, read = _run(project, caplog)
+    assert read == (1, 0, 3)
+    assert shared.counts.rejected_by_reason == {"duplicate_email": 1}
+    assert shared.counts.sent == 0 and shared.counts.left == 0
+
+    # Over the cap: counted in the warehouse, nothing sent.
+    _config(project, source, export="max_profiles = 2")
+    with pytest.raises(LimitExceededError):
+        _run(project, caplog)
+
+    # Every member leaves the segment: the guard stops the run before any removal.
+    _config(project, source)
+    source.execute(f"UPDATE {source.table} SET score = 0")
+    _config(project, source, export="min_removals_guarded = 0")
+    with pytest.raises(MassRemovalError):
+        _run(project, caplog)
+    assert len(project.members()) == 3
+
+
+def test_a_key_of_two_profile_rows_travels_and_is_rejected(
+    project: Project, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = f"wh_{uuid.uuid4().hex[:10]}"
+    made = Source(pg_url, f"{name}.customers", f"{name}_mirror")
+    made.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        # No primary key: two rows may share C1.
+        made.execute(
+            f"CREATE TABLE {made.table} (customer_id TEXT, email TEXT, first_name TEXT, score REAL)"
+        )
+        made.execute(
+            f"INSERT INTO {made.table} VALUES (:customer_id, :email, :first_name, :score)",
+            _rows(),
+        )
+        _config(project, made)
+        _run(project, caplog)
+        made.execute(f"INSERT INTO {made.table} VALUES ('C1', 'other@example.com', 'Twin', 0.9)")
+        twice, read = _run(project, caplog)
+        assert read[0] == 1  # C1's key, both rows
+        assert twice.counts.rejected_by_reason == {"duplicate_key": 2}
+        assert twice.counts.sent == 0 and twice.counts.left == 0
+    finally:
+        made.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        made.execute(f'DROP SCHEMA IF EXISTS "{made.mirror_schema}" CASCADE')
 
 
 def test_members_in_source_needs_a_sql_source(project: Project) -> None:

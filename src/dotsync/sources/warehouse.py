@@ -85,6 +85,7 @@ class WarehouseSource(SQLAlchemySource):
         *,
         prefix: str,
         book_id: int,
+        read_all: bool = False,
     ) -> sa.Select[tuple[str, ...]]:
         keys = self._keys_sql(conn, segments)
         src = [f"src_{index}" for index in range(len(columns))]
@@ -129,6 +130,7 @@ class WarehouseSource(SQLAlchemySource):
             .select_from(per_key.outerjoin(mirror, sa.and_(of_book, mirror.c.key == per_key.c.key)))
             .where(
                 sa.or_(
+                    sa.true() if read_all else sa.false(),  # --full: every row travels
                     mirror.c.row_version.is_(None),  # not mirrored, or its version unknown
                     mirror.c.row_version != version,
                     per_key.c.n_rows != per_key.c.n_segments,  # several profile rows
@@ -175,6 +177,7 @@ class WarehouseSource(SQLAlchemySource):
         *,
         prefix: str,
         book_id: int,
+        read_all: bool = False,
     ) -> dict[str, int]:
         """Create ``members_raw`` (the rows that travel), ``members_gone`` and ``members_kept``
         in ``duck`` (``state_members`` registered); return each segment's size."""
@@ -188,7 +191,9 @@ class WarehouseSource(SQLAlchemySource):
                 "CREATE on the database, or the schema and its tables made by an administrator)"
             ) from exc
         store.sync(duck, book_id)
-        sizes = self._read_diff(duck, segments, columns, prefix=prefix, book_id=book_id)
+        sizes = self._read_diff(
+            duck, segments, columns, prefix=prefix, book_id=book_id, read_all=read_all
+        )
         assert self.last is not None
         kept = self._kept(duck)
         if kept != self.last.members:
@@ -201,7 +206,9 @@ class WarehouseSource(SQLAlchemySource):
             )
             store.mirror.mark_unclean(book_id)
             store.sync(duck, book_id)
-            sizes = self._read_diff(duck, segments, columns, prefix=prefix, book_id=book_id)
+            sizes = self._read_diff(
+                duck, segments, columns, prefix=prefix, book_id=book_id, read_all=read_all
+            )
             self._kept(duck)
         return sizes
 
@@ -213,6 +220,7 @@ class WarehouseSource(SQLAlchemySource):
         *,
         prefix: str,
         book_id: int,
+        read_all: bool,
     ) -> dict[str, int]:
         width = len(columns)
         names = ["kind", "key", "segment", "digest", *(f"src_{i}" for i in range(width))]
@@ -228,7 +236,9 @@ class WarehouseSource(SQLAlchemySource):
         self.batches_loaded = 0
         read = 0
         with self._engine.connect() as conn:
-            query = self.diff_query(conn, segments, columns, prefix=prefix, book_id=book_id)
+            query = self.diff_query(
+                conn, segments, columns, prefix=prefix, book_id=book_id, read_all=read_all
+            )
             for batch in self._stream_query(conn, query, names):
                 read += batch.nbytes
                 duck.register("dotsync_batch", batch)

@@ -73,8 +73,8 @@ def prepare(
     version = mapping.mapping_version(export.mapping, fields)
     prefix = f"{version}/{export.send_empty_values}"
     mirrored = store.members if isinstance(store.members, MirroredMembers) else None
-    # The diff in the warehouse (a refresh, not --full nor a dry run: those read every row).
-    in_warehouse = mirrored is not None and not dry_run and not ctx.full
+    # The diff in the warehouse (not for a dry run, which writes nothing: it reads every row).
+    in_warehouse = mirrored is not None and not dry_run
     marker = None if in_warehouse else _change_marker(ctx, duck, store, version)
     warehouse = (
         WarehouseSource(ctx.config.source, ctx.config.state.members_schema, ctx.name)
@@ -94,7 +94,13 @@ def prepare(
         if warehouse is not None and mirrored is not None:
             store.members.register(duck, ctx.name, ctx.book_id)
             sizes = warehouse.load_diff(
-                duck, segments, columns, mirrored, prefix=prefix, book_id=ctx.book_id
+                duck,
+                segments,
+                columns,
+                mirrored,
+                prefix=prefix,
+                book_id=ctx.book_id,
+                read_all=ctx.full,
             )
         else:
             sizes = source.load_members(duck, segments, columns, marker)
