@@ -121,21 +121,30 @@ class WarehouseSource(SQLAlchemySource):
             .cte("per_key")
         )
         mirror = self.mirror.members
-        of_book = sa.and_(
-            mirror.c.export == self.mirror.export, mirror.c.address_book_id == book_id
+        mirrored = (
+            sa.select(mirror.c.key, mirror.c.row_version)
+            .where(mirror.c.export == self.mirror.export, mirror.c.address_book_id == book_id)
+            .subquery("mirrored")
         )
-        version = sa.func.concat(sa.literal(prefix + "/"), per_key.c.digest)
-        travelling = (
-            sa.select(per_key.c.key)
-            .select_from(per_key.outerjoin(mirror, sa.and_(of_book, mirror.c.key == per_key.c.key)))
-            .where(
+        # One full join of the members with the mirror: a hash (or merge) join whatever the
+        # planner guesses of their sizes (a nested loop over a million rows each is not possible).
+        compared = (
+            sa.select(
+                per_key.c.key.label("member_key"),
+                mirrored.c.key.label("mirrored_key"),
                 sa.or_(
                     sa.true() if read_all else sa.false(),  # --full: every row travels
-                    mirror.c.row_version.is_(None),  # not mirrored, or its version unknown
-                    mirror.c.row_version != version,
+                    mirrored.c.row_version.is_(None),  # not mirrored, or its version unknown
+                    mirrored.c.row_version
+                    != sa.func.concat(sa.literal(prefix + "/"), per_key.c.digest),
                     per_key.c.n_rows != per_key.c.n_segments,  # several profile rows
-                )
+                ).label("travels"),
             )
+            .select_from(per_key.outerjoin(mirrored, mirrored.c.key == per_key.c.key, full=True))
+            .cte("compared")
+        )
+        travelling = sa.select(compared.c.member_key).where(
+            compared.c.member_key.is_not(None), compared.c.travels
         )
         null = sa.cast(sa.null(), sa.String)
         wanted = sa.select(
@@ -147,11 +156,11 @@ class WarehouseSource(SQLAlchemySource):
         ).where(per_row.c.key.in_(travelling))
         gone = sa.select(
             sa.literal("gone"),
-            mirror.c.key,
+            compared.c.mirrored_key,
             null,
             null,
             *(null for _ in src),
-        ).where(of_book, ~sa.exists().where(per_key.c.key == mirror.c.key))
+        ).where(compared.c.member_key.is_(None))
         sizes = sa.select(
             sa.literal("size"),
             sa.cast(sa.func.count(sa.distinct(per_row.c.key)), sa.String),
