@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 5000
-
 
 def mirror_tables(schema: str) -> tuple[sa.Table, sa.Table]:
     """The mirror's two tables in ``schema`` (SQLAlchemy Core: each dialect writes its SQL)."""
@@ -135,7 +133,10 @@ class Mirror:
                 .values(clean=False)
             )
             conn.execute(sa.delete(self.members).where(self.members.c.export == self.export))
-            self._bulk_insert(conn, rows, book_id)
+            if rows.num_rows:
+                incoming = self._load(conn, rows)
+                self._insert_from(conn, incoming, book_id)
+                incoming.drop(conn)
             self._mark_clean(conn, book_id)
         if self.engine.dialect.name == "postgresql":
             # Fresh statistics, so the planner sizes the mirror right in the next diff.
@@ -146,41 +147,48 @@ class Mirror:
     def upsert(self, rows: pa.Table, book_id: int) -> None:
         """Write ``rows`` (key, contact_id, row_version) over the mirror, and mark it clean."""
         with self.engine.begin() as conn:
-            self._delete_keys(conn, rows.column("key").to_pylist(), book_id)
-            self._bulk_insert(conn, rows, book_id)
+            if rows.num_rows:
+                incoming = self._load(conn, rows)
+                conn.execute(
+                    sa.delete(self.members).where(
+                        self._of(book_id), self.members.c.key.in_(sa.select(incoming.c.key))
+                    )
+                )
+                self._insert_from(conn, incoming, book_id)
+                incoming.drop(conn)
             self._mark_clean(conn, book_id)
 
     def set_versions(self, rows: pa.Table, book_id: int) -> None:
         """Set the version of the members ``rows`` (key, row_version) names; mark it clean."""
         with self.engine.begin() as conn:
             if rows.num_rows:
+                incoming = self._load(conn, rows)
                 conn.execute(
                     sa.update(self.members)
-                    .where(self._of(book_id), self.members.c.key == sa.bindparam("member_key"))
-                    .values(row_version=sa.bindparam("version")),
-                    [
-                        {"member_key": k, "version": v}
-                        for k, v in zip(
-                            rows.column("key").to_pylist(),
-                            rows.column("row_version").to_pylist(),
-                            strict=True,
-                        )
-                    ],
+                    .where(self._of(book_id), self.members.c.key == incoming.c.key)
+                    .values(row_version=incoming.c.row_version)
                 )
+                incoming.drop(conn)
             self._mark_clean(conn, book_id)
 
     def forget(
         self, book_id: int, *, keys: Sequence[str] = (), contact_ids: Sequence[int] = ()
     ) -> None:
         with self.engine.begin() as conn:
-            self._delete_keys(conn, list(keys), book_id)
-            for start in range(0, len(contact_ids), _CHUNK):
+            for column, values, kind in (
+                ("key", list(keys), pa.string()),
+                ("contact_id", list(contact_ids), pa.int64()),
+            ):
+                if not values:
+                    continue
+                incoming = self._load(conn, pa.table({column: pa.array(values, kind)}))
                 conn.execute(
                     sa.delete(self.members).where(
                         self._of(book_id),
-                        self.members.c.contact_id.in_(list(contact_ids[start : start + _CHUNK])),
+                        self.members.c[column].in_(sa.select(incoming.c[column])),
                     )
                 )
+                incoming.drop(conn)
             self._mark_clean(conn, book_id)
 
     def drop(self) -> None:
@@ -188,66 +196,69 @@ class Mirror:
             conn.execute(sa.delete(self.members).where(self.members.c.export == self.export))
             conn.execute(sa.delete(self.exports).where(self.exports.c.export == self.export))
 
-    def _delete_keys(self, conn: Connection, keys: list[str], book_id: int) -> None:
-        for start in range(0, len(keys), _CHUNK):
-            conn.execute(
-                sa.delete(self.members).where(
-                    self._of(book_id), self.members.c.key.in_(keys[start : start + _CHUNK])
-                )
+    def _insert_from(self, conn: Connection, incoming: sa.Table, book_id: int) -> None:
+        conn.execute(
+            sa.insert(self.members).from_select(
+                ["export", "address_book_id", "key", "contact_id", "row_version"],
+                sa.select(
+                    sa.literal(self.export),
+                    sa.literal(book_id, sa.BigInteger),
+                    incoming.c.key,
+                    incoming.c.contact_id,
+                    incoming.c.row_version,
+                ),
             )
+        )
 
-    def _bulk_insert(self, conn: Connection, rows: pa.Table, book_id: int) -> None:
-        if not rows.num_rows:
-            return
-        keys = rows.column("key").to_pylist()
-        ids = rows.column("contact_id").to_pylist()
-        versions = rows.column("row_version").to_pylist()
-        name = conn.dialect.name
+    def _load(self, conn: Connection, rows: pa.Table) -> sa.Table:
+        """``rows`` into a temporary table of this transaction's connection, in bulk: COPY on
+        PostgreSQL (psycopg), an Arrow scan on DuckDB, executemany elsewhere. The table's
+        columns are those of ``rows`` (key, contact_id, row_version)."""
+        types: dict[str, sa.types.TypeEngine[Any]] = {
+            "key": sa.String(1000),
+            "contact_id": sa.BigInteger(),
+            "row_version": sa.String(200),
+        }
+        names = list(rows.column_names)
+        incoming = sa.Table(
+            "dotsync_mirror_rows",
+            sa.MetaData(),
+            *(sa.Column(name, types[name]) for name in names),
+            prefixes=["TEMPORARY"],
+        )
+        incoming.drop(conn, checkfirst=True)
+        incoming.create(conn)
+        if conn.dialect.name == "postgresql":
+            # The mirror's statistics lag its bulk writes (a table just filled looks empty):
+            # a nested loop over it and these rows would be quadratic. Hash joins only, for
+            # this transaction.
+            conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
         driver: Any = conn.connection.driver_connection
-        if name == "postgresql" and hasattr(driver, "cursor") and conn.dialect.driver == "psycopg":
-            # COPY: a million rows in a few seconds, where INSERTs would take minutes.
-            target = (
-                f"{conn.dialect.identifier_preparer.quote_schema(self.schema)}.members "
-                "(export, address_book_id, key, contact_id, row_version)"
-            )
-            with driver.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
-                for key, contact_id, version in zip(keys, ids, versions, strict=True):
-                    copy.write_row((self.export, book_id, key, contact_id, version))
-            return
-        if name == "duckdb":
-            # duckdb_engine: the DuckDB connection reads the Arrow table by name.
-            table = pa.table(
-                {
-                    "export": pa.array([self.export] * rows.num_rows, pa.string()),
-                    "address_book_id": pa.array([book_id] * rows.num_rows, pa.int64()),
-                    "key": rows.column("key"),
-                    "contact_id": rows.column("contact_id").cast(pa.int64()),
-                    "row_version": rows.column("row_version").cast(pa.string()),
-                }
-            )
-            driver.register("dotsync_mirror_rows", table)
+        quote = conn.dialect.identifier_preparer.quote
+        columns = ", ".join(quote(name) for name in names)
+        if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+            # COPY: a million rows in seconds, where INSERTs would take minutes.
+            values = [rows.column(name).to_pylist() for name in names]
+            with (
+                driver.cursor() as cursor,
+                cursor.copy(f"COPY dotsync_mirror_rows ({columns}) FROM STDIN") as copy,
+            ):
+                for row in zip(*values, strict=True):
+                    copy.write_row(row)
+            conn.exec_driver_sql("ANALYZE dotsync_mirror_rows")
+        elif conn.dialect.name == "duckdb":
+            # duckdb_engine: the DuckDB connection scans the Arrow table by name.
+            driver.register("dotsync_arrow_rows", rows)
             try:
                 conn.exec_driver_sql(
-                    f'INSERT INTO "{self.schema}".members '
-                    "SELECT export, address_book_id, key, contact_id, row_version "
-                    "FROM dotsync_mirror_rows"
+                    f"INSERT INTO dotsync_mirror_rows ({columns}) "
+                    f"SELECT {columns} FROM dotsync_arrow_rows"
                 )
             finally:
-                driver.unregister("dotsync_mirror_rows")
-            return
-        conn.execute(
-            sa.insert(self.members),
-            [
-                {
-                    "export": self.export,
-                    "address_book_id": book_id,
-                    "key": key,
-                    "contact_id": contact_id,
-                    "row_version": version,
-                }
-                for key, contact_id, version in zip(keys, ids, versions, strict=True)
-            ],
-        )
+                driver.unregister("dotsync_arrow_rows")
+        else:
+            conn.execute(sa.insert(incoming), rows.to_pylist())
+        return incoming
 
 
 def _rows(duck: duckdb.DuckDBPyConnection, table: str, *, with_contact: bool) -> pa.Table:
