@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from support.project import PASSWORD_ENV, Project
 
 from dotsync.config import load_config
-from dotsync.errors import ConfigError, LimitExceededError, MassRemovalError
+from dotsync.errors import ConfigError, LimitExceededError, MassRemovalError, SourceError
 from dotsync.result import RunResult
 from dotsync.runner import run_export
 
@@ -353,6 +353,29 @@ def test_killed_between_confirmation_and_mirror_write_converges(
         assert made.query(f'SELECT clean FROM "{made.mirror_schema}".exports') == [(True,)]
         last, read = _run(project, caplog)
         assert last.counts.sent == 0 and read == (0, 0, 3)
+    finally:
+        made.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        made.execute(f'DROP SCHEMA IF EXISTS "{made.mirror_schema}" CASCADE')
+
+
+def test_a_mirror_table_of_another_shape_is_named_in_the_error(
+    project: Project, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = f"wh_{uuid.uuid4().hex[:10]}"
+    made = Source(pg_url, f"{name}.customers", f"{name}_mirror")
+    made.execute(f'CREATE SCHEMA "{name}"')
+    made.execute(f'CREATE SCHEMA "{made.mirror_schema}"')
+    try:
+        made.execute(
+            f"CREATE TABLE {made.table} (customer_id TEXT, email TEXT, first_name TEXT, score REAL)"
+        )
+        made.execute(f'CREATE TABLE "{made.mirror_schema}".members (something INTEGER)')
+        _config(project, made)
+        with pytest.raises(SourceError) as caught:
+            _run(project, caplog)
+        message = str(caught.value)
+        assert "state.members_schema" in message and made.mirror_schema in message
+        assert "[SQL:" not in message
     finally:
         made.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         made.execute(f'DROP SCHEMA IF EXISTS "{made.mirror_schema}" CASCADE')

@@ -28,11 +28,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from dotsync import tables
 from dotsync.config.models import SegmentConfig, SourceConfig
@@ -59,6 +63,30 @@ class DiffCounts:
     gone: int  # leavers' keys read
     members: int  # member keys in the segments (counted in the warehouse)
     bytes_read: int  # Arrow bytes of everything the query returned
+
+
+class _Md5(FunctionElement[str]):
+    """The hex md5 of a text, in each dialect's words (PostgreSQL, DuckDB, MySQL, Snowflake,
+    Redshift: ``md5``; the others below are written from their documentation, not tested)."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "dotsync_md5"
+
+
+@compiles(_Md5)
+def _md5(element: _Md5, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"md5({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Md5, "mssql")
+def _md5_mssql(element: _Md5, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CONVERT(VARCHAR(32), HASHBYTES('MD5', {compiler.process(element.clauses, **kw)}), 2)"
+
+
+@compiles(_Md5, "bigquery")
+def _md5_bigquery(element: _Md5, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"TO_HEX(MD5({compiler.process(element.clauses, **kw)}))"
 
 
 def _encoded(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
@@ -102,13 +130,11 @@ class WarehouseSource(SQLAlchemySource):
         encoded = [_encoded(rows.c[name]) for name in src] or [sa.literal("")]
         joined = encoded[0] if len(encoded) == 1 else sa.func.concat_ws("|", *encoded)
         per_row = (
-            sa.select(
-                rows.c.key, rows.c.segment, sa.func.md5(joined).label("digest"), *rows.c[*src]
-            ).cte("per_row")
-            if src
-            else sa.select(rows.c.key, rows.c.segment, sa.func.md5(joined).label("digest")).cte(
+            sa.select(rows.c.key, rows.c.segment, _Md5(joined).label("digest"), *rows.c[*src]).cte(
                 "per_row"
             )
+            if src
+            else sa.select(rows.c.key, rows.c.segment, _Md5(joined).label("digest")).cte("per_row")
         )
         per_key = (
             sa.select(

@@ -79,6 +79,18 @@ class Mirror:
                 conn.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
             self.members.metadata.create_all(conn, checkfirst=True)
 
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A transaction on the source database; its failures name the mirror's setting."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise SourceError(
+                f"the warehouse mirror (state.members_schema = {self.schema!r}) in the source "
+                f"database: {_db_message(exc)}"
+            ) from exc
+
     def _qualified(self) -> str:
         quote = self.engine.dialect.identifier_preparer
         return f"{quote.quote_schema(self.schema)}.{quote.quote('members')}"
@@ -90,7 +102,7 @@ class Mirror:
 
     def state(self, book_id: int) -> tuple[bool, int]:
         """Whether the export's mirror is clean for ``book_id``, and how many members it holds."""
-        with self.engine.connect() as conn:
+        with self._begin() as conn:
             clean = conn.execute(
                 sa.select(self.exports.c.clean).where(
                     self.exports.c.export == self.export,
@@ -105,7 +117,7 @@ class Mirror:
     def mark_unclean(self, book_id: int) -> bool:
         """Mark the mirror unclean before the state changes; True when it was clean (then the
         change is mirrored too; an unclean mirror waits for its rebuild)."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             result = conn.execute(
                 sa.update(self.exports)
                 .where(
@@ -126,7 +138,7 @@ class Mirror:
     def rebuild(self, rows: pa.Table, book_id: int) -> None:
         """Replace the export's mirror with ``rows`` (key, contact_id, row_version) from the state,
         in one transaction, and mark it clean."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 sa.update(self.exports)
                 .where(self.exports.c.export == self.export)
@@ -139,14 +151,18 @@ class Mirror:
                 incoming.drop(conn)
             self._mark_clean(conn, book_id)
         if self.engine.dialect.name == "postgresql":
-            # Fresh statistics, so the planner sizes the mirror right in the next diff.
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql(f"ANALYZE {self._qualified()}")
+            # Fresh statistics, so the planner sizes the mirror right in the next diff (only its
+            # owner may: a mirror made by an administrator waits for autovacuum).
+            try:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(f"ANALYZE {self._qualified()}")
+            except sa.exc.DBAPIError as exc:
+                log.info("the mirror was not analysed: %s", _db_message(exc))
         log.info("rebuilt the warehouse mirror of %d member(s) from the state", rows.num_rows)
 
     def upsert(self, rows: pa.Table, book_id: int) -> None:
         """Write ``rows`` (key, contact_id, row_version) over the mirror, and mark it clean."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if rows.num_rows:
                 incoming = self._load(conn, rows)
                 conn.execute(
@@ -160,7 +176,7 @@ class Mirror:
 
     def set_versions(self, rows: pa.Table, book_id: int) -> None:
         """Set the version of the members ``rows`` (key, row_version) names; mark it clean."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if rows.num_rows:
                 incoming = self._load(conn, rows)
                 conn.execute(
@@ -174,7 +190,7 @@ class Mirror:
     def forget(
         self, book_id: int, *, keys: Sequence[str] = (), contact_ids: Sequence[int] = ()
     ) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             for column, values, kind in (
                 ("key", list(keys), pa.string()),
                 ("contact_id", list(contact_ids), pa.int64()),
@@ -192,7 +208,7 @@ class Mirror:
             self._mark_clean(conn, book_id)
 
     def drop(self) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(sa.delete(self.members).where(self.members.c.export == self.export))
             conn.execute(sa.delete(self.exports).where(self.exports.c.export == self.export))
 
