@@ -38,8 +38,19 @@ def _say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+PATHS = ("today", "warehouse", "today-no-marker")
+
+
 def _project(
-    folder: Path, url: str, table: str, emulator: Emulator, book: int, cap: int, mirror: str | None
+    folder: Path,
+    url: str,
+    table: str,
+    emulator: Emulator,
+    book: int,
+    cap: int,
+    mirror: str | None,
+    *,
+    marker: bool = True,
 ) -> Path:
     config = write_project(
         folder,
@@ -50,7 +61,7 @@ def _project(
         book_id=book,
         api_url=emulator.base_url,
         max_profiles=cap,
-        updated_at=None if mirror else "updated_at",
+        updated_at="updated_at" if marker and not mirror else None,
     )
     if mirror:
         text = config.read_text(encoding="utf-8").replace(
@@ -95,16 +106,42 @@ def _measure(
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     _say(
-        f"{path:9} {name:13} {measured.wall_s:7.2f} s  {relay.read / 1e6:9.2f} MB read  "
+        f"{path:15} {name:13} {measured.wall_s:7.2f} s  {relay.read / 1e6:9.2f} MB read  "
         f"sent {counts.get('sent')}, left {counts.get('left')}"
     )
     return result
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The README's table: one row per path, wall time and bytes read per scenario."""
+    order = ["first export", "unchanged", "1% changed"]
+    paths = list(dict.fromkeys(run["path"] for run in results["runs"]))
+    lines = [
+        f"| {results['profiles']:,} profiles, PostgreSQL | "
+        + " | ".join([*order, "unchanged, after"])
+        + " |",
+        "|---" * (len(order) + 2) + "|",
+    ]
+    for path in paths:
+        runs = [run for run in results["runs"] if run["path"] == path]
+        cells = [
+            f"{run['wall_s']:.1f} s, {run['db_read_bytes'] / 1e6:,.1f} MB read"
+            + (" (book exact)" if run.get("membership", {}).get("exact") else "")
+            for run in runs
+        ]
+        lines.append(f"| {path} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--paths",
+        default="today,warehouse",
+        help=f"comma-separated, of {', '.join(PATHS)} (today: with [source] updated_at)",
+    )
     parser.add_argument("--work", type=Path, default=HERE / "out" / "warehouse")
     args = parser.parse_args(argv)
     started = time.time()
@@ -134,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         ):
             url = base.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
             configs = {}
-            for path in ("today", "warehouse"):
+            for path in args.paths.split(","):
+                if path not in PATHS:
+                    parser.error(f"--paths: unknown path {path!r}")
                 book = emulator.create_book(f"Benchmark {path}")
                 configs[path] = (
                     _project(
@@ -145,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                         book,
                         cap,
                         mirror if path == "warehouse" else None,
+                        marker=path == "today",
                     ),
                     book,
                 )
@@ -176,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or HERE / "results" / f"warehouse-{args.profiles // 1_000_000 or 1}m.json"
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _say(f"written {out}")
+    print(markdown(results))
     return 0
 
 
