@@ -136,14 +136,26 @@ class WarehouseSource(SQLAlchemySource):
             if src
             else sa.select(rows.c.key, rows.c.segment, _Md5(joined).label("digest")).cte("per_row")
         )
-        per_key = (
+        # Each (key, segment) pair comes once per profile row of the key: more than one row of
+        # a pair is a key several profile rows share. Two hash aggregates, no DISTINCT (which
+        # would sort a million rows).
+        per_pair = (
             sa.select(
                 per_row.c.key,
-                sa.func.count().label("n_rows"),
-                sa.func.count(sa.distinct(per_row.c.segment)).label("n_segments"),
+                per_row.c.segment,
+                sa.func.count().label("copies"),
                 sa.func.min(per_row.c.digest).label("digest"),
             )
-            .group_by(per_row.c.key)
+            .group_by(per_row.c.key, per_row.c.segment)
+            .cte("per_pair")
+        )
+        per_key = (
+            sa.select(
+                per_pair.c.key,
+                sa.func.max(per_pair.c.copies).label("copies"),
+                sa.func.min(per_pair.c.digest).label("digest"),
+            )
+            .group_by(per_pair.c.key)
             .cte("per_key")
         )
         mirror = self.mirror.members
@@ -163,7 +175,7 @@ class WarehouseSource(SQLAlchemySource):
                     mirrored.c.row_version.is_(None),  # not mirrored, or its version unknown
                     mirrored.c.row_version
                     != sa.func.concat(sa.literal(prefix + "/"), per_key.c.digest),
-                    per_key.c.n_rows != per_key.c.n_segments,  # several profile rows
+                    per_key.c.copies > 1,  # several profile rows
                 ).label("travels"),
             )
             .select_from(per_key.outerjoin(mirrored, mirrored.c.key == per_key.c.key, full=True))
@@ -189,11 +201,11 @@ class WarehouseSource(SQLAlchemySource):
         ).where(compared.c.member_key.is_(None))
         sizes = sa.select(
             sa.literal("size"),
-            sa.cast(sa.func.count(sa.distinct(per_row.c.key)), sa.String),
-            per_row.c.segment,
+            sa.cast(sa.func.count(), sa.String),
+            per_pair.c.segment,
             null,
             *(null for _ in src),
-        ).group_by(per_row.c.segment)
+        ).group_by(per_pair.c.segment)
         members = sa.select(
             sa.literal("members"),
             sa.cast(sa.func.count(), sa.String),
