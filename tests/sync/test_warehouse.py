@@ -180,6 +180,25 @@ def test_a_refresh_moves_only_what_changed(
     assert read == (0, 0, 3) and again.counts.sent == 0
 
 
+def test_null_empty_and_moved_separators_are_changes(
+    project: Project, source: Source, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warehouse's digest tells NULL from '' and 'a|' + 'b' from 'a' + '|b'."""
+    _config(project, source)
+    _run(project, caplog)
+    for statement in (
+        "first_name = NULL",
+        "first_name = ''",
+        "first_name = '|x', email = 'person0@example.com'",
+        "first_name = 'x', email = 'person0@example.com|'",
+    ):
+        source.execute(f"UPDATE {source.table} SET {statement} WHERE customer_id = 'C0'")
+        _, read = _run(project, caplog)
+        assert read[0] == 1, statement
+    _, read = _run(project, caplog)
+    assert read == (1, 0, 3)  # the bad e-mail is rejected, so read again on every run
+
+
 def test_a_mirror_out_of_step_with_the_state_is_rebuilt(
     project: Project, source: Source, caplog: pytest.LogCaptureFixture
 ) -> None:
