@@ -24,6 +24,7 @@ from typing import Any
 
 from bench import data, kinds, naive, profile, report
 from bench.emulator import API_USER, PASSWORD, Emulator, dotsync_command, running_emulator
+from bench.machine_load import CpuSnapshot, competing_load
 from bench.measure import run_export
 from bench.project import write_project
 from bench.targets import check_targets
@@ -57,7 +58,14 @@ def measure_scenario(
     """Reset the emulator's counters, run one export, read the counters, check the book."""
     _say(f"{name}: {description}")
     emulator.reset_calls()
+    before = CpuSnapshot.take(emulator.process.pid)
     measured = run_export(config, work / "logs", full=full, wrapper=wrapper or [])
+    load = competing_load(
+        before,
+        CpuSnapshot.take(emulator.process.pid),
+        dotsync_cpu_s=measured.cpu_s,
+        wall_s=measured.wall_s,
+    )
     calls = emulator.calls()
     counts = measured.counts
     throttled = sum(int(statuses.get("429", 0)) for statuses in calls["by_status"].values())
@@ -98,10 +106,13 @@ def measure_scenario(
             )
         },
         "emulator_memory_mb": emulator.memory_mb(),
+        # What the run competed with: a figure taken while something else was busy is not one.
+        "machine_load": load,
     }
     _say(
         f"{name}: {measured.wall_s:.2f} s wall, {measured.cpu_s:.2f} s CPU, "
-        f"{measured.peak_rss_mb:.0f} MB peak; checking the book's members"
+        f"{measured.peak_rss_mb:.0f} MB peak (emulator {load['emulator_cpu_s']:.1f} s CPU, "
+        f"other processes {load['other_cpu_s']:.1f} s); checking the book's members"
     )
     began = time.perf_counter()
     members = work / f"members-{name}.json"
@@ -119,7 +130,10 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(runs, key=lambda r: r["wall_s"])
     chosen = dict(ordered[len(ordered) // 2])
     chosen["runs"] = [
-        {k: r[k] for k in ("wall_s", "cpu_user_s", "cpu_sys_s", "peak_rss_mb", "api_calls")}
+        {
+            **{k: r[k] for k in ("wall_s", "cpu_user_s", "cpu_sys_s", "peak_rss_mb", "api_calls")},
+            "other_cpu_s": r["machine_load"]["other_cpu_s"],
+        }
         for r in runs
     ]
     chosen["exact_every_run"] = all(r["membership"]["exact"] for r in runs)

@@ -5,12 +5,15 @@ a real emulator process. Run with ``.venv/bin/pytest benchmarks/tests``."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 import run
 from bench import data
+from bench.machine_load import CpuSnapshot, competing_load
 from bench.targets import Target, check_targets
 
 
@@ -125,7 +128,20 @@ def test_small_run_end_to_end(tmp_path: Path) -> None:
         for refresh in (first, changed):
             assert refresh["counts"]["removed"] > 0 and refresh["counts"]["entered"] > 0
         assert full["peak_rss_mb"] > 20 and full["cpu_user_s"] > 0.1  # the child, measured
+        assert full["machine_load"]["emulator_cpu_s"] > 0  # it processed the imports
     assert results["naive"]["sample"] == 50
     assert results["startup"]["help_s"] > 0
     musts = [t for t in results["targets"] if t["level"] == "must"]
     assert code == (0 if all(t["passed"] for t in musts) else 1)
+
+
+def test_competing_load_counts_another_process_and_not_the_measured_one() -> None:
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"
+    before = CpuSnapshot.take(None)
+    subprocess.run([sys.executable, "-c", spin], check=True)  # noqa: S603 - our interpreter
+    after = CpuSnapshot.take(None)
+    seen = competing_load(before, after, dotsync_cpu_s=0.0, wall_s=1.0)
+    assert seen["other_cpu_s"] >= 0.9
+    # The same second, counted as the measured process's own: no longer "other".
+    measured = competing_load(before, after, dotsync_cpu_s=1.0, wall_s=1.0)
+    assert measured["other_cpu_s"] <= seen["other_cpu_s"] - 0.99

@@ -88,6 +88,11 @@ class RunInProgressError(DotsyncError):
     exit_code = ExitCode.BUSY
 
 
+class LeaseLostError(RunInProgressError):
+    """The run's lease passed (its worker was paused, or cut off from the state) and another
+    worker took the run over: this one stops without writing anything more."""
+
+
 class InterruptedRunError(DotsyncError):
     """The run was asked to stop (SIGTERM/SIGINT) and stopped at a checkpoint."""
 

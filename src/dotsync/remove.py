@@ -35,7 +35,8 @@ def remove_destination(config: Config, name: str, *, purge_members: bool) -> Rem
     book_id = int(connection.address_book_id)
     locks = run_locks(name, str(connection.api_url), connection.api_user)
     with StateStore(config.state.url) as store:
-        store.acquire_locks(locks, name)  # never pull the state from under a running export
+        # never pull the state from under a running export
+        store.acquire_locks(locks, name, lease_seconds=config.serve.lease_seconds)
         try:
             members = store.members.count(name)
             removed = held = found = 0

@@ -22,7 +22,7 @@ from dotsync import tables
 from dotsync.config import Config, require_privacy_ack
 from dotsync.delivery import Deliverer, DeliveryTotals
 from dotsync.dotdigital import CallStats, DotDigitalClient
-from dotsync.errors import DotsyncError, InterruptedRunError
+from dotsync.errors import DotsyncError, InterruptedRunError, LeaseLostError
 from dotsync.live import LIVE_FILE, LiveRecorder
 from dotsync.ownership import shared_book_conflicts
 from dotsync.plan import sample
@@ -34,6 +34,7 @@ from dotsync.stages.prepare import book_reader, prepare
 from dotsync.stages.resume import resume
 from dotsync.stages.send import send
 from dotsync.state import BookRef, StateStore
+from dotsync.state.locks import account_id_lock
 from dotsync.state.mirror import mirrored_members
 
 __all__ = ["DryRun", "ProgressFn", "plan_export", "run_export"]
@@ -135,12 +136,32 @@ class _Job:
         ctx = self.ctx
         require_privacy_ack(ctx.export.connection, ctx.connection)
         with StateStore(ctx.config.state.url) as store:
-            store.acquire_locks(ctx.lock_names, ctx.name)
+            known = store.book_of(ctx.name)
+            if known is not None and known.account != ctx.url_account:
+                # The account as DotDigital names it, known from an earlier run: taken before any
+                # call, so two API users of one account never run at once.
+                ctx.lock_names.append(account_id_lock(known.account))
+            lease = ctx.config.serve.lease_seconds
+            store.acquire_locks(ctx.lock_names, ctx.name, lease_seconds=lease, on_lost=ctx.stop.set)
+            owned: httpx.Client | None = None
+            if ctx.http_client is None:
+                # No call to DotDigital once the lease is not known to be ours (a worker paused
+                # past it and taken over must not call for an account another worker runs).
+                def before_call(request: httpx.Request) -> None:
+                    store.check_leases()
+                    if ctx.run_id is not None:  # for DotDigital's support (and the emulator)
+                        request.headers["X-Dotsync-Run"] = str(ctx.run_id)
+
+                owned = httpx.Client(follow_redirects=False, event_hooks={"request": [before_call]})
+                ctx.http_client = owned
             try:
                 with mirrored_members(store, ctx.config, ctx.name):
                     return self._run_locked(store)
             finally:
                 store.release_locks(ctx.lock_names)
+                if owned is not None:
+                    owned.close()
+                    ctx.http_client = None
 
     def dry_run(self) -> DryRun:
         ctx = self.ctx
@@ -173,6 +194,7 @@ class _Job:
     def _run_locked(self, store: StateStore) -> RunResult:
         ctx = self.ctx
         run_id = store.start_run(ctx.name, full=ctx.full, started_by=self.started_by)
+        ctx.run_id = run_id
         store.set_lock_run(ctx.lock_names, run_id)
         counts = RunCounts()
         totals = DeliveryTotals()
@@ -201,6 +223,7 @@ class _Job:
                 create = ctx.export.create_missing_data_fields
                 report = ctx.connect(client, create_missing=create)
                 ctx.progress("connect", 1, 1)
+                self._lock_account_id(store, report.account_id, run_id)
                 book = ctx.book(report)
                 moved_from = leave.moved_from(book)
                 deliverer = self._deliverer(client, store, run_id, totals, book, duck)
@@ -218,6 +241,8 @@ class _Job:
                     left_behind = leave.finish_move(client, moved_from, book)
                     counts = counts.model_copy(update={"removed_from_previous_book": left_behind})
                 rejects_file = write_rejects(duck, ctx.rejects_dir(), ctx.name, run_id)
+        except LeaseLostError:
+            raise  # another worker took the run over: it records it, this one writes nothing
         except BaseException as exc:
             # Recorded whatever happened, with what was done so far; the next run resumes.
             interrupted = isinstance(exc, InterruptedRunError)
@@ -226,13 +251,16 @@ class _Job:
                 if isinstance(exc, DotsyncError)
                 else f"unexpected error: {type(exc).__name__}"
             )
-            store.finish_run(
-                run_id,
-                RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED,
-                _final_counts(counts, totals, removed, unsubscribed, ctx.stats),
-                error=error,
-                resumed_imports=resumed,
-            )
+            try:
+                store.finish_run(
+                    run_id,
+                    RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED,
+                    _final_counts(counts, totals, removed, unsubscribed, ctx.stats),
+                    error=error,
+                    resumed_imports=resumed,
+                )
+            except LeaseLostError as lost:
+                raise lost from exc  # the stop was the lease's loss: nothing more is written
             raise
         counts = _final_counts(counts, totals, removed, unsubscribed, ctx.stats)
         status = (
@@ -245,6 +273,17 @@ class _Job:
         )
         shutil.rmtree(run_dir, ignore_errors=True)
         return result
+
+    def _lock_account_id(self, store: StateStore, account_id: str | None, run_id: int) -> None:
+        """The account's id, once DotDigital said it (a first run): its lock too."""
+        ctx = self.ctx
+        if not account_id or account_id_lock(account_id) in ctx.lock_names:
+            return
+        name = account_id_lock(account_id)
+        lease = ctx.config.serve.lease_seconds
+        store.acquire_locks([name], ctx.name, lease_seconds=lease, on_lost=ctx.stop.set)
+        ctx.lock_names.append(name)
+        store.set_lock_run([name], run_id)
 
     def _deliverer(
         self,

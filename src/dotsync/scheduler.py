@@ -67,6 +67,18 @@ def next_slot(export: ScheduledExport, after: datetime) -> datetime:
         return slot.astimezone(UTC)
 
 
+def latest_slot(export: ScheduledExport, now: datetime) -> datetime:
+    """The last cron slot at or before ``now`` (aware), in UTC: the tick a run due at ``now``
+    serves (several missed slots collapse into the latest). Workers sharing a state key the
+    tick's claim by it."""
+    zone = ZoneInfo(export.timezone)
+    slot: datetime = croniter(export.cron, now.astimezone(zone)).get_prev(datetime)
+    slot = slot.astimezone(UTC)
+    while (following := next_slot(export, slot)) <= now:
+        slot = following
+    return slot
+
+
 def _has_fixed_hours(cron: str) -> bool:
     fields = cron.split()
     if len(fields) == 1:  # croniter's macros: @daily, @weekly, @monthly, @yearly, @hourly...
@@ -130,6 +142,16 @@ class Scheduler:
                 claimed.add(export.account_key)
                 taken.append(export)
         return taken
+
+    def export(self, name: str) -> ScheduledExport | None:
+        return self._exports.get(name)
+
+    def catch_up(self, ticks: Mapping[str, datetime]) -> None:
+        """Other workers ran (or run) these ticks: the schedule moves past each one."""
+        for name, at in ticks.items():
+            last = self._last_runs.get(name)
+            if name in self._exports and (last is None or last < at):
+                self._last_runs[name] = at
 
     def record_run(self, name: str, started_at: datetime) -> None:
         """A run of ``name`` that started at ``started_at`` has ended (not interrupted).

@@ -95,7 +95,7 @@ def verify_export(
     progress = progress or (lambda _s, _d, _t: None)
     store = StateStore(config.state.url)
     try:
-        store.acquire_locks(locks, name)
+        store.acquire_locks(locks, name, lease_seconds=config.serve.lease_seconds)
         try:
             record = store.start_verify(name, book_id, repair=repair)
             fallback = account_lock(str(connection.api_url), connection.api_user)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Literal, cast
 
 import typer
-from pydantic import SecretStr, ValidationError
 
 
 def emulator(
@@ -52,6 +51,8 @@ def emulator(
     ] = None,
 ) -> None:
     """Serve the local DotDigital API emulator (prints its base URL; Ctrl-C stops it)."""
+    from pydantic import SecretStr, ValidationError
+
     # Imported here: the emulator's web stack is not needed by the other commands.
     from dotsync.emulator import AccountSettings, EmulatorSettings, RateLimitSettings, serve
     from dotsync.emulator.settings import DEFAULT_API_USER, DEFAULT_PASSWORD, REGIONS

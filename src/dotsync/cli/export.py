@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -35,7 +35,6 @@ from dotsync.cli._common import (
 )
 from dotsync.cli.progress import run_progress
 from dotsync.config import Config
-from dotsync.connect import explain_refusal
 from dotsync.errors import (
     DotsyncError,
     ExitCode,
@@ -44,8 +43,11 @@ from dotsync.errors import (
 )
 from dotsync.logs import log_run_error, log_run_summary
 from dotsync.result import RunCounts, RunResult, RunStatus
-from dotsync.runner import ProgressFn, plan_export, run_export
 from dotsync.signals import stop_on_signals
+
+if TYPE_CHECKING:
+    # The run's modules (DuckDB, httpx, SQLAlchemy) load when a command runs, not for --help.
+    from dotsync.runner import ProgressFn
 
 
 def register(app: typer.Typer) -> None:
@@ -159,6 +161,9 @@ def _run_one(
 ) -> RunResult | DotsyncError:
     """One export; its error is returned (the caller decides whether the next export runs). With
     ``summary_lines``, the run's summary line is logged, a run that failed included."""
+    from dotsync.connect import explain_refusal
+    from dotsync.runner import run_export
+
     export_cfg = cfg.find_export(name)
     connection = cfg.connections[export_cfg.connection]
     started = datetime.now(UTC)
@@ -211,6 +216,9 @@ def plan(
     """Dry run: how many would enter, change, leave and be rejected. Sends nothing that writes."""
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
+        from dotsync.connect import explain_refusal
+        from dotsync.runner import plan_export
+
         cfg = load(config)
         export_cfg = cfg.find_export(name)
         with explain_refusal(export_cfg.connection, cfg.connections[export_cfg.connection]):

@@ -23,13 +23,8 @@ from dotsync.cli._common import (
 )
 from dotsync.cli.export import print_summary
 from dotsync.cli.verify import print_verifies, show_verify, verify_json
-from dotsync.connect import describe_connection, explain_refusal, open_client
-from dotsync.connection_check import connect as check_connection_of
-from dotsync.connection_check import connection_named
 from dotsync.errors import ConfigError
 from dotsync.result import PARTIAL_LEGEND, RunStatus
-from dotsync.sources import open_source
-from dotsync.state import StateStore
 
 
 def register(app: typer.Typer) -> None:
@@ -56,6 +51,9 @@ def connect(
 
     Reads only: data fields that an export would create (create_missing_data_fields) are listed,
     not created."""
+    from dotsync.connect import describe_connection
+    from dotsync.connection_check import connect as check_connection_of
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
@@ -102,6 +100,9 @@ def address_books(
     verbose: VerboseOption = False,
 ) -> None:
     """List the account's address books, to find the ID to put in address_book_id."""
+    from dotsync.connect import explain_refusal, open_client
+    from dotsync.connection_check import connection_named
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
@@ -127,6 +128,8 @@ def segments(
     verbose: VerboseOption = False,
 ) -> None:
     """List the segments with their member counts (computed where the profiles live)."""
+    from dotsync.sources import open_source
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
@@ -158,6 +161,8 @@ def history(
     verbose: VerboseOption = False,
 ) -> None:
     """List runs: start, duration, status, counts, error."""
+    from dotsync.state import StateStore
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
@@ -220,6 +225,8 @@ def show_run(
     verbose: VerboseOption = False,
 ) -> None:
     """Details of one run and its rejected rows."""
+    from dotsync.state import StateStore
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)

@@ -18,9 +18,7 @@ from dotsync.cli._common import (
     print_json,
     setup_logging,
 )
-from dotsync.connect import explain_refusal
 from dotsync.errors import ConfigError
-from dotsync.remove import remove_destination
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +42,9 @@ def remove(
     verbose: VerboseOption = False,
 ) -> None:
     """Delete everything dotsync stores for an export (state, history, rejected-rows files)."""
+    from dotsync.connect import explain_refusal
+    from dotsync.remove import remove_destination
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)

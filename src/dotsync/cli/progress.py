@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -23,7 +24,9 @@ from rich.progress import (
 
 from dotsync.errors import ConfigError
 from dotsync.logs import PROGRESS_LOGGER
-from dotsync.runner import ProgressFn
+
+if TYPE_CHECKING:
+    from dotsync.runner import ProgressFn
 
 STAGES = {
     "connect": "Connecting",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -23,10 +23,11 @@ from dotsync.cli._common import (
     report_error,
     setup_logging,
 )
-from dotsync.connect import explain_refusal
 from dotsync.errors import DotsyncError, ExitCode
-from dotsync.pull import PullOutcome, PullReport, PullStatus, pull_export
 from dotsync.signals import stop_on_signals
+
+if TYPE_CHECKING:
+    from dotsync.pull import PullReport
 
 _COLORS = {"succeeded": "green", "skipped": "yellow"}
 
@@ -57,6 +58,9 @@ def pull(
     configuration, 3 connection, 5 DotDigital or network failure (nothing is lost: the next pull
     reads it again), 6 a run of the export or account holds its lock, 8 the destination table or
     file cannot be written, 130 stopped."""
+    from dotsync.connect import explain_refusal
+    from dotsync.pull import pull_export
+
     mode = setup_logging(verbose, as_json=as_json)
     code = ExitCode.OK
     with handled(verbose, json_logs=mode.json_logs):
@@ -92,6 +96,8 @@ def pull(
 
 
 def print_report(report: PullReport) -> None:
+    from dotsync.pull import PullOutcome, PullStatus
+
     title = Text.assemble(
         f"pull {report.pull_id} of export {report.export!r}, address book "
         f"{report.address_book_id}: ",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,10 +21,11 @@ from dotsync.cli._common import (
     print_table,
     setup_logging,
 )
-from dotsync.console.context import ConsoleState, ProjectPaths
-from dotsync.console.passwords import hash_password
-from dotsync.console.users import Role, UserInputError, check_name, check_password, parse_role
 from dotsync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dotsync.console.context import ConsoleState
+    from dotsync.console.users import UserInputError
 
 ACTOR = "command line"
 
@@ -57,6 +58,8 @@ def register(app: typer.Typer) -> None:
 @contextmanager
 def _state(config: ConfigOption) -> Iterator[ConsoleState]:
     """The project's state, closed when the command is done with it."""
+    from dotsync.console.context import ConsoleState, ProjectPaths
+
     state = ConsoleState(ProjectPaths.of(config))
     try:
         yield state
@@ -69,6 +72,8 @@ def _checked(error: UserInputError) -> ConfigError:
 
 
 def _password(password_env: str | None, *, as_json: bool) -> str:
+    from dotsync.console.users import check_password
+
     if password_env is None and as_json:
         # A prompt is not a JSON line, and a machine cannot answer it.
         raise ConfigError("with --json, give the password with --password-env VAR")
@@ -99,6 +104,9 @@ def add(
     verbose: VerboseOption = False,
 ) -> None:
     """Add a user who signs in to the console with a password."""
+    from dotsync.console.passwords import hash_password
+    from dotsync.console.users import Role, UserInputError, check_name, parse_role
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         try:
@@ -161,6 +169,8 @@ def set_role(
     verbose: VerboseOption = False,
 ) -> None:
     """Change a user's role; their sessions end."""
+    from dotsync.console.users import UserInputError, parse_role
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         try:
@@ -205,6 +215,9 @@ def passwd(
     verbose: VerboseOption = False,
 ) -> None:
     """Set a user's password; their sessions end."""
+    from dotsync.console.passwords import hash_password
+    from dotsync.console.users import UserInputError
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         try:

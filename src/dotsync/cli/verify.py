@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -24,13 +24,13 @@ from dotsync.cli._common import (
     setup_logging,
 )
 from dotsync.cli.progress import run_progress
-from dotsync.connect import explain_refusal
 from dotsync.errors import ExitCode
 from dotsync.logs import PROGRESS_LOGGER
 from dotsync.signals import stop_on_signals
-from dotsync.state import VerifyRecord
-from dotsync.verifier import load_report, verify_export
-from dotsync.verify import CallBudget, VerifyReport, VerifyStatus
+
+if TYPE_CHECKING:
+    from dotsync.state import VerifyRecord
+    from dotsync.verify import VerifyReport
 
 _COLORS = {"clean": "green", "repaired": "green", "drift": "yellow"}
 
@@ -66,6 +66,10 @@ def verify(
     10 drift found (without --repair), 2 configuration, 3 connection, 5 DotDigital or network
     failure, or the book grew beyond the budget during the read (run again), 6 a run holds the
     export's or the account's lock."""
+    from dotsync.connect import explain_refusal
+    from dotsync.verifier import verify_export
+    from dotsync.verify import CallBudget, VerifyStatus
+
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         cfg = load(config)
@@ -108,6 +112,8 @@ def verify(
 
 
 def print_report(report: VerifyReport) -> None:
+    from dotsync.verify import VerifyStatus
+
     c, s = report.counts, report.samples
     title = Text.assemble(
         f"verify {report.verify_id} of export {report.export!r}, address book "
@@ -165,6 +171,8 @@ def _counted(count: int, noun: str) -> str:
 
 def verify_json(record: VerifyRecord) -> dict[str, Any]:
     """A recorded verify as JSON: its report, or what is known of one that failed."""
+    from dotsync.verifier import load_report
+
     report = load_report(record.report)
     if report is not None:
         return report.model_dump(mode="json")
@@ -181,6 +189,8 @@ def verify_json(record: VerifyRecord) -> dict[str, Any]:
 
 def print_verifies(records: list[VerifyRecord]) -> None:
     """``history --verifies``: one row per verify."""
+    from dotsync.verifier import load_report
+
     table = Table(
         "verify",
         "export",
@@ -214,6 +224,8 @@ def print_verifies(records: list[VerifyRecord]) -> None:
 
 def show_verify(record: VerifyRecord, *, as_json: bool) -> None:
     """``show-run --verify ID``."""
+    from dotsync.verifier import load_report
+
     if as_json:
         print_json({"verify": verify_json(record)})
         return

@@ -326,6 +326,9 @@ class ExportConfig(_Model):
 class ServeConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=9465, ge=1, le=65535)
+    # How long a run's locks stay its own without a renewal (renewed every third of it): a dead
+    # worker's run is resumed by another after at most this long. Also each worker's heartbeat.
+    lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
 
 
 class AlertsConfig(_Model):

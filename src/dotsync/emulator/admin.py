@@ -1,7 +1,8 @@
 """The admin API under ``/_emulator/`` (outside DotDigital's paths; no authentication):
 
 - ``GET /_emulator/calls``: calls received per ``"METHOD /path/template"``, per status, total;
-  ``POST /_emulator/calls/reset`` sets them to zero.
+  ``POST /_emulator/calls/reset`` sets them to zero; ``GET /_emulator/calls/timeline``: the latest
+  calls with their start and end times, API user and dotsync run (``X-Dotsync-Run``).
 - ``GET|PUT /_emulator/faults``: the fault settings (``FaultSettings`` JSON) and faults injected.
 - ``GET|PUT /_emulator/rate-limits``: the rate-limit settings (``RateLimitSettings`` JSON).
 - ``POST /_emulator/reset``: every account's data back to the settings and the seed.
@@ -58,6 +59,10 @@ async def calls(request: Request) -> Response:
     return JSONResponse(
         {"calls": counter.snapshot(), "by_status": counter.by_status(), "total": counter.total()}
     )
+
+
+async def timeline(request: Request) -> Response:
+    return JSONResponse({"calls": _runtime(request).calls.timeline()})
 
 
 async def reset_calls(request: Request) -> Response:
@@ -164,6 +169,7 @@ _A = "/_emulator"
 ROUTES = [
     Route(f"{_A}/calls", calls, methods=["GET"]),
     Route(f"{_A}/calls/reset", reset_calls, methods=["POST"]),
+    Route(f"{_A}/calls/timeline", timeline, methods=["GET"]),
     Route(f"{_A}/faults", get_faults, methods=["GET"]),
     Route(f"{_A}/faults", put_faults, methods=["PUT"]),
     Route(f"{_A}/rate-limits", get_rate_limits, methods=["GET"]),

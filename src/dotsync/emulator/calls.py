@@ -4,7 +4,24 @@ benchmarks (which compare how many calls each strategy costs)."""
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+TIMELINE_SIZE = 100_000  # the latest calls kept with their times
+
+
+@dataclass(frozen=True)
+class TimedCall:
+    """One call with when it started and ended (the emulator's clock, seconds since the epoch),
+    the API user, and the run that made it (dotsync's ``X-Dotsync-Run`` header, if sent)."""
+
+    call: str
+    api_user: str
+    run: str | None
+    started: float
+    ended: float
 
 
 class CallCounter:
@@ -17,11 +34,30 @@ class CallCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_status: dict[str, Counter[str]] = {}
+        self._timeline: deque[TimedCall] = deque(maxlen=TIMELINE_SIZE)
 
-    def record(self, method: str, template: str, status: int) -> None:
+    def record(
+        self,
+        method: str,
+        template: str,
+        status: int,
+        *,
+        api_user: str = "",
+        run: str | None = None,
+        started: float | None = None,
+    ) -> None:
         key = f"{method.upper()} {template}"
+        ended = time.time()
         with self._lock:
             self._by_status.setdefault(key, Counter())[str(status)] += 1
+            self._timeline.append(
+                TimedCall(key, api_user, run, ended if started is None else started, ended)
+            )
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """The latest calls in the order they ended: which runs overlapped on an account."""
+        with self._lock:
+            return [asdict(call) for call in self._timeline]
 
     def snapshot(self) -> dict[str, int]:
         """Calls per endpoint, sorted by key for stable reports."""
@@ -42,3 +78,4 @@ class CallCounter:
     def reset(self) -> None:
         with self._lock:
             self._by_status.clear()
+            self._timeline.clear()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +58,8 @@ class Gateway:
         scope = {**scope, "state": {**scope.get("state", {}), "host_region": host_region}}
         template = self.template(scope)
         status_seen: list[int] = []
+        started = time.time()
+        run = dict(scope.get("headers", [])).get(b"x-dotsync-run")
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -68,7 +71,12 @@ class Gateway:
         finally:
             # 0: the connection was dropped before any reply (an injected fault).
             self.runtime.calls.record(
-                scope["method"], template, status_seen[0] if status_seen else 0
+                scope["method"],
+                template,
+                status_seen[0] if status_seen else 0,
+                api_user=_credentials(scope)[0],
+                run=run.decode("latin-1") if run else None,
+                started=started,
             )
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:

@@ -55,6 +55,9 @@ class RunningEmulator:
         calls: dict[str, int] = self._json("GET", "/calls")["calls"]
         return calls
 
+    def timeline(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/calls/timeline")["calls"])
+
     def reset_calls(self) -> None:
         self._json("POST", "/calls/reset")
 

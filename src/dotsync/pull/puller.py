@@ -87,7 +87,7 @@ def pull_export(
     destination = open_destination(config)
     try:
         with StateStore(config.state.url) as store:
-            store.acquire_locks(locks, name)
+            store.acquire_locks(locks, name, lease_seconds=config.serve.lease_seconds)
             try:
                 job = _Pull(config, name, store, destination, stop or threading.Event())
                 return job.run(http_client)

@@ -241,6 +241,12 @@ def build_service(
 
         for report in last_pulls(config).values():  # what the pulls before this start found
             record_pull(metrics, report)
+    shared = None
+    if config is not None and not config.state.url.startswith("sqlite:"):
+        # A state several machines can share: due ticks are claimed there (several workers).
+        from dotsync.serve.workers import SharedTicks
+
+        shared = SharedTicks(config.state.url, lease_seconds=config.serve.lease_seconds)
     return Service(
         Scheduler(exports, store.load()),
         run or (runner_function(config, metrics=metrics) if config else _no_configuration),
@@ -248,6 +254,7 @@ def build_service(
         alerts=alerts,
         schedule_store=store,
         accounts=export_accounts(config) if config is not None else {},
+        shared=shared,
     )
 
 
@@ -311,8 +318,12 @@ def run_once(config_path: Path, *, fail_on_rejects: bool = False) -> tuple[int, 
     """Runs what is due now (``serve --once``): the exit code and what each run did."""
     config = load_config(config_path)
     service = build_service(config)
-    with stop_on_signals(service.request_stop):
-        outcomes = service.run_due_once()
+    try:
+        with stop_on_signals(service.request_stop):
+            outcomes = service.run_due_once()
+    finally:
+        if service.shared is not None:  # --once claims no tick (see README: Several workers)
+            service.shared.close()
     return once_exit_code(outcomes, fail_on_rejects=fail_on_rejects), outcomes
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dotsync.scheduler import AccountKey
+from dotsync.serve.workers import Tick
 
 SCHEDULER = "scheduler"  # who started a scheduled run, as recorded on the run
 
@@ -33,6 +34,7 @@ class Job:
     started_at: datetime | None = None
     cancelled_by: str | None = None
     cancel_request_id: int | None = None
+    tick: Tick | None = None  # the due tick it runs, claimed in the shared state (several workers)
 
     def cancel(self, by: str, request_id: int) -> None:
         self.cancelled_by, self.cancel_request_id = by, request_id

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from dotsync.serve.outcome import RunOutcome
+from dotsync.serve.workers import WorkerInfo
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Runs last from seconds (nothing changed) to hours (a first sync of a million profiles).
@@ -64,6 +65,13 @@ class MetricsRegistry:
             "dotsync_api_rate_limited_total",
             "DotDigital replies that said to slow down (429 or APIUSAGE), by endpoint.",
             ["endpoint"],
+            registry=r,
+        )
+        self.worker_runs = Gauge(
+            "dotsync_worker_runs",
+            "Workers sharing the state (several dotsync serve): 1 per job a worker runs; the "
+            'job="" series counts its runs (0: alive and idle).',
+            ["worker", "host", "job"],
             registry=r,
         )
         self.imports_in_flight = Gauge(
@@ -158,7 +166,7 @@ class MetricsRegistry:
         self.run_in_progress.labels(name).set(0)
         self.set_imports_in_flight(0, export=name)
         self.runs.labels(name, str(outcome.status)).inc()
-        if outcome.status not in ("busy", "interrupted", "dry_run"):
+        if outcome.status not in ("busy", "lost", "interrupted", "dry_run"):
             self.run_duration.labels(name).observe(outcome.duration_seconds)
         if outcome.succeeded:
             self.last_success.labels(name).set(outcome.finished_at.timestamp())
@@ -196,6 +204,15 @@ class MetricsRegistry:
         self.pull_calls.labels(export).set(api_calls)
         self.pull_complete.labels(export).set(1 if complete else 0)
         self.pull_last.labels(export).set(finished_at)
+
+    def set_workers(self, workers: Iterable[WorkerInfo]) -> None:
+        """The ``dotsync serve`` workers sharing the state, and what each runs now."""
+        with self._lock:
+            self.worker_runs.clear()
+            for worker in workers:
+                self.worker_runs.labels(worker.worker, worker.host, "").set(len(worker.running))
+                for job in worker.running:
+                    self.worker_runs.labels(worker.worker, worker.host, job).set(1)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

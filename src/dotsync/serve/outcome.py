@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 from dotsync.result import RunCounts, RunResult, RunStatus
 
-OutcomeStatus = RunStatus | Literal["busy"]
-"""A run's status, or ``busy``: another process held the export's lock, so nothing ran."""
+OutcomeStatus = RunStatus | Literal["busy", "lost"]
+"""A run's status, or ``busy``: another process held the export's lock, so nothing ran; or
+``lost``: the run's lease passed and another worker took the run over (it records it)."""
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,34 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from dotsync.errors import DotsyncError, ExitCode, InterruptedRunError, RunInProgressError
+from dotsync.errors import (
+    DotsyncError,
+    ExitCode,
+    InterruptedRunError,
+    LeaseLostError,
+    RunInProgressError,
+)
 from dotsync.logs import log_run_error, log_run_summary
 from dotsync.result import RunResult, RunStatus
-from dotsync.scheduler import AccountKey, ScheduledExport, Scheduler
+from dotsync.scheduler import AccountKey, ScheduledExport, Scheduler, latest_slot
 from dotsync.serve.alerts import AlertManager, AlertPolicy
 from dotsync.serve.jobs import SCHEDULER, Job, LiveRun
 from dotsync.serve.metrics import MetricsRegistry
 from dotsync.serve.outcome import RunOutcome
 from dotsync.serve.requests import RequestDesk
 from dotsync.serve.schedule_store import ScheduleStore
+from dotsync.serve.workers import SharedTicks, Tick, WorkerInfo
+from dotsync.state.locks import account_lock, export_lock
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+BUSY = "busy"  # the export's or account's lock is held by another run
+LOST = "lost"  # the run's lease passed and another worker took the run over
 
 
 class RunFunction(Protocol):
@@ -67,6 +77,7 @@ class Service:
         max_wait_seconds: float = 30.0,
         accounts: dict[str, AccountKey] | None = None,
         requests: RequestDesk | None = None,
+        shared: SharedTicks | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.metrics = metrics or MetricsRegistry(e.name for e in scheduler.exports)
@@ -86,6 +97,12 @@ class Service:
         # Every export's account, scheduled or not (a requested run needs its lane too).
         self._accounts = dict(accounts or {e.name: e.account_key for e in scheduler.exports})
         self.requests = requests
+        # Several workers, one state: ticks are claimed there, and a dead worker's taken over.
+        self.shared = shared
+        self._not_before: dict[str, datetime] = {}  # ticks given back: not taken again before
+        self._workers_seen: list[WorkerInfo] = []
+        self._held_locks: set[str] = set()  # by runs of any worker, as last read
+        self._beat_stop = threading.Event()
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -123,14 +140,22 @@ class Service:
         """Runs exports as they fall due or are asked for until stopped, then waits for the
         current runs."""
         log.info("dotsync serve: %d scheduled export(s)", len(self.scheduler.exports))
+        beating = None
+        if self.shared is not None:
+            # A thread of its own, like a run's lease keeper: a loop slowed down (a slow state)
+            # does not make this worker look dead while its runs go on.
+            self._beat()
+            beating = threading.Thread(target=self._beat_forever, name="worker-heartbeat")
+            beating.start()
         while not self.stop.is_set():
             self._wake.clear()
             now = self._clock()
             self._heartbeat = now
             if self.requests is not None:
                 self.requests.poll(self)
+            orphans = self._share_state()
             with self._lock:
-                for job in self._startable(now):
+                for job in self._startable(now, orphans):
                     # Marked running before its thread starts, so the next turn skips it.
                     self._running[job.name] = job
                     self._spawn(partial(self._run_job, job), f"run-{job.name}")
@@ -138,8 +163,19 @@ class Service:
             timeout = min(max((wake_at - now).total_seconds(), 0.0), self._max_wait)
             if self.requests is not None:
                 timeout = min(timeout, self.requests.poll_seconds)
+            if self.shared is not None:  # the others' ticks and the free ones: three a lease
+                timeout = min(timeout, self.shared.lease_seconds / 3)
             self._wake.wait(timeout)
         self._join_workers()
+        self._beat_stop.set()  # beating until the last run ended
+        if beating is not None:
+            beating.join()
+        if self.shared is not None:
+            try:
+                self.shared.leave()
+            except Exception as exc:  # its heartbeat passes on its own
+                log.warning("could not remove this worker from the state: %s", exc)
+            self.shared.close()
         log.info("dotsync serve stopped")
 
     def run_due_once(self) -> list[RunOutcome]:
@@ -180,7 +216,14 @@ class Service:
             }
         stale = (now - self._heartbeat).total_seconds() > 3 * self._max_wait + 5
         ok = not stale and not self.stop.is_set()
-        return ok, {"running": running, "next_due": due, "last_runs": last}
+        details: dict[str, Any] = {"running": running, "next_due": due, "last_runs": last}
+        if self.shared is not None:
+            details["worker"] = self.shared.worker
+            details["workers"] = {
+                w.worker: {"host": w.host, "pid": w.pid, "running": w.running}
+                for w in self._workers_seen
+            }
+        return ok, details
 
     def live_runs(self) -> dict[str, LiveRun]:
         """The runs going on in this process: who started them, when, who asked to cancel."""
@@ -199,17 +242,61 @@ class Service:
 
     # --- the loop's parts ------------------------------------------------------------------------
 
-    def _startable(self, now: datetime) -> Iterable[Job]:
-        """Requested runs first (a person is waiting), then due ones; at most one per idle
-        account. Called under the lock."""
+    def _startable(self, now: datetime, orphans: list[Tick]) -> Iterable[Job]:
+        """Requested runs first (a person is waiting), then ticks a dead worker left, then due
+        ones; at most one per idle account. Called under the lock."""
         claimed = self._busy_accounts()
         if self.requests is not None:
             for job in self.requests.startable(self._running, self._accounts, claimed):
                 claimed.add(job.account_key)
                 yield job
+        shared = self.shared
+        if shared is not None:  # busy on another worker: not claimed, only to find it so
+            claimed |= {
+                key for key in self._accounts.values() if account_lock(*key) in self._held_locks
+            }
+        for tick in orphans:
+            export = self.scheduler.export(tick.job)
+            if export is None or export.name in self._running or export.account_key in claimed:
+                continue
+            if export_lock(export.name) in self._held_locks:
+                continue
+            if now < self._not_before.get(tick.job, now) or shared is None:
+                continue
+            if shared.take_over(tick):
+                claimed.add(export.account_key)
+                yield Job(export.name, export.account_key, SCHEDULER, tick=tick)
         for export in self.scheduler.take_due(now, claimed):
-            if export.name not in self._running:
+            if export.name in self._running or export_lock(export.name) in self._held_locks:
+                continue
+            if shared is None:
                 yield Job(export.name, export.account_key, SCHEDULER)
+                continue
+            tick = Tick(export.name, latest_slot(export, now))
+            if shared.claim(tick):
+                yield Job(export.name, export.account_key, SCHEDULER, tick=tick)
+            else:  # another worker won it: the schedule moves past it here too
+                self.scheduler.record_run(export.name, tick.at)
+
+    def _share_state(self) -> list[Tick]:
+        """This worker's heartbeat; the schedule caught up with the other workers' ticks; the
+        ticks no live worker runs. A state that cannot be reached leaves the loop as it was."""
+        shared = self.shared
+        if shared is None:
+            return []
+        try:
+            ticks = shared.last_ticks()
+            orphans = shared.orphans()
+            self._workers_seen = shared.workers()
+            held = shared.held_locks()
+        except Exception as exc:
+            log.warning("could not reach the shared state: %s", exc)
+            return []
+        with self._lock:
+            self.scheduler.catch_up(ticks)
+            self._held_locks = held
+        self.metrics.set_workers(self._workers_seen)
+        return orphans
 
     def _busy_accounts(self) -> set[AccountKey]:
         return {job.account_key for job in self._running.values()}
@@ -238,23 +325,59 @@ class Service:
         _log_outcome(outcome)
         try:
             self.metrics.record_run(outcome)
-            if self._alerts is not None:
+            if self._alerts is not None and outcome.status != LOST:  # its new holder's to say
                 self._alerts.observe(outcome)
             if self.requests is not None:
                 self.requests.finished(job, outcome)
         except Exception:
             # Reporting must never take the service down; the run itself is already over.
             log.exception("could not record the run of export %s", job.name)
+        if job.tick is not None:
+            self._settle_tick(job, job.tick, outcome)
         with self._lock:
             self._last_outcomes[job.name] = outcome
+            if job.tick is not None:
+                self.scheduler.record_run(job.name, job.tick.at)  # the shared state says more
             # A run stopped with the service is owed again; a cancelled one waits for its slot.
-            if outcome.status != RunStatus.INTERRUPTED or job.cancelled_by is not None:
+            elif outcome.status != RunStatus.INTERRUPTED or job.cancelled_by is not None:
                 self.scheduler.record_run(job.name, outcome.started_at)
                 if self._store is not None:
                     self._store.save(self.scheduler.last_runs)
             del self._running[job.name]
         self._wake.set()
         return outcome
+
+    def _beat(self) -> None:
+        assert self.shared is not None
+        with self._lock:
+            running = sorted(self._running)
+        try:
+            self.shared.heartbeat(running)
+        except Exception as exc:  # tried again; past a lease, the others take its ticks
+            log.warning("could not renew this worker's heartbeat: %s", exc)
+
+    def _beat_forever(self) -> None:
+        assert self.shared is not None
+        while not self._beat_stop.wait(self.shared.lease_seconds / 3):
+            self._beat()
+
+    def _settle_tick(self, job: Job, tick: Tick, outcome: RunOutcome) -> None:
+        """The tick is done, or given back to be run (resumed) by any worker: its account was
+        busy on another worker, or this worker stops. A lost lease leaves it to its new holder."""
+        assert self.shared is not None
+        given_back = outcome.status in (BUSY, LOST) or (
+            outcome.status == RunStatus.INTERRUPTED and job.cancelled_by is None
+        )
+        try:
+            if given_back:
+                self.shared.give_back(tick)
+                wait = timedelta(seconds=self.shared.lease_seconds / 3)
+                self._not_before[job.name] = self._clock() + wait
+            else:
+                run_id = outcome.result.run_id if outcome.result is not None else None
+                self.shared.finish(tick, str(outcome.status), run_id)
+        except Exception as exc:  # its holder's heartbeat passes: another worker takes it
+            log.warning("could not record tick %s of %s: %s", tick.at, job.name, exc)
 
     def _execute(self, job: Job) -> RunOutcome:
         started_at = job.started_at or self._clock()
@@ -274,9 +397,12 @@ class Service:
         except InterruptedRunError as exc:
             # The runner may raise rather than return an ``interrupted`` result: same meaning.
             return self._failed(job, RunStatus.INTERRUPTED, started_at, exc)
+        except LeaseLostError as exc:
+            log.warning("export %s: %s", job.name, exc.message)
+            return self._failed(job, LOST, started_at, exc)
         except RunInProgressError as exc:
             log.warning("export %s skipped: %s", job.name, exc.message)
-            return self._failed(job, "busy", started_at, exc)
+            return self._failed(job, BUSY, started_at, exc)
         except DotsyncError as exc:
             return self._failed(job, RunStatus.FAILED, started_at, exc)
         except Exception as exc:

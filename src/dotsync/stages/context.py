@@ -43,6 +43,7 @@ class RunContext:
     progress: ProgressFn = _no_progress
     http_client: httpx.Client | None = None
     stats: CallStats = field(default_factory=CallStats)
+    run_id: int | None = None  # once recorded: sent as X-Dotsync-Run with each call
 
     def __post_init__(self) -> None:
         self.export: ExportConfig = self.config.find_export(self.name)
@@ -115,10 +116,15 @@ class RunContext:
             dry_run=dry_run,
         )
 
+    @property
+    def url_account(self) -> str:
+        """The account as the configuration names it (host and API user), where DotDigital
+        gives no id."""
+        return account_lock(str(self.connection.api_url), self.connection.api_user).removeprefix(
+            "account:"
+        )
+
     def book(self, report: ConnectionReport) -> BookRef:
         """The ledger's key of the configured book. Without an account id from DotDigital, the
         API user and host stand for the account."""
-        account = report.account_id or account_lock(
-            str(self.connection.api_url), self.connection.api_user
-        ).removeprefix("account:")
-        return BookRef(account, self.book_id)
+        return BookRef(report.account_id or self.url_account, self.book_id)

@@ -17,3 +17,9 @@ def account_lock(api_url: str, api_user: str) -> str:
 def run_locks(export: str, api_url: str, api_user: str) -> list[str]:
     """Every lock a run (or a removal) of ``export`` holds, in the order they are taken."""
     return [export_lock(export), account_lock(api_url, api_user)]
+
+
+def account_id_lock(account_id: str) -> str:
+    """The account as DotDigital names it (account-info's id): two API users of one account are
+    one account. Taken once the id is known (from an earlier run, or at connect)."""
+    return f"account-id:{account_id}"

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -105,6 +106,52 @@ locks = Table(
     Column("pid", Integer, nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    # A lease (see store.py): who holds it (host:pid:random id), until when (the database's
+    # clock), and a fence bumped at every acquisition. A released lock keeps its row (holder
+    # null) so the fence of its name only grows.
+    Column("holder", String(300)),
+    Column("fence", BigInteger, nullable=False, server_default="0"),
+    Column("expires_at", DateTime(timezone=True)),
+)
+
+# The members file of each batch (keys, e-mail hashes, digests: Parquet bytes), for a state that
+# several machines share: another worker resumes and commits a batch it did not send. Beside a
+# SQLite state the file in the run's folder is enough, and nothing is written here.
+batch_members = Table(
+    "batch_members",
+    metadata,
+    Column("import_row", Integer, ForeignKey("imports.id", ondelete="CASCADE"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# `dotsync serve` workers sharing the state: each one's heartbeat, and what it runs (for
+# /healthz and /metrics, and so that a tick a dead worker held is taken over).
+serve_workers = Table(
+    "serve_workers",
+    metadata,
+    Column("worker", String(300), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("running", Text, nullable=False, server_default="[]"),  # JSON list of job names
+)
+
+# Each due tick of a scheduled job (its cron slot), claimed by one worker: the key makes a tick
+# run once across workers. holder null: free to take (its worker died, or gave it back).
+serve_ticks = Table(
+    "serve_ticks",
+    metadata,
+    Column("job", String(300), primary_key=True),
+    Column("tick_at", DateTime(timezone=True), primary_key=True),
+    Column("holder", String(300)),
+    Column("status", String(20), nullable=False),  # running | done
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("run_status", String(20)),
+    Column("run_id", Integer),  # the run that ran it to its end (a resumed run: the resumer)
+    Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("workers", Text),  # the workers that ran it, in order (space-separated)
 )
 
 # The ownership ledger of each address book (see state/ledger.py): beside a SQLite state it lives

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
-from collections.abc import Iterator, Sequence
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,16 +31,18 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError
 
 from dotsync.drivers import missing_driver
 from dotsync.errors import RunInProgressError
 from dotsync.result import RunCounts, RunResult, RunStatus
+from dotsync.state.leases import LEASE_SECONDS, Lease, LeaseKeeper, new_holder
 from dotsync.state.ledger import BookRef, DuckLedger, Ledger, SqlLedger
 from dotsync.state.members import DuckMembers, MemberStore, SqlMembers
 from dotsync.state.migrate import SQLITE_BEGIN, upgrade_schema
 from dotsync.state.pulls import PullStore
 from dotsync.state.schema import (
+    batch_members,
     book_reads,
     export_books,
     imports,
@@ -47,7 +53,8 @@ from dotsync.state.schema import (
 )
 from dotsync.state.transactions import read_transaction, write_transaction
 
-LOCK_STALE_AFTER = timedelta(minutes=15)  # a run refreshes its heartbeat at every poll
+LOCK_STALE_AFTER = timedelta(minutes=15)  # a lock taken before leases (0008): its heartbeat
+_NO_FENCE = "dotsync_no_fence"  # a connection's info key: the fence check's own query
 # How long a batch that may have been delivered is matched against the book's changes: an import
 # DotDigital accepted normally ends within minutes, one held back by its watchdog within hours
 # (assumption: DotDigital documents no bound); a day covers both with room.
@@ -172,11 +179,17 @@ class StateStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)
+        self._sqlite = url.startswith("sqlite:")
+        self._leases: list[Lease] = []
+        self._keepers: dict[str, LeaseKeeper] = {}
+        self._lease_guard = threading.Lock()
+        self._batch_dir: Path | None = None  # copies of batches kept in a shared state
         try:
             upgrade_schema(self.engine)
         except BaseException:
             self.engine.dispose()
             raise
+        event.listen(self.engine, "begin", self._fence_check)
         self.members: MemberStore
         self.ledger: Ledger
         self.pulls = PullStore(self.engine)
@@ -197,9 +210,16 @@ class StateStore:
         self.close()
 
     def close(self) -> None:
+        with self._lease_guard:
+            keepers = list(self._keepers.values())
+            self._keepers.clear()
+        for keeper in keepers:
+            keeper.stop()
         self.ledger.close()
         self.members.close()
         self.engine.dispose()
+        if self._batch_dir is not None:
+            shutil.rmtree(self._batch_dir, ignore_errors=True)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -211,59 +231,173 @@ class StateStore:
         with read_transaction(self.engine) as conn:
             yield conn
 
-    # --- locks -------------------------------------------------------------------------------
+    # --- locks (leases: see leases.py) ---------------------------------------------------------
 
-    def acquire_locks(self, names: Sequence[str], export: str) -> None:
-        """Take every lock or none. A lock left by a dead process (same host, pid gone) or whose
-        heartbeat is older than LOCK_STALE_AFTER is taken over."""
-        host, pid, now = socket.gethostname(), os.getpid(), _now()
+    def acquire_locks(
+        self,
+        names: Sequence[str],
+        export: str,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        on_lost: Callable[[], None] | None = None,
+    ) -> Lease:
+        """Take every lock or none, as one lease renewed in the background until
+        :meth:`release_locks`. A lock whose lease expired (by the database's clock), or left by
+        a dead process of this host, is taken over with a higher fence; ``on_lost`` is called
+        if another worker takes this lease over in turn."""
+        host, pid, holder = socket.gethostname(), os.getpid(), new_holder()
+        fences: dict[str, int] = {}
+        started = time.monotonic()
         with self._tx() as conn:
-            for name in names:
-                row = conn.execute(select(locks).where(locks.c.name == name)).mappings().first()
+            now = self._db_now(conn)
+            for name in sorted(names):  # one order for every worker (renewals too): no deadlock
+                query = select(locks).where(locks.c.name == name)
+                row = conn.execute(query).mappings().first()
+                if row is not None and not self._sqlite and _is_free(row, host, now):
+                    # Read again, locked, to take it over: one taker at a time. NOWAIT: a row
+                    # locked now is a live run's (its transaction checks its lease), so busy.
+                    try:
+                        row = conn.execute(query.with_for_update(nowait=True)).mappings().first()
+                    except OperationalError as exc:
+                        raise RunInProgressError(
+                            f"the lock {name} is in use by a run going on; this invocation "
+                            f"({export!r}) stops"
+                        ) from exc
+                values = {
+                    "export": export,
+                    "host": host,
+                    "pid": pid,
+                    "acquired_at": now,
+                    "heartbeat_at": now,
+                    "holder": holder,
+                    "expires_at": now + timedelta(seconds=lease_seconds),
+                    "run_id": None,
+                }
                 if row is not None:
-                    if not _is_stale(row, host, now):
+                    if not _is_free(row, host, now):
                         raise RunInProgressError(
                             f"{_holder(row)}; this invocation ({export!r}) stops. Lock: {name}"
                         )
-                    conn.execute(delete(locks).where(locks.c.name == name))
-                try:
+                    fences[name] = int(row["fence"] or 0) + 1
                     conn.execute(
-                        insert(locks).values(
-                            name=name,
-                            export=export,
-                            host=host,
-                            pid=pid,
-                            acquired_at=now,
-                            heartbeat_at=now,
-                        )
+                        update(locks)
+                        .where(locks.c.name == name)
+                        .values(**values, fence=fences[name])
                     )
+                    continue
+                fences[name] = 1
+                try:
+                    conn.execute(insert(locks).values(name=name, fence=1, **values))
                 except IntegrityError as exc:  # another process won the race
                     raise RunInProgressError(
                         f"another invocation took the lock {name} just now and is starting (no "
                         f"run recorded yet); this invocation ({export!r}) stops"
                     ) from exc
+        lease = Lease(
+            tuple(names),
+            export,
+            holder,
+            fences,
+            lease_seconds,
+            started + lease_seconds,
+            on_lost=on_lost or (lambda: None),
+        )
+        with self._lease_guard:
+            self._leases.append(lease)
+            self._keepers[lease.holder] = LeaseKeeper(self.renew_lease, lease)
+        return lease
+
+    def renew_lease(self, lease: Lease) -> bool:
+        """Extends the lease; False if another worker took it over (or it was released)."""
+        with self._tx() as conn:
+            now = self._db_now(conn)
+            self._lock_rows(conn, lease.names)
+            done = conn.execute(
+                update(locks)
+                .where(locks.c.name.in_(lease.names), locks.c.holder == lease.holder)
+                .values(heartbeat_at=now, expires_at=now + timedelta(seconds=lease.seconds))
+            )
+            return int(done.rowcount or 0) == len(lease.names)
+
+    def check_leases(self) -> None:
+        """Raises :class:`LeaseLostError` unless every lease held is still known to be ours."""
+        for lease in list(self._leases):
+            lease.check()
 
     def set_lock_run(self, names: Sequence[str], run_id: int) -> None:
         with self._tx() as conn:
+            self._lock_rows(conn, names)
             conn.execute(update(locks).where(locks.c.name.in_(names)).values(run_id=run_id))
 
-    def heartbeat(self, names: Sequence[str]) -> None:
-        with self._tx() as conn:
+    def _lock_rows(self, conn: Connection, names: Sequence[str]) -> None:
+        """Lock rows written by their holder in name order, as every writer does (no deadlock);
+        FOR NO KEY UPDATE does not wait for the fence checks' KEY SHARE."""
+        if not self._sqlite:
             conn.execute(
-                update(locks)
-                .where(locks.c.name.in_(names), locks.c.pid == os.getpid())
-                .values(heartbeat_at=_now())
-            )
+                select(locks.c.name)
+                .where(locks.c.name.in_(list(names)))
+                .order_by(locks.c.name)
+                .with_for_update(key_share=True)
+            ).all()
+
+    def heartbeat(self, names: Sequence[str]) -> None:
+        """A run's sign of life between renewals: raises if its lease is lost."""
+        for lease in list(self._leases):
+            if set(names) & set(lease.names):
+                lease.check()
 
     def release_locks(self, names: Sequence[str]) -> None:
+        """Give the locks back (their rows stay, holder emptied, so their fence only grows)."""
+        with self._lease_guard:
+            mine = [lease for lease in self._leases if set(lease.names) & set(names)]
+            self._leases = [lease for lease in self._leases if lease not in mine]
+            keepers = [self._keepers.pop(lease.holder) for lease in mine]
+        for keeper in keepers:
+            keeper.stop()
+        holders = [lease.holder for lease in mine]
+        if not holders:
+            return
         with self._tx() as conn:
+            self._lock_rows(conn, names)
             conn.execute(
-                delete(locks).where(
-                    locks.c.name.in_(names),
-                    locks.c.pid == os.getpid(),
-                    locks.c.host == socket.gethostname(),
-                )
+                update(locks)
+                .where(locks.c.name.in_(names), locks.c.holder.in_(holders))
+                .values(holder=None, run_id=None, expires_at=None)
             )
+
+    def _fence_check(self, conn: Connection) -> None:
+        """Every transaction of a store that holds a lease checks first that it still does (the
+        ``begin`` event): a worker taken over writes nothing more."""
+        leases = list(self._leases)
+        if not leases or conn.info.get(_NO_FENCE):
+            return
+        for lease in leases:
+            if lease.lost.is_set():
+                raise lease.error()
+            query = (
+                select(locks.c.name)
+                .where(locks.c.name.in_(lease.names), locks.c.holder == lease.holder)
+                .order_by(locks.c.name)
+            )
+            if not self._sqlite:
+                # A takeover (FOR UPDATE) waits for our commit; renewals and our own updates of
+                # the rows (FOR NO KEY UPDATE) do not, so no lock is ever upgraded against them.
+                query = query.with_for_update(read=True, key_share=True)
+            conn.info[_NO_FENCE] = True
+            try:
+                held = len(conn.execute(query).all())
+            finally:
+                conn.info.pop(_NO_FENCE, None)
+            if held != len(lease.names):
+                lease.mark_lost()
+                raise lease.error()
+
+    def _db_now(self, conn: Connection) -> datetime:
+        """The database's clock: workers on several machines compare leases by one clock."""
+        if self._sqlite:
+            return _now()
+        value = conn.execute(select(func.now())).scalar_one()
+        return _aware(value) or _now()
 
     # --- runs --------------------------------------------------------------------------------
 
@@ -371,7 +505,15 @@ class StateStore:
                     bytes=size,
                 )
             )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            row_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            if not self._sqlite and batch_file.exists():
+                # Shared by several machines: the members file goes into the state, so that
+                # another worker commits (or matches) a batch it did not send. (The runner
+                # writes it before; a batch without one is only matched if its file is here.)
+                conn.execute(
+                    insert(batch_members).values(import_row=row_id, data=batch_file.read_bytes())
+                )
+            return row_id
 
     def import_submitted(self, row_id: int, import_id: str) -> None:
         with self._tx() as conn:
@@ -388,6 +530,7 @@ class StateStore:
                 .where(imports.c.id == row_id)
                 .values(status=BatchStatus.FAILED, error=error, finished_at=_now())
             )
+            self._forget_batch(conn, row_id)
 
     def pending_imports(self, export: str, book_id: int) -> list[PendingImport]:
         """Imports submitted by earlier runs and never committed: poll them, don't resend."""
@@ -407,7 +550,7 @@ class StateStore:
                     r["run_id"],
                     r["seq"],
                     r["import_id"],
-                    Path(r["batch_file"]),
+                    self._local_batch(conn, r["id"], Path(r["batch_file"])),
                     r["contacts"],
                 )
                 for r in rows
@@ -433,6 +576,7 @@ class StateStore:
                 .where(imports.c.id == row_id)
                 .values(status=BatchStatus.ABANDONED, error=error, finished_at=_now())
             )
+            self._forget_batch(conn, row_id)
 
     def possible_imports(self, exports: Sequence[str], book_id: int) -> list[PossibleImport]:
         with self._tx() as conn:
@@ -445,9 +589,38 @@ class StateStore:
                 )
                 .order_by(imports.c.id)
             ).all()
-        return [
-            PossibleImport(int(r[0]), str(r[1]), Path(r[2]), _aware(r[3]) or _now()) for r in rows
-        ]
+            return [
+                PossibleImport(
+                    int(r[0]),
+                    str(r[1]),
+                    self._local_batch(conn, int(r[0]), Path(r[2])),
+                    _aware(r[3]) or _now(),
+                )
+                for r in rows
+            ]
+
+    def _local_batch(self, conn: Connection, row_id: int, path: Path) -> Path:
+        """The batch's members file on this machine: its own, or (a shared state) a copy of the
+        one the state keeps, written to a private folder of this store."""
+        if self._sqlite:
+            return path
+        # Shared: always the state's copy (a path of another machine may name another file).
+        data = conn.execute(
+            select(batch_members.c.data).where(batch_members.c.import_row == row_id)
+        ).scalar()
+        if data is None:
+            return path  # committed or expired meanwhile; callers skip a missing file
+        if self._batch_dir is None:
+            self._batch_dir = Path(tempfile.mkdtemp(prefix="dotsync-batches-"))  # 0700
+        copy = self._batch_dir / f"batch-{row_id}.parquet"
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(bytes(data))
+        return copy
+
+    def _forget_batch(self, conn: Connection, row_id: int) -> None:
+        if not self._sqlite:
+            conn.execute(delete(batch_members).where(batch_members.c.import_row == row_id))
 
     def expire_possible(self, row_id: int) -> None:
         with self._tx() as conn:
@@ -456,6 +629,7 @@ class StateStore:
                 .where(imports.c.id == row_id)
                 .values(status=BatchStatus.EXPIRED, finished_at=_now())
             )
+            self._forget_batch(conn, row_id)
 
     # --- books and their reads -----------------------------------------------------------------
 
@@ -566,6 +740,7 @@ class StateStore:
                 .where(imports.c.id == row_id)
                 .values(status=BatchStatus.COMMITTED, finished_at=_now())
             )
+            self._forget_batch(conn, row_id)
 
     # --- removals ----------------------------------------------------------------------------
 
@@ -723,7 +898,8 @@ class StateStore:
             conn.execute(delete(removals).where(removals.c.export == export))
             conn.execute(delete(runs).where(runs.c.export == export))
             conn.execute(delete(verifies).where(verifies.c.export == export))
-            conn.execute(delete(locks).where(locks.c.export == export))
+            # Its locks held now (by this removal) stay until released, then free rows.
+            conn.execute(delete(locks).where(locks.c.export == export, locks.c.holder.is_(None)))
             conn.execute(delete(export_books).where(export_books.c.export == export))
             self.pulls.forget(conn, export)
         return files + self.members.drop(export)
@@ -738,10 +914,18 @@ def _holder(row: Any) -> str:
     return f"export {row['export']!r} is running (run {row['run_id']}, {where})"
 
 
-def _is_stale(row: Any, host: str, now: datetime) -> bool:
-    heartbeat = _aware(row["heartbeat_at"])
-    if heartbeat is not None and now - heartbeat > LOCK_STALE_AFTER:
+def _is_free(row: Any, host: str, now: datetime) -> bool:
+    """A lock may be taken: released, its lease expired, or its holder a dead process of this
+    host (no need to wait for the lease on one machine)."""
+    if row["holder"] is None and int(row["fence"] or 0) > 0:
+        return True  # released
+    expires = _aware(row["expires_at"])
+    if expires is not None and expires < now:
         return True
+    if expires is None:  # taken by a dotsync before leases: its heartbeat says
+        heartbeat = _aware(row["heartbeat_at"])
+        if heartbeat is not None and now - heartbeat > LOCK_STALE_AFTER:
+            return True
     if row["host"] == host:
         return not _pid_alive(int(row["pid"]))
     return False
