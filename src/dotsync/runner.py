@@ -35,6 +35,7 @@ from dotsync.stages.resume import resume
 from dotsync.stages.send import send
 from dotsync.state import BookRef, StateStore
 from dotsync.state.locks import account_id_lock
+from dotsync.state.mirror import mirrored_members
 
 __all__ = ["DryRun", "ProgressFn", "plan_export", "run_export"]
 
@@ -154,7 +155,8 @@ class _Job:
                 owned = httpx.Client(follow_redirects=False, event_hooks={"request": [before_call]})
                 ctx.http_client = owned
             try:
-                return self._run_locked(store)
+                with mirrored_members(store, ctx.config, ctx.name):
+                    return self._run_locked(store)
             finally:
                 store.release_locks(ctx.lock_names)
                 if owned is not None:

@@ -33,6 +33,11 @@ MEMBERS_RAW = RunTable(
 MEMBERS_KEPT = RunTable(
     "members_kept", ("key", "segments"), "sources: members whose change marker did not move"
 )
+MEMBERS_GONE = RunTable(
+    "members_gone",
+    ("key",),
+    "sources (warehouse diff): keys of mirrored members in no segment any more",
+)
 SOURCE_REJECTED = RunTable(
     "source_rejected", ("key", "reason", "field", "detail"), "sources: rows refused while read"
 )
@@ -82,6 +87,7 @@ DELIVERY_FAILURES = RunTable(
 RUN_TABLES = (
     MEMBERS_RAW,
     MEMBERS_KEPT,
+    MEMBERS_GONE,
     SOURCE_REJECTED,
     MEMBERS_VALID,
     MEMBERS_REJECTED,

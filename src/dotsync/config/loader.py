@@ -85,7 +85,19 @@ class Config(BaseModel):
                         f"(define it under [segments.{segment}])",
                     )
         self._pull_matches_source()
+        self._warehouse_needs_sql_source()
         return self
+
+    def _warehouse_needs_sql_source(self) -> None:
+        """``members_in = "source"`` runs the diff inside the source database: a file source
+        has none."""
+        if self.state.members_in == "source" and self.source.url is None:
+            raise _CrossCheckError(
+                "state.members_in",
+                'members_in = "source" runs the diff inside the source database, which needs a '
+                "SQL source (`[source] url`); the source is a file (`[source] path`). Remove "
+                '`members_in` (or set it to "state") or use a database source',
+            )
 
     def _pull_matches_source(self) -> None:
         """``[pull]``: a table for a database source, a Parquet file for a file source; a key

@@ -70,6 +70,20 @@ class StateConfig(_Model):
     url: str = Field(default="sqlite:///.dotsync/state.sqlite", validate_default=True)
     work_dir: RelPath = Field(default=Path(".dotsync"), validate_default=True)
     rejects_retention_days: int = Field(default=30, ge=0)
+    # "source": the diff runs inside the source database (a SQL URL): a mirror of the confirmed
+    # members' keys and row digests lives there, in `members_schema` (docs/ARCHITECTURE.md).
+    members_in: Literal["state", "source"] = "state"
+    members_schema: str = "dotsync"
+
+    @field_validator("members_schema")
+    @classmethod
+    def _schema_name(cls, value: str) -> str:
+        if not SQL_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a plain SQL name: letters, digits and '_', starting with a "
+                "letter or '_' (at most 63 characters)"
+            )
+        return value
 
     @field_validator("url")
     @classmethod

@@ -98,7 +98,14 @@ class SQLAlchemySource:
                 f"source.table: the table {self._config.table!r} does not exist in {self._safe_url}"
             ) from None
         except sa.exc.SQLAlchemyError as exc:
-            raise SourceError(f"cannot read {self._safe_url}: {_db_message(exc)}") from exc
+            # A dialect whose reflection fails (duckdb_engine on a newer DuckDB): the columns of
+            # an empty result say the same.
+            try:
+                with self._engine.connect() as conn:
+                    empty = conn.execute(sa.text(f"SELECT * FROM {self._profiles} WHERE 1 = 0"))
+                    return [str(name) for name in empty.keys()]  # noqa: SIM118 - a result's keys, not a dict
+            except sa.exc.SQLAlchemyError:
+                raise SourceError(f"cannot read {self._safe_url}: {_db_message(exc)}") from exc
         return [str(column["name"]) for column in described]
 
     def load_members(

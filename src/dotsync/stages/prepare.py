@@ -19,8 +19,10 @@ from dotsync.plan import PlanCounts, make_plan
 from dotsync.result import RunCounts
 from dotsync.sources import open_source
 from dotsync.sources.base import ChangeMarker
+from dotsync.sources.warehouse import WarehouseSource
 from dotsync.stages.context import RunContext
 from dotsync.state import StateStore
+from dotsync.state.mirror import MirroredMembers
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,17 @@ def prepare(
     email_column, fields = mapping.plan_columns(export.mapping, report.data_fields)
     columns = [email_column, *[f.column for f in fields]]
     version = mapping.mapping_version(export.mapping, fields)
-    marker = _change_marker(ctx, duck, store, version)
-    source = open_source(ctx.config.source)
+    prefix = f"{version}/{export.send_empty_values}"
+    mirrored = store.members if isinstance(store.members, MirroredMembers) else None
+    # The diff in the warehouse (not for a dry run, which writes nothing: it reads every row).
+    in_warehouse = mirrored is not None and not dry_run
+    marker = None if in_warehouse else _change_marker(ctx, duck, store, version)
+    warehouse = (
+        WarehouseSource(ctx.config.source, ctx.config.state.members_schema, ctx.name)
+        if in_warehouse
+        else None
+    )
+    source = warehouse or open_source(ctx.config.source)
     try:
         segments = {s: ctx.config.segments[s] for s in export.segments}
         available = source.columns()
@@ -80,7 +91,19 @@ def prepare(
         if wrong is not None:
             raise wrong
         ctx.progress("read", 0, 1)
-        sizes = source.load_members(duck, segments, columns, marker)
+        if warehouse is not None and mirrored is not None:
+            store.members.register(duck, ctx.name, ctx.book_id)
+            sizes = warehouse.load_diff(
+                duck,
+                segments,
+                columns,
+                mirrored,
+                prefix=prefix,
+                book_id=ctx.book_id,
+                read_all=ctx.full,
+            )
+        else:
+            sizes = source.load_members(duck, segments, columns, marker)
     finally:
         source.close()
     ctx.progress("read", 1, 1)
@@ -102,7 +125,7 @@ def prepare(
     )
     ctx.progress("validate", profiles, profiles)
     reader.register()
-    if marker is not None:
+    if marker is not None or warehouse is not None:
         if not dry_run and summary.valid:
             # Rows read again because their marker moved, whose values DotDigital already
             # holds: their new version is recorded, so that the next run does not read them.
