@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from dotsync import tables
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from dotsync.state import StateStore
 
 log = logging.getLogger(__name__)
+
+_ON_CONFLICT_DIALECTS = ("postgresql", "duckdb")  # INSERT ... ON CONFLICT DO UPDATE
 
 
 def mirror_tables(schema: str) -> tuple[sa.Table, sa.Table]:
@@ -165,14 +168,42 @@ class Mirror:
         with self._begin() as conn:
             if rows.num_rows:
                 incoming = self._load(conn, rows)
-                conn.execute(
-                    sa.delete(self.members).where(
-                        self._of(book_id), self.members.c.key.in_(sa.select(incoming.c.key))
+                if conn.dialect.name in _ON_CONFLICT_DIALECTS:
+                    # Each row finds its old one by the primary key: linear in the batch. A
+                    # DELETE of the batch's keys, then an INSERT, joined the whole mirror for
+                    # every import (hash joins: the statistics lag the bulk writes), which made a
+                    # first export of 5M profiles 60% slower (376 s against 234 s).
+                    conn.execute(self._upsert_from(incoming, book_id))
+                else:
+                    conn.execute(
+                        sa.delete(self.members).where(
+                            self._of(book_id), self.members.c.key.in_(sa.select(incoming.c.key))
+                        )
                     )
-                )
-                self._insert_from(conn, incoming, book_id)
+                    self._insert_from(conn, incoming, book_id)
                 incoming.drop(conn)
             self._mark_clean(conn, book_id)
+
+    def _upsert_from(self, incoming: sa.Table, book_id: int) -> sa.Executable:
+        """INSERT ... ON CONFLICT (the primary key) DO UPDATE, as PostgreSQL and DuckDB write it
+        (duckdb_engine compiles with PostgreSQL's dialect)."""
+        statement = postgresql.insert(self.members).from_select(
+            ["export", "address_book_id", "key", "contact_id", "row_version"],
+            sa.select(
+                sa.literal(self.export),
+                sa.literal(book_id, sa.BigInteger),
+                incoming.c.key,
+                incoming.c.contact_id,
+                incoming.c.row_version,
+            ),
+        )
+        return statement.on_conflict_do_update(
+            index_elements=["export", "address_book_id", "key"],
+            set_={
+                "contact_id": statement.excluded.contact_id,
+                "row_version": statement.excluded.row_version,
+            },
+        )
 
     def set_versions(self, rows: pa.Table, book_id: int) -> None:
         """Set the version of the members ``rows`` (key, row_version) names; mark it clean."""
