@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from cli.cli_support import Outcome
 from prometheus_client.parser import text_string_to_metric_families
+from support.waiting import wait_for
 
 from dotsync.config import load_config
 from dotsync.emulator import EmulatorSettings, RunningEmulator
@@ -139,19 +139,6 @@ def processes() -> Iterator[list[ServeProcess]]:
     yield started
     for process in started:
         process.kill()
-
-
-def wait_for(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except httpx.TransportError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -4,13 +4,13 @@ cancel stops it at its next checkpoint, and the run says who started and who can
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 from console.console_support import start_serve
+from support.waiting import wait_for
 
 from dotsync.console.context import ConsoleState, ProjectPaths
 from dotsync.console.users import Role, User
@@ -23,16 +23,6 @@ PROFILES = 3000
 CARL = User("carl", Role.CONTRIBUTOR)
 ADA = User("ada", Role.ADMIN)
 T = TypeVar("T")
-
-
-def wait_for(condition: Callable[[], T | None], what: str, seconds: float = 60) -> T:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def project(folder: Path, emulator: RunningEmulator) -> tuple[Path, int]:

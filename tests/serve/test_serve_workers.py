@@ -27,6 +27,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import create_engine, select
 from state.pg_schema import state_url
+from support.waiting import wait_for
 
 from dotsync.emulator import EmulatorSettings, RunningEmulator
 from dotsync.emulator.settings import AccountSettings
@@ -153,19 +154,6 @@ class Worker:
         self._log.close()
 
 
-def wait_for(condition: Callable[[], Any], what: str, seconds: float = 90) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except httpx.TransportError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def state(tmp_path: Path, pg_url: str) -> Iterator[str]:
     with state_url("postgresql", tmp_path, pg_url) as url:
@@ -206,7 +194,7 @@ def test_three_workers_one_killed_one_paused_run_every_tick_once(
             workers[name] = Worker(name, folder)
         engine = create_engine(state)
         for worker in workers.values():
-            wait_for(partial(_worker_id, worker), f"{worker.name}'s /healthz")
+            wait_for(partial(_worker_id, worker), f"{worker.name}'s /healthz", seconds=90)
 
         def running_with_import(hosts: set[str]) -> tuple[int, str, str] | None:
             """A run going on on one of ``hosts`` that has submitted an import."""
@@ -226,7 +214,7 @@ def test_three_workers_one_killed_one_paused_run_every_tick_once(
 
         # SIGKILL a worker in the middle of a run (an import of it submitted).
         killed_run, killed_host, killed_export = wait_for(
-            lambda: running_with_import(set(workers)), "a run with an import in flight"
+            lambda: running_with_import(set(workers)), "a run with an import in flight", seconds=90
         )
         killed = workers[killed_host]
         killed_id = killed.health()["worker"]

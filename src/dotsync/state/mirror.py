@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_MIRROR_COLUMNS = ["export", "address_book_id", "key", "contact_id", "row_version"]
 _ON_CONFLICT_DIALECTS = ("postgresql", "duckdb")  # INSERT ... ON CONFLICT DO UPDATE
 
 
@@ -188,14 +189,7 @@ class Mirror:
         """INSERT ... ON CONFLICT (the primary key) DO UPDATE, as PostgreSQL and DuckDB write it
         (duckdb_engine compiles with PostgreSQL's dialect)."""
         statement = postgresql.insert(self.members).from_select(
-            ["export", "address_book_id", "key", "contact_id", "row_version"],
-            sa.select(
-                sa.literal(self.export),
-                sa.literal(book_id, sa.BigInteger),
-                incoming.c.key,
-                incoming.c.contact_id,
-                incoming.c.row_version,
-            ),
+            _MIRROR_COLUMNS, self._rows_from(incoming, book_id)
         )
         return statement.on_conflict_do_update(
             index_elements=["export", "address_book_id", "key"],
@@ -245,16 +239,17 @@ class Mirror:
 
     def _insert_from(self, conn: Connection, incoming: sa.Table, book_id: int) -> None:
         conn.execute(
-            sa.insert(self.members).from_select(
-                ["export", "address_book_id", "key", "contact_id", "row_version"],
-                sa.select(
-                    sa.literal(self.export),
-                    sa.literal(book_id, sa.BigInteger),
-                    incoming.c.key,
-                    incoming.c.contact_id,
-                    incoming.c.row_version,
-                ),
-            )
+            sa.insert(self.members).from_select(_MIRROR_COLUMNS, self._rows_from(incoming, book_id))
+        )
+
+    def _rows_from(self, incoming: sa.Table, book_id: int) -> sa.Select[Any]:
+        """The mirror's rows for ``incoming``'s (key, contact_id, row_version)."""
+        return sa.select(
+            sa.literal(self.export),
+            sa.literal(book_id, sa.BigInteger),
+            incoming.c.key,
+            incoming.c.contact_id,
+            incoming.c.row_version,
         )
 
     def _load(self, conn: Connection, rows: pa.Table) -> sa.Table:
