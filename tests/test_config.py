@@ -111,6 +111,10 @@ CASES = {
         replace('timezone = "Europe/Paris"', 'timezone = "Europe/Paris"\nretries = 3'),
         "exports.newsletter.retries: unknown key: .*known keys here: .*max_profiles.*timezone",
     ),
+    "key-of-another-table": (
+        replace("[source]\n", "lease_seconds = 5\n\n[source]\n"),
+        r"state.lease_seconds: unknown key here: it belongs in \[serve\]",
+    ),
     "misspelt-mapping-key": (
         replace('email = "email"\n', 'emial = "email"\n'),
         "exports.newsletter.mapping.emial: unknown key: did you mean 'email'",

@@ -153,6 +153,16 @@ def _describe(error: ErrorDetails) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _sections_with(key: str) -> list[str]:
+    """The top-level tables (``[state]``, ``[serve]``...) that accept ``key``."""
+    sections = []
+    for name, field in Config.model_fields.items():
+        model = field.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel) and key in model.model_fields:
+            sections.append(field.alias or name)
+    return sorted(sections)
+
+
 def _keys_beside(loc: tuple[int | str, ...]) -> list[str]:
     """The keys the table holding ``loc``'s last key accepts, found by walking the model tree
     (tables of named entries, like ``exports.NAME``, are skipped over by their name)."""
@@ -177,6 +187,10 @@ def _unknown_key(loc: tuple[int | str, ...]) -> str:
     guess = difflib.get_close_matches(str(loc[-1]), known, n=1) if known else []
     if guess:
         return f"unknown key: did you mean {guess[0]!r}? (or remove it)"
+    elsewhere = _sections_with(str(loc[-1]))
+    if elsewhere and len(loc) == 2:  # a key of a top-level table, put in the wrong one
+        tables = " or ".join(f"[{name}]" for name in elsewhere)
+        return f"unknown key here: it belongs in {tables} (move it there, or remove it)"
     if known:
         return f"unknown key: remove it or check its spelling; known keys here: {', '.join(known)}"
     return "unknown key: remove it or check its spelling (the README's Configuration lists keys)"
