@@ -195,6 +195,19 @@ def handled(verbose: bool = False, *, json_logs: bool = False) -> Iterator[None]
         raise typer.Exit(int(ExitCode.UNEXPECTED)) from None
 
 
+def report_export_error(export: str, error: DotsyncError, *, json_logs: bool) -> None:
+    """One export's error in a run of several (``--all``): said, named by its export, and the
+    next export runs; the caller keeps the highest exit code."""
+    report_error(
+        f"{export}: {error.message}",
+        exit_code=int(error.exit_code),
+        json_logs=json_logs,
+        key=getattr(error, "key", None),
+        error_type=type(error).__name__,
+        export=export,
+    )
+
+
 def report_error(
     message: str,
     *,

@@ -29,7 +29,7 @@ from dotsync.cli._common import (
     out,
     print_json,
     print_table,
-    report_error,
+    report_export_error,
     setup_logging,
     styled,
 )
@@ -121,14 +121,7 @@ def export(
                 if isinstance(outcome, DotsyncError):
                     if len(names) == 1:
                         raise outcome
-                    report_error(
-                        f"{export_name}: {outcome.message}",
-                        exit_code=int(outcome.exit_code),
-                        json_logs=mode.json_logs,
-                        key=getattr(outcome, "key", None),
-                        error_type=type(outcome).__name__,
-                        export=export_name,
-                    )
+                    report_export_error(export_name, outcome, json_logs=mode.json_logs)
                     code = max(code, outcome.exit_code)
                     continue
                 results.append(outcome)

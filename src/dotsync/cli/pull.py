@@ -20,7 +20,7 @@ from dotsync.cli._common import (
     out,
     print_json,
     print_table,
-    report_error,
+    report_export_error,
     setup_logging,
 )
 from dotsync.errors import DotsyncError, ExitCode
@@ -78,14 +78,7 @@ def pull(
                 except DotsyncError as exc:
                     if len(names) == 1:
                         raise
-                    report_error(
-                        f"{export_name}: {exc.message}",
-                        exit_code=int(exc.exit_code),
-                        json_logs=mode.json_logs,
-                        key=getattr(exc, "key", None),
-                        error_type=type(exc).__name__,
-                        export=export_name,
-                    )
+                    report_export_error(export_name, exc, json_logs=mode.json_logs)
                     code = max(code, exc.exit_code)
         if as_json:
             print_json([r.model_dump(mode="json") for r in reports])
