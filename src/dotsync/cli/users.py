@@ -21,11 +21,11 @@ from dotsync.cli._common import (
     print_table,
     setup_logging,
 )
+from dotsync.console.users import Role, UserInputError, check_name, check_password, parse_role
 from dotsync.errors import ConfigError
 
 if TYPE_CHECKING:
     from dotsync.console.context import ConsoleState
-    from dotsync.console.users import UserInputError
 
 ACTOR = "command line"
 
@@ -72,8 +72,6 @@ def _checked(error: UserInputError) -> ConfigError:
 
 
 def _password(password_env: str | None, *, as_json: bool) -> str:
-    from dotsync.console.users import check_password
-
     if password_env is None and as_json:
         # A prompt is not a JSON line, and a machine cannot answer it.
         raise ConfigError("with --json, give the password with --password-env VAR")
@@ -105,7 +103,6 @@ def add(
 ) -> None:
     """Add a user who signs in to the console with a password."""
     from dotsync.console.passwords import hash_password
-    from dotsync.console.users import Role, UserInputError, check_name, parse_role
 
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
@@ -169,8 +166,6 @@ def set_role(
     verbose: VerboseOption = False,
 ) -> None:
     """Change a user's role; their sessions end."""
-    from dotsync.console.users import UserInputError, parse_role
-
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
         try:
@@ -216,7 +211,6 @@ def passwd(
 ) -> None:
     """Set a user's password; their sessions end."""
     from dotsync.console.passwords import hash_password
-    from dotsync.console.users import UserInputError
 
     mode = setup_logging(verbose, as_json=as_json)
     with handled(verbose, json_logs=mode.json_logs):
