@@ -57,7 +57,10 @@ def test_sign_in_and_add_a_user_with_the_keyboard_alone(
 ) -> None:
     page = new_page()
     page.goto(f"{console_server.url}/login")
-    # The name field has the focus: type, Tab to the password, Enter sends the form.
+    # The name field has the focus: type, Tab to the password, Enter sends the form. Chromium
+    # moves the focus to an autofocus field at its next rendering step, which can come after the
+    # load event `goto` waits for: wait for it, or the first keys go to the page's body.
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'name'")
     page.keyboard.type(ADMIN.name)
     page.keyboard.press("Tab")
     page.keyboard.type(ADMIN.password)
