@@ -160,8 +160,16 @@ def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
         open_source(SourceConfig(path=tmp_path / "nope.csv", key="id"))
 
 
-def test_non_utf8_rows_are_rejected_with_their_line(duck: duckdb.DuckDBPyConnection) -> None:
-    source = open_source(SourceConfig(path=DATA / "profiles_latin1.csv", key="customer_id"))
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+def test_non_utf8_rows_are_rejected_with_their_line(
+    tmp_path: Path, duck: duckdb.DuckDBPyConnection, line_end: bytes
+) -> None:
+    # With CRLF line ends DuckDB's rejected line starts with the "\n" of the line before: the
+    # key was then lost, and the row also counted as a member without e-mail.
+    path = tmp_path / "profiles_latin1.csv"
+    lines = (DATA / "profiles_latin1.csv").read_bytes().splitlines()
+    path.write_bytes(b"".join(line + line_end for line in lines))
+    source = open_source(SourceConfig(path=path, key="customer_id"))
     sizes = source.load_members(duck, {"all": SegmentConfig(where="true")}, ["email", "first_name"])
     # The readable rows go on, "00125" with its genuine UTF-8 "ë" intact.
     assert sizes == {"all": 2}

@@ -462,8 +462,10 @@ def _short_reason(error_type: str, message: str) -> str:
 
 
 def _key_from_line(line: str, key_index: int) -> str | None:
+    # A file with CRLF line ends gives the rejected line with the "\n" of the line before it in
+    # front (and may keep its "\r"): without them the line is one CSV record again.
     try:
-        fields = next(csv.reader([line]))
+        fields = next(csv.reader([line.strip("\r\n")]))
     except (csv.Error, StopIteration):
         return None
     key = fields[key_index] if key_index < len(fields) else ""
