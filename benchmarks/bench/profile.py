@@ -68,19 +68,30 @@ def _short(frame: str) -> str:
     return f"{match['function']} ({file})"
 
 
+def _other_thread(frames: list[str]) -> bool:
+    """A stack of a thread the run starts (the lease keeper, the progress reporter): it starts in
+    ``Thread._bootstrap``. Those threads sleep most of the run; with ``--idle`` their sleeps
+    would outweigh the main thread, whose time is the run's."""
+    return bool(frames) and frames[0].strip().startswith("Thread._bootstrap ")
+
+
 def summarise(raw: Path, top: int = 20) -> dict[str, Any]:
-    """Samples in total; the dotsync statements running (innermost dotsync frame and line), the
-    functions on the stack (inclusive) and at its top (self), with their shares of all samples."""
+    """Samples of the main thread; the dotsync statements running (innermost dotsync frame and
+    line), the functions on the stack (inclusive) and at its top (self), with their shares of the
+    main thread's samples. ``other_thread_samples`` counts what was left out."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     by_line: Counter[str] = Counter()
-    total = 0
+    total = others = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
         raw_frames = [f for f in stack.split(";") if f]
+        if _other_thread(raw_frames):
+            others += count
+            continue
         frames = [_short(f) for f in raw_frames]
         by_line[_innermost_dotsync(raw_frames)] += count
         total += count
@@ -97,6 +108,7 @@ def summarise(raw: Path, top: int = 20) -> dict[str, Any]:
 
     return {
         "samples": total,
+        "other_thread_samples": others,
         "dotsync_lines": shares(by_line),
         "inclusive": shares(inclusive),
         "self": shares(own),

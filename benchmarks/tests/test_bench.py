@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import run
-from bench import data
+from bench import data, profile
 from bench.machine_load import CpuSnapshot, competing_load
 from bench.targets import Target, check_targets
 
@@ -145,3 +145,23 @@ def test_competing_load_counts_another_process_and_not_the_measured_one() -> Non
     # The same second, counted as the measured process's own: no longer "other".
     measured = competing_load(before, after, dotsync_cpu_s=1.0, wall_s=1.0)
     assert measured["other_cpu_s"] <= seen["other_cpu_s"] - 0.99
+
+
+def test_the_profile_counts_the_main_thread_only(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "<module> (dotsync:8);main (dotsync/cli/__init__.py:73);"
+        "validate (/x/src/dotsync/mapping.py:401) 30\n"
+        "<module> (dotsync:8);main (dotsync/cli/__init__.py:73);"
+        "_attempt (/x/src/dotsync/dotdigital/session.py:147) 10\n"
+        "Thread._bootstrap (threading.py:1002);_loop (/x/src/dotsync/state/leases.py:90);"
+        "Condition.wait (threading.py:331) 500\n",
+        encoding="utf-8",
+    )
+    summary = profile.summarise(raw)
+    assert (summary["samples"], summary["other_thread_samples"]) == (40, 500)
+    lines = {row["function"]: row["share"] for row in summary["dotsync_lines"]}
+    assert lines == {
+        "validate (dotsync/mapping.py:401)": 0.75,
+        "_attempt (dotsync/dotdigital/session.py:147)": 0.25,
+    }
