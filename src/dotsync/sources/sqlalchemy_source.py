@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -160,13 +160,23 @@ class SQLAlchemySource:
         """Stream ``select``'s (key, segment, src_0...) rows into the stage table."""
         names = ["key", "segment", *(f"src_{index}" for index in range(width))]
         duck.execute(stage_ddl(width))
-        for batch in self._stream(conn, select, names):
+        self._insert_batches(duck, STAGE_TABLE, self._stream(conn, _text(select), names))
+
+    def _insert_batches(
+        self, duck: duckdb.DuckDBPyConnection, table: str, batches: Iterable[pa.Table]
+    ) -> int:
+        """Each Arrow batch into ``table`` (its columns in the batch's order); returns the bytes
+        the batches held."""
+        held = 0
+        for batch in batches:
+            held += batch.nbytes
             duck.register("dotsync_batch", batch)
             try:
-                duck.execute(f"INSERT INTO {STAGE_TABLE} SELECT * FROM dotsync_batch")
+                duck.execute(f"INSERT INTO {table} SELECT * FROM dotsync_batch")
             finally:
                 duck.unregister("dotsync_batch")
             self.batches_loaded += 1
+        return held
 
     def _versions(
         self,
@@ -270,17 +280,25 @@ class SQLAlchemySource:
             keys[name] = sql
         return keys
 
-    def _stream(self, conn: Connection, sql: str, names: list[str]) -> Iterator[pa.Table]:
-        """Yield the query's rows as Arrow tables of at most ``batch_size`` rows each."""
+    def _stream(
+        self,
+        conn: Connection,
+        statement: sa.TextClause | sa.Select[Any],
+        names: list[str],
+        *,
+        failure: str = "reading the segments' members failed",
+    ) -> Iterator[pa.Table]:
+        """Yield the statement's rows as Arrow tables of at most ``batch_size`` rows each; a
+        database error is a ``SourceError`` starting with ``failure``."""
         try:
             # Options of this statement only: set on the connection, they would stream every
             # later statement of it too (a savepoint as a server-side cursor fails).
-            statement = _text(sql).execution_options(stream_results=True, yield_per=self.batch_size)
-            result = conn.execute(statement)
+            streamed = statement.execution_options(stream_results=True, yield_per=self.batch_size)
+            result = conn.execute(streamed)
             for rows in result.partitions(self.batch_size):
                 yield _to_arrow(rows, names)
         except sa.exc.DBAPIError as exc:
-            raise SourceError(f"reading the segments' members failed: {_db_message(exc)}") from exc
+            raise SourceError(f"{failure}: {_db_message(exc)}") from exc
 
 
 def _to_arrow(rows: Sequence[Any], names: list[str]) -> pa.Table:

@@ -26,12 +26,11 @@ warehouse must offer is in the README (*Running at scale*).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
@@ -49,7 +48,7 @@ from dotsync.sources.base import (
     require_columns,
     stage_ddl,
 )
-from dotsync.sources.sqlalchemy_source import SQLAlchemySource, _db_message, _text, _to_arrow
+from dotsync.sources.sqlalchemy_source import SQLAlchemySource, _db_message, _text
 from dotsync.state.mirror import Mirror, MirroredMembers
 
 log = logging.getLogger(__name__)
@@ -281,19 +280,12 @@ class WarehouseSource(SQLAlchemySource):
             + ")"
         )
         self.batches_loaded = 0
-        read = 0
         with self._engine.connect() as conn:
             query = self.diff_query(
                 conn, segments, columns, prefix=prefix, book_id=book_id, read_all=read_all
             )
-            for batch in self._stream_query(conn, query, names):
-                read += batch.nbytes
-                duck.register("dotsync_batch", batch)
-                try:
-                    duck.execute(f"INSERT INTO {_ROWS} SELECT * FROM dotsync_batch")
-                finally:
-                    duck.unregister("dotsync_batch")
-                self.batches_loaded += 1
+            batches = self._stream(conn, query, names, failure="the warehouse diff failed")
+            read = self._insert_batches(duck, _ROWS, batches)
         src = "".join(f", src_{i}" for i in range(width))
         duck.execute(stage_ddl(width + 1))  # the digest last: the marker's place
         duck.execute(
@@ -344,14 +336,3 @@ class WarehouseSource(SQLAlchemySource):
               + (SELECT count(DISTINCT key) FROM {tables.MEMBERS_RAW})"""
         ).fetchone()
         return int(row[0]) if row else 0
-
-    def _stream_query(
-        self, conn: Connection, query: sa.Select[tuple[str, ...]], names: list[str]
-    ) -> Iterator[pa.Table]:
-        try:
-            statement = query.execution_options(stream_results=True, yield_per=self.batch_size)
-            result = conn.execute(statement)
-            for rows in result.partitions(self.batch_size):
-                yield _to_arrow(rows, names)
-        except sa.exc.DBAPIError as exc:
-            raise SourceError(f"the warehouse diff failed: {_db_message(exc)}") from exc
