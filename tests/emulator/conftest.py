@@ -12,6 +12,10 @@ import httpx
 import pytest
 
 from dotsync.emulator import RunningEmulator
+from dotsync.emulator.base import Account
+from dotsync.emulator.db import Database
+from dotsync.emulator.settings import EmulatorSettings
+from dotsync.emulator.store import Store
 
 ApiFactory = Callable[..., httpx.Client]
 
@@ -33,6 +37,16 @@ def api_for(checked_client: Any) -> ApiFactory:
 @pytest.fixture
 def api(emulator: RunningEmulator, api_for: ApiFactory) -> httpx.Client:
     return api_for(emulator)
+
+
+def in_process_store() -> tuple[Store, Account, int]:
+    """The emulator's real store in memory, without a server: its default account and a new
+    private book, for tests that drive the import worker step by step."""
+    settings = EmulatorSettings()
+    store = Store(settings, Database(None))
+    account = store.add_account(settings.accounts[0])
+    book = int(store.create_book(account, "News", "Private")["id"])
+    return store, account, book
 
 
 def create_book(api: httpx.Client, name: str = "Newsletter") -> int:

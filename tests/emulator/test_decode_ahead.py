@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 
-from dotsync.emulator.base import Account
-from dotsync.emulator.db import Database
-from dotsync.emulator.settings import EmulatorSettings
-from dotsync.emulator.store import Store
+from .conftest import in_process_store
 
 
 def _body(book: int, **fields: str) -> bytes:
@@ -18,16 +15,8 @@ def _body(book: int, **fields: str) -> bytes:
     return json.dumps({"contacts": [contact]}).encode()
 
 
-def _store() -> tuple[Store, Account, int]:
-    settings = EmulatorSettings()
-    store = Store(settings, Database(None))
-    account = store.add_account(settings.accounts[0])
-    book = int(store.create_book(account, "News", "Private")["id"])
-    return store, account, book
-
-
 def test_a_field_created_after_decoding_ahead_counts_for_the_import() -> None:
-    store, account, book = _store()
+    store, account, book = in_process_store()
     import_id = store.submit_v3(account, _body(book, NEWFIELD="x"))["importId"]
     ahead = store._decode_next()
     assert ahead is not None and ahead.import_id == import_id
@@ -45,7 +34,7 @@ def test_a_field_created_after_decoding_ahead_counts_for_the_import() -> None:
 
 
 def test_an_import_decoded_ahead_is_applied_as_decoded() -> None:
-    store, account, book = _store()
+    store, account, book = in_process_store()
     import_id = store.submit_v3(account, _body(book, FIRSTNAME="Ann"))["importId"]
     ahead = store._decode_next()
     assert ahead is not None and ahead.done.wait(10) and ahead.parsed is not None
@@ -56,7 +45,7 @@ def test_an_import_decoded_ahead_is_applied_as_decoded() -> None:
 
 
 def test_the_stop_sentinel_is_kept_when_it_comes_next() -> None:
-    store, _account, _book = _store()
+    store, _account, _book = in_process_store()
     store._queue.put(None)
     ahead = store._decode_next()
     assert ahead is not None and ahead.import_id is None and ahead.done.is_set()

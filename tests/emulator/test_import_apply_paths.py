@@ -17,13 +17,7 @@ from dotsync.emulator.db import Database
 from dotsync.emulator.settings import EmulatorSettings
 from dotsync.emulator.store import Store
 
-
-def _store() -> tuple[Store, Account, int]:
-    settings = EmulatorSettings()
-    store = Store(settings, Database(None))
-    account = store.add_account(settings.accounts[0])
-    book = int(store.create_book(account, "News", "Private")["id"])
-    return store, account, book
+from .conftest import in_process_store
 
 
 def _contact(email: str, lists: list[int], **fields: Any) -> dict[str, Any]:
@@ -63,7 +57,7 @@ def _chunks_of_two(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_new_contacts_take_ids_in_file_order_across_chunks() -> None:
-    store, account, book = _store()
+    store, account, book = in_process_store()
     emails = [f"c{k}@example.com" for k in range(5)]
     result = _run(store, account, [_contact(e, [book]) for e in emails])
     assert [c["identifiers"]["email"] for c in result["created"]] == emails
@@ -75,7 +69,7 @@ def test_new_contacts_take_ids_in_file_order_across_chunks() -> None:
 
 
 def test_a_write_between_chunks_leaves_every_listed_id_right() -> None:
-    store, account, book = _store()
+    store, account, book = in_process_store()
     other = store.create_book(account, "Other", "Private")["id"]
     store._stopping = _Between(  # type: ignore[assignment]
         lambda: store.upsert_contact(account, "between@example.com", "Single", "Html", {})
@@ -91,7 +85,7 @@ def test_a_write_between_chunks_leaves_every_listed_id_right() -> None:
 
 
 def test_chunks_mixing_new_existing_and_suppressed_contacts() -> None:
-    store, account, book = _store()
+    store, account, book = in_process_store()
     first = _run(store, account, [_contact("a@example.com", [book]),
                                   _contact("c@example.com", [book])])  # fmt: skip
     store.suppress(account, "gone@example.com", "HardBounced", "account")
@@ -113,7 +107,7 @@ def test_chunks_mixing_new_existing_and_suppressed_contacts() -> None:
 
 
 def test_rows_naming_different_lists_join_each_of_theirs() -> None:
-    store, account, book = _store()
+    store, account, book = in_process_store()
     other = int(store.create_book(account, "Other", "Private")["id"])
     every = [r[0] for r in store.db.read("SELECT id FROM books WHERE reserved = 'All Contacts'")]
     contacts = [
@@ -136,7 +130,7 @@ def test_rows_naming_different_lists_join_each_of_theirs() -> None:
 
 
 def test_a_new_contact_stores_no_null_and_keeps_the_rest_as_given() -> None:
-    store, account, book = _store()
+    store, account, book = in_process_store()
     store.create_data_field(account, "SCORE", "Numeric", "Private", None)
     contacts = [
         _contact("n@example.com", [book], FIRSTNAME="Ann", LASTNAME=None),
