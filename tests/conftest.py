@@ -17,6 +17,14 @@ pytest_plugins = [
 PG_URL = os.environ.get("DOTSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` run first. With ``-n``, workers take tests in collection order: a
+    minute-long test collected late runs alone at the end while the other workers idle (CI's
+    run measured a tail of such tests)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: else as is
+
+
 @pytest.fixture(autouse=True)
 def _clean_dotsync_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees DOTSYNC_* variables of the developer's shell."""

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from cli.cli_support import DOTSYNC
 
 PROFILES = 600
@@ -82,6 +83,7 @@ def _started(argv: list[str], folder: Path, port: int) -> Iterator[None]:
         process.wait(timeout=20)
 
 
+@pytest.mark.long
 def test_demo_leaves_a_project_that_runs_again(tmp_path: Path) -> None:
     port = _free_port()
     demo = _dotsync(

@@ -33,6 +33,7 @@ def test_a_storm_is_survived(
     SURVIVED.add(outcome)
 
 
+@pytest.mark.long
 def test_tiered_limits_with_a_tiny_budget(work_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = tiered_clock(seconds_left=4)
     monkeypatch.setattr(

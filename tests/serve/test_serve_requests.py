@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import pytest
 from console.console_support import start_serve
 from support.waiting import wait_for
 
@@ -60,6 +61,7 @@ def finished(state: ConsoleState, request_id: int) -> RunRequest | None:
     return request if request is not None and request.finished else None
 
 
+@pytest.mark.long
 def test_run_now_and_cancel_through_the_state(
     tmp_path: Path, emulator_factory: Callable[..., RunningEmulator]
 ) -> None:

@@ -160,6 +160,7 @@ def state(tmp_path: Path, pg_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.long
 def test_three_workers_one_killed_one_paused_run_every_tick_once(
     tmp_path: Path, state: str, emulator_factory: Callable[..., RunningEmulator]
 ) -> None:

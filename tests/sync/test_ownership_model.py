@@ -229,6 +229,7 @@ class BookModel(RuleBasedStateMachine):
             assert self._book() == self.book
 
 
+@pytest.mark.long
 def test_the_book_follows_the_ownership_rules(
     emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,6 +18,7 @@ from dotsync.emulator import RunningEmulator
 BLANK = " \t\r\n"
 
 
+@pytest.mark.long
 @settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from console.console_support import ADMIN, ConsoleServer, check_axe, screenshot
 from console.pages.pages_support import (
     add_segment,
@@ -27,6 +28,7 @@ from dotsync.emulator import RunningEmulator
 PROFILES = 40  # 30 over the bar, 2 of them with a bad address
 
 
+@pytest.mark.long
 def test_from_an_empty_folder_to_a_removed_destination(
     tmp_path: Path,
     serve_factory: Callable[..., ConsoleServer],
