@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -110,8 +111,8 @@ def test_where_sql_and_membership_segments_stream_in_batches(
             ("7", ["vip"], "gus@example.com", None),
             ("99", ["vip"], None, None),  # a member key without profile: rejected later
         ]
-        # 8 (member, segment) rows in batches of 2: the rows really streamed in pieces.
-        assert source.batches_loaded == 4
+        # 8 (member, segment) rows left the database (through COPY: batch_size is for the rest).
+        assert source.rows_loaded == 8
         assert source.segment_sizes(segments(schema)) == sizes
     finally:
         source.close()
@@ -122,9 +123,40 @@ def test_one_batch_when_the_batch_is_large(
 ) -> None:
     source = make_source(pg_url, schema)
     source.load_members(duck, {"all": SegmentConfig(where="true")}, ["email"])
-    assert source.batches_loaded == 1
+    assert (source.batches_loaded, source.rows_loaded) == (1, len(PROFILES))
     assert duck.execute("SELECT count(*) FROM members_raw").fetchone() == (len(PROFILES),)
     source.close()
+
+
+def test_other_databases_stream_in_batches_of_batch_size(
+    tmp_path: Path, duck: duckdb.DuckDBPyConnection
+) -> None:
+    # No COPY outside PostgreSQL: a server-side cursor, batch_size rows at a time.
+    database = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    database.execute(
+        "CREATE TABLE customers AS SELECT * FROM (VALUES (1, 'ann@example.com', 1500), "
+        "(2, NULL, 2000), (3, 'cy@example.com', 10), (4, '', 3000), (5, 'ed@example.com', 1200))"
+        " t(customer_id, email, lifetime_value)"
+    )
+    database.close()
+    config = SourceConfig(
+        url=f"duckdb:///{tmp_path / 'warehouse.duckdb'}",
+        table="customers",
+        key="customer_id",
+        batch_size=2,
+    )
+    source = open_source(config)
+    assert isinstance(source, SQLAlchemySource)
+    try:
+        sizes = source.load_members(
+            duck, {"high_value": SegmentConfig(where="lifetime_value > 1000")}, ["email"]
+        )
+    finally:
+        source.close()
+    assert sizes == {"high_value": 4}
+    assert (source.batches_loaded, source.rows_loaded) == (2, 4)
+    rows = duck.execute("SELECT key, src_0 FROM members_raw ORDER BY key").fetchall()
+    assert rows == [("1", "ann@example.com"), ("2", None), ("4", ""), ("5", "ed@example.com")]
 
 
 def test_missing_column_named_before_reading(
@@ -194,14 +226,14 @@ def test_a_change_marker_reads_in_the_database_only_the_rows_it_must(
         "('5', 'v/999'), ('6', 'v/3000'), ('7', 'v/50')"
     )
     marker = ChangeMarker(column="lifetime_value", prefix="v", known="known")
-    source = make_source(pg_url, schema, batch_size=1)  # a batch per row: batches count rows
+    source = make_source(pg_url, schema)
     try:
         sizes = source.load_members(duck, segments(schema), ["email"], marker)
     finally:
         source.close()
     # Membership in full (8 member-segment rows, two columns each), then the full rows of the
     # moved marker (5) and of the key new to the export (99) only: 8 + 2 rows left the database.
-    assert source.batches_loaded == 10
+    assert source.rows_loaded == 10
     assert sizes == {"high_value": 4, "churn_risk": 2, "vip": 2}
     kept = duck.execute("SELECT key FROM members_kept ORDER BY key").fetchall()
     assert [k for (k,) in kept] == ["1", "2", "3", "6", "7"]
@@ -212,3 +244,28 @@ def test_a_change_marker_reads_in_the_database_only_the_rows_it_must(
         ("5", ["high_value"], "v/1200", "ed@example.com"),
         ("99", ["vip"], None, None),
     ]
+
+
+def test_a_first_export_with_a_change_marker_reads_each_row_once(
+    pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection
+) -> None:
+    duck.execute("CREATE TABLE known (key VARCHAR, row_version VARCHAR)")  # nothing confirmed
+    marker = ChangeMarker(column="lifetime_value", prefix="v", known="known")
+    source = make_source(pg_url, schema)
+    try:
+        sizes = source.load_members(duck, segments(schema), ["email"], marker)
+    finally:
+        source.close()
+    # 8 member-segment rows, each read once with its marker, not versions first then in full.
+    assert source.rows_loaded == 8
+    assert sizes == {"high_value": 4, "churn_risk": 2, "vip": 2}
+    assert duck.execute("SELECT count(*) FROM members_kept").fetchone() == (0,)
+    rows = duck.execute(
+        "SELECT key, segments, row_version, src_0 FROM members_raw ORDER BY key"
+    ).fetchall()
+    assert rows[:2] == [
+        ("1", ["high_value"], "v/1500", "ann@example.com"),
+        ("2", ["churn_risk"], "v/200", "bob@example.com"),
+    ]
+    assert rows[-1] == ("99", ["vip"], None, None)
+    assert len(rows) == 7

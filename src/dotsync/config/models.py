@@ -104,7 +104,8 @@ class SourceConfig(_Model):
     table: str | None = None
     key: str
     tables: dict[str, RelPath] = Field(default_factory=dict)
-    batch_size: int = Field(default=50_000, ge=1)  # rows per streamed batch (SQLAlchemy sources)
+    # Rows per streamed batch of SQLAlchemy sources; PostgreSQL's rows come by COPY instead.
+    batch_size: int = Field(default=50_000, ge=1)
     # A change marker column (e.g. a last-modified timestamp): a refresh reads, validates and
     # digests again only the rows whose marker differs from the one DotDigital confirmed.
     updated_at: str | None = None

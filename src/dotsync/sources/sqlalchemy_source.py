@@ -1,8 +1,10 @@
 """Any database reachable through a SQLAlchemy URL (PostgreSQL is tested).
 
 Segment queries run inside the database, so a warehouse computes membership and only members
-travel; their rows are streamed with a server-side cursor in batches of ``batch_size`` and
-each batch goes into DuckDB through Arrow, so memory does not grow with the number of profiles.
+travel. From PostgreSQL (psycopg 3) the rows come as ``COPY`` CSV parsed by Arrow in blocks
+(``pg_copy``); from other databases they are streamed with a server-side cursor in batches of
+``batch_size``. Either way each batch goes into DuckDB through Arrow, so memory does not grow
+with the number of profiles.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from dotsync.sources.base import (
     split_kept,
     stage_ddl,
 )
+from dotsync.sources.pg_copy import RowTooLargeError, copy_batches, copy_supported
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,10 @@ class SQLAlchemySource:
         assert config.url is not None and config.table is not None
         self._config = config
         self.batch_size = config.batch_size
-        self.batches_loaded = 0  # batches of the last load_members; tests and progress read it
+        # Of the last load_members, for its log line and the tests: batches and rows that left
+        # the database (a batch is ``batch_size`` rows, or a COPY block of up to 8 MB).
+        self.batches_loaded = 0
+        self.rows_loaded = 0
         try:
             url = make_url(config.url)
         except sa.exc.ArgumentError:
@@ -124,9 +130,13 @@ class SQLAlchemySource:
             "(key VARCHAR, reason VARCHAR, field VARCHAR, detail VARCHAR)"
         )
         self.batches_loaded = 0
+        self.rows_loaded = 0
+        # With no confirmed version to keep (a first export, a new mapping), reading the
+        # versions first would only read the whole membership twice.
+        keeps = marker is not None and _has_rows(duck, marker.known)
         with self._engine.connect() as conn:
             keys = self._keys_sql(conn, segments)
-            wanted = self._versions(conn, duck, keys, marker) if marker is not None else None
+            wanted = self._versions(conn, duck, keys, marker) if keeps and marker else None
             select = members_with_columns_sql(
                 keys,
                 profiles=self._profiles,
@@ -138,13 +148,9 @@ class SQLAlchemySource:
                 # Only the rows of these keys leave the database.
                 select = f"SELECT * FROM ({select}) AS q WHERE q.key IN (SELECT key FROM {_WANTED})"
             self._load(duck, conn, select, len(wanted_columns))
-        log.info(
-            "read the members in %d batch(es) of up to %d rows",
-            self.batches_loaded,
-            self.batch_size,
-        )
+        log.info("read %d member row(s) in %d batch(es)", self.rows_loaded, self.batches_loaded)
         sizes = finish_members_raw(duck, list(segments), len(columns), marker)
-        if marker is None:
+        if not keeps:
             split_kept(duck, None)
             return sizes
         duck.execute(
@@ -160,7 +166,31 @@ class SQLAlchemySource:
         """Stream ``select``'s (key, segment, src_0...) rows into the stage table."""
         names = ["key", "segment", *(f"src_{index}" for index in range(width))]
         duck.execute(stage_ddl(width))
+        if copy_supported(conn):
+            batches, rows = self.batches_loaded, self.rows_loaded
+            try:
+                # A COPY given up half-way (a row too large) must leave the transaction usable
+                # for the row-by-row read: psycopg 3.3 sees to it, the savepoint whatever the
+                # driver's version does.
+                with conn.begin_nested() if conn.in_transaction() else conn.begin():
+                    self._insert_batches(duck, STAGE_TABLE, self._copied(conn, select, names))
+            except RowTooLargeError as exc:
+                log.info("%s: reading the rows one by one instead", exc)
+                duck.execute(stage_ddl(width))
+                self.batches_loaded, self.rows_loaded = batches, rows
+            else:
+                return
         self._insert_batches(duck, STAGE_TABLE, self._stream(conn, _text(select), names))
+
+    def _copied(self, conn: Connection, select: str, names: list[str]) -> Iterator[pa.Table]:
+        """``copy_batches`` with a database error as the ``SourceError`` ``_stream`` gives."""
+        import psycopg  # present: copy_supported checked the driver
+
+        try:
+            yield from copy_batches(conn, select, names)
+        except psycopg.Error as exc:
+            message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise SourceError(f"reading the segments' members failed: {message}") from exc
 
     def _insert_batches(
         self, duck: duckdb.DuckDBPyConnection, table: str, batches: Iterable[pa.Table]
@@ -170,6 +200,7 @@ class SQLAlchemySource:
         held = 0
         for batch in batches:
             held += batch.nbytes
+            self.rows_loaded += batch.num_rows
             duck.register("dotsync_batch", batch)
             try:
                 duck.execute(f"INSERT INTO {table} SELECT * FROM dotsync_batch")
@@ -204,16 +235,18 @@ class SQLAlchemySource:
         )
         duck.execute(f"DROP TABLE {STAGE_TABLE}")
         split_kept(duck, marker)
-        wanted = [
-            str(row[0])
-            for row in duck.execute(
-                f"SELECT key FROM {VERSIONS_TABLE} "
-                f"WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_KEPT})"
-            ).fetchall()
-        ]
-        row = duck.execute(f"SELECT count(*) FROM {VERSIONS_TABLE}").fetchone()
-        total = int(row[0]) if row else 0
-        return wanted if len(wanted) <= WANTED_SHARE * total else None
+        wanted_keys = (
+            f"SELECT key FROM {VERSIONS_TABLE} "
+            f"WHERE key NOT IN (SELECT key FROM {tables.MEMBERS_KEPT})"
+        )
+        counted = duck.execute(
+            f"SELECT (SELECT count(*) FROM ({wanted_keys})), "
+            f"(SELECT count(*) FROM {VERSIONS_TABLE})"
+        ).fetchone()
+        assert counted is not None
+        if counted[0] > WANTED_SHARE * counted[1]:
+            return None  # counted first: a full export's million keys never become Python strings
+        return [str(row[0]) for row in duck.execute(wanted_keys).fetchall()]
 
     def _send_keys(self, conn: Connection, wanted: list[str]) -> bool:
         """The keys to read, into a temporary table of the database; False where it cannot hold
@@ -299,6 +332,10 @@ class SQLAlchemySource:
                 yield _to_arrow(rows, names)
         except sa.exc.DBAPIError as exc:
             raise SourceError(f"{failure}: {_db_message(exc)}") from exc
+
+
+def _has_rows(duck: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return duck.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone() == (True,)
 
 
 def _to_arrow(rows: Sequence[Any], names: list[str]) -> pa.Table:

@@ -280,6 +280,7 @@ class WarehouseSource(SQLAlchemySource):
             + ")"
         )
         self.batches_loaded = 0
+        self.rows_loaded = 0
         with self._engine.connect() as conn:
             query = self.diff_query(
                 conn, segments, columns, prefix=prefix, book_id=book_id, read_all=read_all
