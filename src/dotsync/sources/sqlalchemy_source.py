@@ -73,7 +73,7 @@ class SQLAlchemySource:
         self._config = config
         self.batch_size = config.batch_size
         # Of the last load_members, for its log line and the tests: batches and rows that left
-        # the database (a batch is ``batch_size`` rows, or a COPY block of up to 8 MB).
+        # the database (a batch is ``batch_size`` rows, or a COPY block of up to 2 MB).
         self.batches_loaded = 0
         self.rows_loaded = 0
         try:
