@@ -97,9 +97,11 @@ def test_percent_and_colon_in_segment_sql_are_not_placeholders(pg_url: str, sche
     assert copied == [("15", "100% : 10:30 %s %(x)s")]
 
 
+@pytest.mark.parametrize("first", [False, True], ids=["after other rows", "in the first block"])
 def test_a_row_larger_than_a_block_is_read_row_by_row(
     pg_url: str,
     schema: str,
+    first: bool,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -110,11 +112,31 @@ def test_a_row_larger_than_a_block_is_read_row_by_row(
         )
     engine.dispose()
     monkeypatch.setattr(pg_copy, "BLOCK_BYTES", 64 * 1024)
+    expected = [*EXPECTED, ("17", "x" * 300_000)]
+    if first:
+        expected = expected[-1:]
+    with caplog.at_level(logging.INFO, logger="dotsync.sources.sqlalchemy_source"):
+        copied, rows = load(
+            pg_url, schema, SegmentConfig(where="customer_id = 17" if first else "true")
+        )
+    assert copied == expected
+    assert rows == len(expected)  # the rows COPY gave before it gave up are not counted
+    assert "a member row is larger than 64 KB: reading the rows one by one" in caplog.text
+
+
+def test_a_database_refusing_the_copy_is_read_row_by_row(
+    pg_url: str,
+    schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A database speaking PostgreSQL's protocol without COPY's CSV (here: a format it lacks).
+    monkeypatch.setattr(pg_copy, "_STATEMENT", "COPY ({select}) TO STDOUT (FORMAT parquet)")
     with caplog.at_level(logging.INFO, logger="dotsync.sources.sqlalchemy_source"):
         copied, rows = load(pg_url, schema, SegmentConfig(where="true"))
-    assert copied == [*EXPECTED, ("17", "x" * 300_000)]
-    assert rows == len(NOTES) + 1  # the rows COPY gave before it gave up are not counted
-    assert "a member row is larger than 64 KB: reading the rows one by one" in caplog.text
+    assert (copied, rows) == (EXPECTED, len(NOTES))
+    assert "COPY was refused (" in caplog.text
+    assert "reading the rows one by one instead" in caplog.text
 
 
 def test_a_database_error_while_copying_says_so(pg_url: str, schema: str) -> None:

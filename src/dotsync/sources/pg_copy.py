@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import pyarrow as pa
@@ -27,8 +28,15 @@ from sqlalchemy.engine import Connection
 BLOCK_BYTES = 2 << 20
 
 
+_STATEMENT = "COPY ({select}) TO STDOUT (FORMAT csv, ENCODING 'UTF8')"
+
+
 class RowTooLargeError(Exception):
     """A row is larger than ``BLOCK_BYTES``: the CSV reader cannot parse it."""
+
+
+class CopyUnavailableError(Exception):
+    """The database refused the COPY statement itself."""
 
 
 def copy_supported(conn: Connection) -> bool:
@@ -40,40 +48,49 @@ def copy_batches(conn: Connection, select: str, names: Sequence[str]) -> Iterato
     """``select``'s rows (every column text) as Arrow tables of string columns named ``names``.
 
     Runs on ``conn``'s own session, so its temporary tables and transaction apply. A database
-    error is psycopg's (``psycopg.Error``); a row too large to parse is ``RowTooLargeError``.
+    error once rows flow is psycopg's (``psycopg.Error``); COPY refused at its start (a database
+    speaking PostgreSQL's protocol without this COPY, or an error in the query) is
+    ``CopyUnavailableError``, and a row too large to parse ``RowTooLargeError``: the caller then
+    reads row by row, where a query's error is reported as such.
     """
+    import psycopg  # the postgres extra's driver: copy_supported checked it is the one in use
+
     raw: Any = conn.connection.dbapi_connection
-    statement = f"COPY ({select}) TO STDOUT (FORMAT csv, ENCODING 'UTF8')"
-    strings = dict.fromkeys(names, pa.string())
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        reader = pa_csv.open_csv(
-            _CopyOut(copy),
-            # No threads: the reader pulls the bytes on this thread, where psycopg's copy lives.
-            read_options=pa_csv.ReadOptions(
-                column_names=list(names), use_threads=False, block_size=BLOCK_BYTES
-            ),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            # The system allocator gives the blocks back when freed; Arrow's default (mimalloc)
-            # kept them (measured at 1M: a peak 20-40 MB higher).
-            memory_pool=pa.system_memory_pool(),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=strings,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-                null_values=[""],
-            ),
-        )
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except pa.ArrowInvalid as exc:
-                if "straddl" in str(exc):
-                    size = f"{BLOCK_BYTES // 1024:,} KB"
-                    raise RowTooLargeError(f"a member row is larger than {size}") from None
+    statement = _STATEMENT.format(select=select)
+    with raw.cursor() as cursor, ExitStack() as stack:
+        try:
+            copy = stack.enter_context(cursor.copy(statement))
+        except psycopg.Error as exc:
+            raise CopyUnavailableError(f"COPY was refused ({_one_line(exc)})") from exc
+        try:
+            reader = pa_csv.open_csv(
+                _CopyOut(copy),
+                # No threads: the reader pulls the bytes on this thread, where the copy lives.
+                read_options=pa_csv.ReadOptions(
+                    column_names=list(names), use_threads=False, block_size=BLOCK_BYTES
+                ),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+                # The system allocator gives the blocks back when freed; Arrow's default
+                # (mimalloc) kept them (measured at 1M: a peak 20-40 MB higher).
+                memory_pool=pa.system_memory_pool(),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()),
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                    null_values=[""],
+                ),
+            )
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc):
                 raise
-            yield pa.Table.from_batches([batch])
+            size = f"{BLOCK_BYTES // 1024:,} KB"
+            raise RowTooLargeError(f"a member row is larger than {size}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 class _CopyOut(io.RawIOBase):

@@ -42,7 +42,12 @@ from dotsync.sources.base import (
     split_kept,
     stage_ddl,
 )
-from dotsync.sources.pg_copy import RowTooLargeError, copy_batches, copy_supported
+from dotsync.sources.pg_copy import (
+    CopyUnavailableError,
+    RowTooLargeError,
+    copy_batches,
+    copy_supported,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,12 +174,11 @@ class SQLAlchemySource:
         if copy_supported(conn):
             batches, rows = self.batches_loaded, self.rows_loaded
             try:
-                # A COPY given up half-way (a row too large) must leave the transaction usable
-                # for the row-by-row read: psycopg 3.3 sees to it, the savepoint whatever the
-                # driver's version does.
+                # A refused COPY aborts PostgreSQL's transaction: the savepoint keeps it usable
+                # for the row-by-row read (as after a COPY given up half-way for a large row).
                 with conn.begin_nested() if conn.in_transaction() else conn.begin():
                     self._insert_batches(duck, STAGE_TABLE, self._copied(conn, select, names))
-            except RowTooLargeError as exc:
+            except (RowTooLargeError, CopyUnavailableError) as exc:
                 log.info("%s: reading the rows one by one instead", exc)
                 duck.execute(stage_ddl(width))
                 self.batches_loaded, self.rows_loaded = batches, rows
