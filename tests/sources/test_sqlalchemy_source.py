@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,9 @@ import sqlalchemy as sa
 
 from dotsync.config import MembershipConfig, SegmentConfig, SourceConfig
 from dotsync.errors import SourceError
-from dotsync.sources import SQLAlchemySource, open_source
+from dotsync.sources import SQLAlchemySource, open_source, sqlalchemy_source
 from dotsync.sources.base import ChangeMarker
+from dotsync.sources.pg_copy import CopyUnavailableError
 
 PROFILES = [  # customer_id is an integer in the database; keys arrive as text
     (1, "ann@example.com", "Ann", 1500, "note: 10:30"),
@@ -269,3 +271,32 @@ def test_a_first_export_with_a_change_marker_reads_each_row_once(
     ]
     assert rows[-1] == ("99", ["vip"], None, None)
     assert len(rows) == 7
+
+
+def test_keys_the_database_cannot_take_mean_every_row_is_read(
+    pg_url: str,
+    schema: str,
+    duck: duckdb.DuckDBPyConnection,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def refused(*args: object) -> None:
+        raise CopyUnavailableError("COPY of the keys failed (permission denied)")
+
+    monkeypatch.setattr(sqlalchemy_source, "copy_keys", refused)
+    duck.execute("CREATE TABLE known (key VARCHAR, row_version VARCHAR)")
+    duck.execute(
+        "INSERT INTO known VALUES ('1', 'v/1500'), ('2', 'v/200'), ('3', 'v/5000'), ('6', 'v/3000')"
+    )
+    marker = ChangeMarker(column="lifetime_value", prefix="v", known="known")
+    source = make_source(pg_url, schema)
+    try:
+        with caplog.at_level(logging.INFO, logger="dotsync.sources.sqlalchemy_source"):
+            sizes = source.load_members(duck, segments(schema), ["email"], marker)
+    finally:
+        source.close()
+    assert "reading every member's row: no temporary table (COPY of the keys failed" in caplog.text
+    assert source.rows_loaded == 8 + 8  # the versions, then every member's row
+    assert sizes == {"high_value": 4, "churn_risk": 2, "vip": 2}
+    read = duck.execute("SELECT key FROM members_raw ORDER BY key").fetchall()
+    assert [key for (key,) in read] == ["5", "7", "99"]  # 1, 2, 3 and 6 kept

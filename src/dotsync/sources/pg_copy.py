@@ -14,7 +14,7 @@ the bytes are UTF-8 whatever the client's encoding (``ENCODING 'UTF8'``).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -87,6 +87,20 @@ def copy_batches(conn: Connection, select: str, names: Sequence[str]) -> Iterato
                 raise
             size = f"{BLOCK_BYTES // 1024:,} KB"
             raise RowTooLargeError(f"a member row is larger than {size}") from None
+
+
+def copy_keys(conn: Connection, table: str, keys: Iterable[str]) -> None:
+    """``keys`` into ``table``'s ``key`` column, by one ``COPY FROM STDIN`` on ``conn``'s session;
+    a database error is ``CopyUnavailableError``."""
+    import psycopg
+
+    raw: Any = conn.connection.dbapi_connection
+    try:
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} (key) FROM STDIN") as copy:
+            for key in keys:
+                copy.write_row((key,))
+    except psycopg.Error as exc:
+        raise CopyUnavailableError(f"COPY of the keys failed ({_one_line(exc)})") from exc
 
 
 def _one_line(exc: Exception) -> str:
