@@ -105,6 +105,16 @@ def stage_ddl(column_count: int) -> str:
     return f"CREATE OR REPLACE TEMP TABLE {STAGE_TABLE} (key VARCHAR, segment VARCHAR{columns})"
 
 
+def key_aggregates_sql(segment_names: Sequence[str]) -> tuple[str, str]:
+    """``segments`` (the key's segments, sorted) and ``copies`` (its profile rows) of a query
+    over the stage grouped by key. One segment (the usual export): its list is a constant and
+    every stage row of a key is one of its profile rows, so no DISTINCT per key (measured at
+    1M members: 0.3 s instead of 1.3 s)."""
+    if len(segment_names) == 1:
+        return f"[{quote_literal(segment_names[0])}]::VARCHAR[]", "count(*)"
+    return "list_sort(list(DISTINCT segment))::VARCHAR[]", "count(*) // count(DISTINCT segment)"
+
+
 def finish_members_raw(
     duck: duckdb.DuckDBPyConnection,
     segment_names: Sequence[str],
@@ -125,12 +135,12 @@ def finish_members_raw(
     version = "NULL"
     if marker is not None:
         version = row_version_sql(marker, f"any_value(src_{column_count})")
+    segments, copies = key_aggregates_sql(segment_names)
     duck.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE member_keys AS
-        SELECT key::VARCHAR AS key, list_sort(list(DISTINCT segment))::VARCHAR[] AS segments,
-            ({version})::VARCHAR AS row_version,
-            count(*) // count(DISTINCT segment) AS copies{values}
+        SELECT key::VARCHAR AS key, {segments} AS segments, ({version})::VARCHAR AS row_version,
+            {copies} AS copies{values}
         FROM {STAGE_TABLE} GROUP BY key
         """
     )

@@ -35,6 +35,7 @@ from dotsync.sources.base import (
     VERSIONS_TABLE,
     ChangeMarker,
     finish_members_raw,
+    key_aggregates_sql,
     require_columns,
     require_key,
     row_version_sql,
@@ -231,11 +232,12 @@ class SQLAlchemySource:
             quote=self._quote,
         )
         self._load(duck, conn, select, 1)
+        segments, copies = key_aggregates_sql(list(keys))
         duck.execute(
             f"""CREATE OR REPLACE TEMP TABLE {VERSIONS_TABLE} AS
-            SELECT key::VARCHAR AS key, list_sort(list(DISTINCT segment))::VARCHAR[] AS segments,
+            SELECT key::VARCHAR AS key, {segments} AS segments,
               ({row_version_sql(marker, "any_value(src_0)")})::VARCHAR AS row_version,
-              count(*) // count(DISTINCT segment) AS copies
+              {copies} AS copies
             FROM {STAGE_TABLE} GROUP BY key"""
         )
         duck.execute(f"DROP TABLE {STAGE_TABLE}")
