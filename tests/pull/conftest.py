@@ -3,7 +3,6 @@ client whose every reply is checked against DotDigital's OpenAPI documents."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from support.pg import scratch_schema
 from support.project import PASSWORD_ENV, Project
 
 from dotsync.emulator import RunningEmulator
@@ -69,16 +69,8 @@ def resubscribe(project: Project, email: str, *, to_book: bool = False) -> None:
 def pg_schema(pg_url: str) -> Iterator[str]:
     """A PostgreSQL schema of the test's own (dropped after): the source database's, the
     state's, or both."""
-    schema = f"dotsync_pull_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
+    with scratch_schema(pg_url, "dotsync_pull") as (schema, _):
         yield schema
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 def sql_source(project: Project, pg_url: str, schema: str, rows: list[dict[str, Any]]) -> None:

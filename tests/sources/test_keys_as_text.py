@@ -4,13 +4,13 @@ e-mail in the join and its identity from run to run."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 import sqlalchemy as sa
+from support.pg import scratch_schema
 
 from dotsync.config import MembershipConfig, SegmentConfig, SourceConfig
 from dotsync.sources import open_source
@@ -139,27 +139,22 @@ def test_table_files_and_membership_files_compare_keys_as_written(
 
 @pytest.fixture
 def pg_schema(pg_url: str) -> Iterator[str]:
-    name = f"dotsync_test_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        conn.execute(
-            sa.text(f'CREATE TABLE "{name}".customers (customer_id numeric(10, 2), email text)')
-        )
-        conn.execute(
-            sa.text(f'INSERT INTO "{name}".customers VALUES (:k, :e)'),
-            [{"k": key, "e": email} for key, email in EXPECTED.items()],
-        )
-        conn.execute(sa.text(f'CREATE TABLE "{name}".memberships (segment text, key text)'))
-        conn.execute(
-            sa.text(f"INSERT INTO \"{name}\".memberships VALUES ('vip', '1.50'), ('vip', '10.10')")
-        )
-    try:
-        yield name
-    finally:
+    with scratch_schema(pg_url, "dotsync_test") as (name, engine):
         with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        engine.dispose()
+            conn.execute(
+                sa.text(f'CREATE TABLE "{name}".customers (customer_id numeric(10, 2), email text)')
+            )
+            conn.execute(
+                sa.text(f'INSERT INTO "{name}".customers VALUES (:k, :e)'),
+                [{"k": key, "e": email} for key, email in EXPECTED.items()],
+            )
+            conn.execute(sa.text(f'CREATE TABLE "{name}".memberships (segment text, key text)'))
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO \"{name}\".memberships VALUES ('vip', '1.50'), ('vip', '10.10')"
+                )
+            )
+        yield name
 
 
 def test_postgres_numeric_keys_are_cast_to_text_as_written(

@@ -4,12 +4,12 @@ bring them: NULL apart from '', separators, quotes and line breaks inside values
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 
 import duckdb
 import pytest
 import sqlalchemy as sa
+from support.pg import scratch_schema
 
 from dotsync.config import SegmentConfig, SourceConfig
 from dotsync.errors import SourceError
@@ -37,23 +37,18 @@ NOTES = [  # (customer_id, note): every value a CSV writer or reader could get w
 
 @pytest.fixture
 def schema(pg_url: str) -> Iterator[str]:
-    name = f"dotsync_copy_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        conn.execute(
-            sa.text(f'CREATE TABLE "{name}".customers (customer_id integer primary key, note text)')
-        )
-        conn.execute(
-            sa.text(f'INSERT INTO "{name}".customers VALUES (:i, :n)'),
-            [{"i": i, "n": note} for i, note in NOTES],
-        )
-    try:
-        yield name
-    finally:
+    with scratch_schema(pg_url, "dotsync_copy") as (name, engine):
         with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        engine.dispose()
+            conn.execute(
+                sa.text(
+                    f'CREATE TABLE "{name}".customers (customer_id integer primary key, note text)'
+                )
+            )
+            conn.execute(
+                sa.text(f'INSERT INTO "{name}".customers VALUES (:i, :n)'),
+                [{"i": i, "n": note} for i, note in NOTES],
+            )
+        yield name
 
 
 def load(url: str, schema: str, segment: SegmentConfig) -> tuple[list[tuple[str, str]], int]:

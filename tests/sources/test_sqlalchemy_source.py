@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 import sqlalchemy as sa
+from support.pg import scratch_schema
 
 from dotsync.config import MembershipConfig, SegmentConfig, SourceConfig
 from dotsync.errors import SourceError
@@ -30,39 +30,32 @@ PROFILES = [  # customer_id is an integer in the database; keys arrive as text
 
 @pytest.fixture
 def schema(pg_url: str) -> Iterator[str]:
-    name = f"dotsync_test_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        conn.execute(
-            sa.text(
-                f'CREATE TABLE "{name}".customers (customer_id integer primary key, email text, '
-                "first_name text, lifetime_value integer, note text)"
-            )
-        )
-        conn.execute(
-            sa.text(f'INSERT INTO "{name}".customers VALUES (:i, :e, :f, :v, :n)'),
-            [dict(zip("iefvn", row, strict=True)) for row in PROFILES],
-        )
-        conn.execute(
-            sa.text(f'CREATE TABLE "{name}".churn_scores (customer_id integer, score real)')
-        )
-        conn.execute(
-            sa.text(f'INSERT INTO "{name}".churn_scores VALUES (2, 0.9), (3, 0.95), (4, 0.1)')
-        )
-        conn.execute(sa.text(f'CREATE TABLE "{name}".memberships (segment text, key text)'))
-        conn.execute(
-            sa.text(
-                f'INSERT INTO "{name}".memberships'
-                " VALUES ('vip', '7'), ('vip', '99'), ('other', '1')"
-            )
-        )
-    try:
-        yield name
-    finally:
+    with scratch_schema(pg_url, "dotsync_test") as (name, engine):
         with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        engine.dispose()
+            conn.execute(
+                sa.text(
+                    f'CREATE TABLE "{name}".customers (customer_id integer primary key, '
+                    "email text, first_name text, lifetime_value integer, note text)"
+                )
+            )
+            conn.execute(
+                sa.text(f'INSERT INTO "{name}".customers VALUES (:i, :e, :f, :v, :n)'),
+                [dict(zip("iefvn", row, strict=True)) for row in PROFILES],
+            )
+            conn.execute(
+                sa.text(f'CREATE TABLE "{name}".churn_scores (customer_id integer, score real)')
+            )
+            conn.execute(
+                sa.text(f'INSERT INTO "{name}".churn_scores VALUES (2, 0.9), (3, 0.95), (4, 0.1)')
+            )
+            conn.execute(sa.text(f'CREATE TABLE "{name}".memberships (segment text, key text)'))
+            conn.execute(
+                sa.text(
+                    f'INSERT INTO "{name}".memberships'
+                    " VALUES ('vip', '7'), ('vip', '99'), ('other', '1')"
+                )
+            )
+        yield name
 
 
 @pytest.fixture

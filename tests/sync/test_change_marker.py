@@ -9,13 +9,13 @@ what DotDigital holds (the contract of the option), until a run with ``--full``.
 from __future__ import annotations
 
 import csv
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from support.pg import scratch_schema
 from support.project import PASSWORD_ENV, Project
 
 from dotsync.config import load_config
@@ -151,23 +151,16 @@ def test_a_row_read_again_keeps_the_smallest_key_of_a_shared_e_mail(project: Pro
 
 @pytest.fixture
 def schema(pg_url: str) -> Iterator[str]:
-    name = f"dotsync_marker_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        conn.execute(
-            sa.text(
-                f'CREATE TABLE "{name}".customers (customer_id text primary key, email text, '
-                "first_name text, updated_at timestamptz)"
-            )
-        )
-        conn.execute(sa.text(f'CREATE TABLE "{name}".scores (customer_id text, score real)'))
-    try:
-        yield name
-    finally:
+    with scratch_schema(pg_url, "dotsync_marker") as (name, engine):
         with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        engine.dispose()
+            conn.execute(
+                sa.text(
+                    f'CREATE TABLE "{name}".customers (customer_id text primary key, email text, '
+                    "first_name text, updated_at timestamptz)"
+                )
+            )
+            conn.execute(sa.text(f'CREATE TABLE "{name}".scores (customer_id text, score real)'))
+        yield name
 
 
 def _pg(pg_url: str, statement: str, rows: list[dict[str, Any]] | None = None) -> None:

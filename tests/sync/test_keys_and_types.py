@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import duckdb
 import pytest
-import sqlalchemy as sa
+from support.pg import scratch_schema
 from support.project import Project, profile
 
 from dotsync.config import load_config
@@ -135,16 +134,8 @@ def test_rows_sharing_a_key_are_all_rejected_counted_and_listed(project: Project
 
 @pytest.fixture
 def pg_state(pg_url: str) -> Iterator[str]:
-    name = f"dotsync_keys_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    try:
+    with scratch_schema(pg_url, "dotsync_keys") as (name, _):
         yield f"{pg_url}?options=-csearch_path%3D{name}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        engine.dispose()
 
 
 def write_json_profiles(project: Project, keys: list[object]) -> None:

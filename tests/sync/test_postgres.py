@@ -4,12 +4,12 @@ exported to the emulator over HTTP; the state itself in PostgreSQL."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from support.pg import scratch_schema
 from support.project import PASSWORD_ENV, Project
 
 from dotsync.config import load_config
@@ -31,36 +31,29 @@ MEMBERSHIPS = [("vip", "7"), ("vip", "99"), ("other", "4")]
 
 @pytest.fixture
 def schema(pg_url: str) -> Iterator[str]:
-    name = f"dotsync_e2e_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        conn.execute(
-            sa.text(
-                f'CREATE TABLE "{name}".customers (customer_id integer primary key, email text, '
-                "first_name text, lifetime_value numeric, tier text)"
-            )
-        )
-        conn.execute(
-            sa.text(f'INSERT INTO "{name}".customers VALUES (:i, :e, :f, :v, :t)'),
-            [dict(zip("iefvt", row, strict=True)) for row in CUSTOMERS],
-        )
-        conn.execute(sa.text(f'CREATE TABLE "{name}".churn (customer_id integer, score real)'))
-        conn.execute(
-            sa.text(f'INSERT INTO "{name}".churn VALUES (:i, :s)'),
-            [{"i": i, "s": s} for i, s in CHURN],
-        )
-        conn.execute(sa.text(f'CREATE TABLE "{name}".memberships (segment text, key text)'))
-        conn.execute(
-            sa.text(f'INSERT INTO "{name}".memberships VALUES (:s, :k)'),
-            [{"s": s, "k": k} for s, k in MEMBERSHIPS],
-        )
-    try:
-        yield name
-    finally:
+    with scratch_schema(pg_url, "dotsync_e2e") as (name, engine):
         with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        engine.dispose()
+            conn.execute(
+                sa.text(
+                    f'CREATE TABLE "{name}".customers (customer_id integer primary key, '
+                    "email text, first_name text, lifetime_value numeric, tier text)"
+                )
+            )
+            conn.execute(
+                sa.text(f'INSERT INTO "{name}".customers VALUES (:i, :e, :f, :v, :t)'),
+                [dict(zip("iefvt", row, strict=True)) for row in CUSTOMERS],
+            )
+            conn.execute(sa.text(f'CREATE TABLE "{name}".churn (customer_id integer, score real)'))
+            conn.execute(
+                sa.text(f'INSERT INTO "{name}".churn VALUES (:i, :s)'),
+                [{"i": i, "s": s} for i, s in CHURN],
+            )
+            conn.execute(sa.text(f'CREATE TABLE "{name}".memberships (segment text, key text)'))
+            conn.execute(
+                sa.text(f'INSERT INTO "{name}".memberships VALUES (:s, :k)'),
+                [{"s": s, "k": k} for s, k in MEMBERSHIPS],
+            )
+        yield name
 
 
 def _configure(project: Project, pg_url: str, schema: str, *, state_in_postgres: bool) -> None:
