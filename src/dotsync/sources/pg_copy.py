@@ -36,7 +36,7 @@ class RowTooLargeError(Exception):
 
 
 class CopyUnavailableError(Exception):
-    """The database refused the COPY statement itself."""
+    """The database refused a COPY statement (not a row of its output)."""
 
 
 def copy_supported(conn: Connection) -> bool:
