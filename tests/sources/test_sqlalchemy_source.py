@@ -86,6 +86,23 @@ def segments(schema: str) -> dict[str, SegmentConfig]:
     }
 
 
+def load_with_marker(
+    pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection, confirmed: list[tuple[str, str]]
+) -> tuple[SQLAlchemySource, dict[str, int]]:
+    """``load_members`` with lifetime_value as the change marker, the state having confirmed
+    ``confirmed`` (key, row_version); the source is closed, its counts still readable."""
+    duck.execute("CREATE TABLE known (key VARCHAR, row_version VARCHAR)")
+    if confirmed:
+        duck.executemany("INSERT INTO known VALUES (?, ?)", confirmed)
+    marker = ChangeMarker(column="lifetime_value", prefix="v", known="known")
+    source = make_source(pg_url, schema)
+    try:
+        sizes = source.load_members(duck, segments(schema), ["email"], marker)
+    finally:
+        source.close()
+    return source, sizes
+
+
 def test_where_sql_and_membership_segments_stream_in_batches(
     pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection
 ) -> None:
@@ -215,17 +232,9 @@ def test_a_change_marker_reads_in_the_database_only_the_rows_it_must(
     pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection
 ) -> None:
     # lifetime_value stands for a change marker here; the state confirmed these versions:
-    duck.execute("CREATE TABLE known (key VARCHAR, row_version VARCHAR)")
-    duck.execute(
-        "INSERT INTO known VALUES ('1', 'v/1500'), ('2', 'v/200'), ('3', 'v/5000'), "
-        "('5', 'v/999'), ('6', 'v/3000'), ('7', 'v/50')"
-    )
-    marker = ChangeMarker(column="lifetime_value", prefix="v", known="known")
-    source = make_source(pg_url, schema)
-    try:
-        sizes = source.load_members(duck, segments(schema), ["email"], marker)
-    finally:
-        source.close()
+    confirmed = [("1", "v/1500"), ("2", "v/200"), ("3", "v/5000")]
+    confirmed += [("5", "v/999"), ("6", "v/3000"), ("7", "v/50")]
+    source, sizes = load_with_marker(pg_url, schema, duck, confirmed)
     # Membership in full (8 member-segment rows, two columns each), then the full rows of the
     # moved marker (5) and of the key new to the export (99) only: 8 + 2 rows left the database.
     assert source.rows_loaded == 10
@@ -244,13 +253,7 @@ def test_a_change_marker_reads_in_the_database_only_the_rows_it_must(
 def test_a_first_export_with_a_change_marker_reads_each_row_once(
     pg_url: str, schema: str, duck: duckdb.DuckDBPyConnection
 ) -> None:
-    duck.execute("CREATE TABLE known (key VARCHAR, row_version VARCHAR)")  # nothing confirmed
-    marker = ChangeMarker(column="lifetime_value", prefix="v", known="known")
-    source = make_source(pg_url, schema)
-    try:
-        sizes = source.load_members(duck, segments(schema), ["email"], marker)
-    finally:
-        source.close()
+    source, sizes = load_with_marker(pg_url, schema, duck, [])  # nothing confirmed
     # 8 member-segment rows, each read once with its marker, not versions first then in full.
     assert source.rows_loaded == 8
     assert sizes == {"high_value": 4, "churn_risk": 2, "vip": 2}
@@ -277,17 +280,9 @@ def test_keys_the_database_cannot_take_mean_every_row_is_read(
         raise CopyUnavailableError("COPY of the keys failed (permission denied)")
 
     monkeypatch.setattr(sqlalchemy_source, "copy_keys", refused)
-    duck.execute("CREATE TABLE known (key VARCHAR, row_version VARCHAR)")
-    duck.execute(
-        "INSERT INTO known VALUES ('1', 'v/1500'), ('2', 'v/200'), ('3', 'v/5000'), ('6', 'v/3000')"
-    )
-    marker = ChangeMarker(column="lifetime_value", prefix="v", known="known")
-    source = make_source(pg_url, schema)
-    try:
-        with caplog.at_level(logging.INFO, logger="dotsync.sources.sqlalchemy_source"):
-            sizes = source.load_members(duck, segments(schema), ["email"], marker)
-    finally:
-        source.close()
+    confirmed = [("1", "v/1500"), ("2", "v/200"), ("3", "v/5000"), ("6", "v/3000")]
+    with caplog.at_level(logging.INFO, logger="dotsync.sources.sqlalchemy_source"):
+        source, sizes = load_with_marker(pg_url, schema, duck, confirmed)
     assert "reading every member's row: no temporary table (COPY of the keys failed" in caplog.text
     assert source.rows_loaded == 8 + 8  # the versions, then every member's row
     assert sizes == {"high_value": 4, "churn_risk": 2, "vip": 2}
