@@ -67,8 +67,9 @@ def _text(sql: str) -> sa.TextClause:
     return sa.text(_BIND_COLON.sub(r"\\:", sql))
 
 
-def _db_message(exc: sa.exc.DBAPIError | sa.exc.SQLAlchemyError) -> str:
-    """The database's own message, without SQLAlchemy's statement and parameter echo."""
+def _db_message(exc: BaseException) -> str:
+    """The database's own message on one line, without SQLAlchemy's statement and parameter echo
+    (a driver's own error, or ours, is its text)."""
     original = getattr(exc, "orig", None)
     text = str(original) if original is not None else str(exc).split("\n[SQL:")[0]
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
@@ -140,10 +141,10 @@ class SQLAlchemySource:
         self.rows_loaded = 0
         # With no confirmed version to keep (a first export, a new mapping), reading the
         # versions first would only read the whole membership twice.
-        keeps = marker is not None and _has_rows(duck, marker.known)
+        keeping = marker if marker is not None and _has_rows(duck, marker.known) else None
         with self._engine.connect() as conn:
             keys = self._keys_sql(conn, segments)
-            wanted = self._versions(conn, duck, keys, marker) if keeps and marker else None
+            wanted = self._versions(conn, duck, keys, keeping) if keeping else None
             select = members_with_columns_sql(
                 keys,
                 profiles=self._profiles,
@@ -157,7 +158,7 @@ class SQLAlchemySource:
             self._load(duck, conn, select, len(wanted_columns))
         log.info("read %d member row(s) in %d batch(es)", self.rows_loaded, self.batches_loaded)
         sizes = finish_members_raw(duck, list(segments), len(columns), marker)
-        if not keeps:
+        if keeping is None:
             split_kept(duck, None)
             return sizes
         duck.execute(
@@ -195,8 +196,7 @@ class SQLAlchemySource:
         try:
             yield from copy_batches(conn, select, names)
         except psycopg.Error as exc:
-            message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            raise SourceError(f"reading the segments' members failed: {message}") from exc
+            raise SourceError(f"reading the segments' members failed: {_db_message(exc)}") from exc
 
     def _insert_batches(
         self, duck: duckdb.DuckDBPyConnection, table: str, batches: Iterable[pa.Table]
@@ -273,8 +273,7 @@ class SQLAlchemySource:
                         [{"key": key} for key in wanted],
                     )
         except (sa.exc.DBAPIError, CopyUnavailableError) as exc:
-            message = str(exc) if isinstance(exc, CopyUnavailableError) else _db_message(exc)
-            log.info("reading every member's row: no temporary table (%s)", message)
+            log.info("reading every member's row: no temporary table (%s)", _db_message(exc))
             return False
         return True
 
